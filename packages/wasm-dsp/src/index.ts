@@ -1,0 +1,9 @@
+export { DspError, type DspErrorCode } from './DspError.js';
+export {
+  instantiateKernelSync,
+  loadKernel,
+  readKernelBytes,
+  type KernelName,
+  type WasmSource,
+} from './wasmLoader.js';
+export * from './constants.js';
