@@ -7,3 +7,4 @@ export {
   type WasmSource,
 } from './wasmLoader.js';
 export * from './constants.js';
+export { decodeWav, encodeWav, MAX_WAV_DATA_BYTES, type WavData, type WavEncoding } from './wav.js';
