@@ -1,0 +1,87 @@
+// One sample of every message type, shared by the codec tests and the fuzz corpus.
+import { Op, type Message, type Participant } from './messages.js';
+
+export const alice: Participant = {
+  userId: 'u-alice',
+  name: 'Alice',
+  muted: false,
+  deafened: false,
+  speaking: true,
+};
+export const bob: Participant = {
+  userId: 'u-bob',
+  name: 'Bob',
+  muted: true,
+  deafened: false,
+  speaking: false,
+};
+
+export const SAMPLE_MESSAGES: Message[] = [
+  {
+    op: Op.Hello,
+    d: {
+      protocolVersion: 1,
+      heartbeatIntervalMs: 30_000,
+      limits: {
+        maxFrameBytes: 262144,
+        maxDecompressedBytes: 1048576,
+        maxMessagesPerBatch: 256,
+        maxStringBytes: 4096,
+        maxArrayLength: 10000,
+        maxDepth: 8,
+      },
+      rateLimit: { messages: 120, windowMs: 60_000 },
+      maxRoomsPerSession: 4,
+    },
+  },
+  {
+    op: Op.Identify,
+    d: {
+      protocolVersion: 1,
+      token: 'header.payload.signature',
+      capabilities: { transports: ['ws'], codecs: ['opus'], client: 'concord-sdk/0.1.0' },
+    },
+  },
+  {
+    op: Op.Ready,
+    d: { sessionId: 's-1234', user: { id: 'u-alice', name: 'Alice' }, resumeWindowMs: 60_000 },
+  },
+  { op: Op.Heartbeat, d: { nonce: 7, seq: 300 } },
+  { op: Op.HeartbeatAck, d: { nonce: 7 } },
+  { op: Op.Resume, d: { protocolVersion: 1, sessionId: 's-1234', token: 'tok', seq: 41 } },
+  { op: Op.Resumed, d: { replayed: 3 } },
+  { op: Op.Reconnect, d: { reason: 'draining' } },
+  { op: Op.InvalidSession, d: { resumable: false } },
+  { op: Op.JoinRoom, d: { req: 1, room: 'lobby' } },
+  { op: Op.LeaveRoom, d: { req: 2, room: 'lobby' } },
+  { op: Op.UpdateVoiceState, d: { req: 3, room: 'lobby', muted: true, deafened: false } },
+  { op: Op.Speaking, d: { room: 'lobby', speaking: true } },
+  {
+    op: Op.Dispatch,
+    seq: 1,
+    t: 'ROOM_JOINED',
+    d: { req: 1, room: 'lobby', participants: [alice, bob] },
+  },
+  { op: Op.Dispatch, seq: 2, t: 'ROOM_LEFT', d: { req: 2, room: 'lobby', reason: 'requested' } },
+  { op: Op.Dispatch, seq: 3, t: 'PARTICIPANT_JOINED', d: { room: 'lobby', participant: bob } },
+  { op: Op.Dispatch, seq: 4, t: 'PARTICIPANT_LEFT', d: { room: 'lobby', userId: 'u-bob' } },
+  {
+    op: Op.Dispatch,
+    seq: 200,
+    t: 'VOICE_STATE_UPDATE',
+    d: { room: 'lobby', userId: 'u-bob', muted: true, deafened: true },
+  },
+  {
+    op: Op.Dispatch,
+    seq: 70000,
+    t: 'SPEAKING',
+    d: { room: 'lobby', userId: 'u-bob', speaking: true },
+  },
+  { op: Op.Dispatch, seq: 2 ** 40, t: 'REQUEST_ACK', d: { req: 3 } },
+  {
+    op: Op.Dispatch,
+    seq: 9,
+    t: 'REQUEST_ERROR',
+    d: { req: 4, code: 'NOT_IN_ROOM', message: 'not in room lobby' },
+  },
+];

@@ -1,0 +1,126 @@
+import { describe, expect, it } from 'vitest';
+import { FrameCodec } from './codec.js';
+import { SAMPLE_MESSAGES } from './fixtures.test-util.js';
+import { Op, type Message } from './messages.js';
+import { ProtocolError } from './ProtocolError.js';
+
+// Seeded PRNG (mulberry32) so every run fuzzes the same 100k+ inputs and failures reproduce.
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const CASES = Number(process.env.CONCORD_FUZZ_CASES ?? 120_000);
+const limits = {
+  maxFrameBytes: 16 * 1024,
+  maxDecompressedBytes: 64 * 1024,
+  maxStringBytes: 512,
+  maxArrayLength: 256,
+  maxDepth: 6,
+  maxMessagesPerBatch: 32,
+};
+
+describe('decoder fuzzing', () => {
+  it(`throws only ProtocolError, and stays within its limits, on ${CASES} random and mutated frames`, () => {
+    const next = rng(0xc0c0a);
+    const codec = new FrameCodec({ limits, compressionThresholdBytes: 64 });
+    const bigRoom: Message = {
+      op: Op.Dispatch,
+      seq: 5,
+      t: 'ROOM_JOINED',
+      d: {
+        req: 1,
+        room: 'lobby',
+        participants: Array.from({ length: 40 }, (_, i) => ({
+          userId: `user-${i}`,
+          name: `P${i}`,
+          muted: i % 2 === 0,
+          deafened: false,
+          speaking: false,
+        })),
+      },
+    };
+    const seeds = [
+      ...SAMPLE_MESSAGES.map((m) => codec.encode(m)),
+      codec.encode(SAMPLE_MESSAGES),
+      codec.encode(bigRoom),
+    ];
+    const stats = { accepted: 0, rejected: 0, byCode: new Map<number, number>() };
+    const baseline = process.memoryUsage().arrayBuffers;
+    let peakGrowth = 0;
+
+    for (let i = 0; i < CASES; i++) {
+      const input = makeInput(next, seeds);
+      try {
+        const messages = codec.decode(input);
+        stats.accepted++;
+        // Whatever was accepted re-encodes to no more than the decompressed limit.
+        const size = messages.reduce((s, m) => s + codec.encodeMessage(m).length, 0);
+        expect(size).toBeLessThanOrEqual(limits.maxDecompressedBytes);
+      } catch (e) {
+        if (!(e instanceof ProtocolError)) {
+          throw new Error(
+            `case ${i}: non-ProtocolError ${String(e)} for ${Buffer.from(input).toString('hex').slice(0, 200)}`,
+            { cause: e },
+          );
+        }
+        stats.rejected++;
+        stats.byCode.set(e.closeCode, (stats.byCode.get(e.closeCode) ?? 0) + 1);
+      }
+      if (i % 5000 === 0)
+        peakGrowth = Math.max(peakGrowth, process.memoryUsage().arrayBuffers - baseline);
+    }
+    // Both outcomes must be exercised, and several distinct close codes hit.
+    expect(stats.accepted).toBeGreaterThan(CASES / 100);
+    expect(stats.rejected).toBeGreaterThan(CASES / 2);
+    expect(stats.byCode.size).toBeGreaterThanOrEqual(4);
+    // No input made the decoder hold much more than a few maximum-size payloads.
+    expect(peakGrowth).toBeLessThan(64 * limits.maxDecompressedBytes);
+  });
+});
+
+function makeInput(next: () => number, seeds: Uint8Array[]): Uint8Array {
+  const pick = next();
+  const int = (n: number): number => Math.floor(next() * n);
+  if (pick < 0.2) {
+    // Pure random bytes with a plausible header.
+    const out = new Uint8Array(int(64) + 1);
+    for (let i = 0; i < out.length; i++) out[i] = int(256);
+    if (next() < 0.7) out[0] = int(4);
+    return out;
+  }
+  const seed = seeds[int(seeds.length)]!;
+  const out = seed.slice();
+  const mutations = 1 + int(4);
+  let bytes = out;
+  for (let m = 0; m < mutations; m++) {
+    const kind = int(6);
+    if (kind === 0 && bytes.length > 1)
+      bytes[1 + int(bytes.length - 1)] ^= 1 << int(8); // bit flip
+    else if (kind === 1 && bytes.length > 1)
+      bytes[1 + int(bytes.length - 1)] = int(256); // byte
+    else if (kind === 2)
+      bytes = bytes.subarray(0, int(bytes.length + 1)); // truncate
+    else if (kind === 3) {
+      // insert interesting bytes (length prefixes, type markers)
+      const at = Math.min(bytes.length, 1 + int(Math.max(1, bytes.length - 1)));
+      const ins = [0xdd, 0xff, 0xff, 0xff, 0xff, 0xdc, 0xdb, 0xc1, 0xd4, 0x9f, 0xcf][int(11)]!;
+      const grown = new Uint8Array(bytes.length + 1);
+      grown.set(bytes.subarray(0, at));
+      grown[at] = ins;
+      grown.set(bytes.subarray(at), at + 1);
+      bytes = grown;
+    } else if (kind === 4 && bytes.length > 0)
+      bytes[0] = int(8); // header flags
+    else if (kind === 5 && bytes.length > 5 && (bytes[0]! & 1) === 1) {
+      new DataView(bytes.buffer, bytes.byteOffset + 1, 4).setUint32(0, int(2 ** 32), true); // lie about the size
+    }
+  }
+  return bytes;
+}

@@ -1,0 +1,48 @@
+/**
+ * Every size limit the decoder enforces. Both ends use the same defaults; a gateway announces
+ * its own values in HELLO.
+ */
+export interface ProtocolLimits {
+  /** Largest WebSocket frame accepted, in bytes (after any compression). */
+  maxFrameBytes: number;
+  /** Largest decompressed payload of an LZ4 frame, in bytes; checked before allocating. */
+  maxDecompressedBytes: number;
+  /** Most messages in one batched frame. */
+  maxMessagesPerBatch: number;
+  /** Longest string, in UTF-8 bytes. */
+  maxStringBytes: number;
+  /** Longest array or map, in elements. */
+  maxArrayLength: number;
+  /** Deepest nesting of arrays and maps. */
+  maxDepth: number;
+}
+
+/** Default limits: generous for a 1,000-participant READY, tight enough to stop abuse early. */
+export const DEFAULT_LIMITS: Readonly<ProtocolLimits> = Object.freeze({
+  maxFrameBytes: 256 * 1024,
+  maxDecompressedBytes: 1024 * 1024,
+  maxMessagesPerBatch: 256,
+  maxStringBytes: 4096,
+  maxArrayLength: 10_000,
+  maxDepth: 8,
+});
+
+/** Payloads at or above this many bytes are LZ4-compressed when that makes them smaller. */
+export const DEFAULT_COMPRESSION_THRESHOLD_BYTES = 512;
+
+/** Current wire protocol version, sent in IDENTIFY/RESUME and HELLO. */
+export const PROTOCOL_VERSION = 1;
+
+/**
+ * Returns `DEFAULT_LIMITS` overridden by `overrides`, validating each value.
+ * @throws {RangeError} when a limit is not a positive integer.
+ */
+export function resolveLimits(overrides: Partial<ProtocolLimits> = {}): ProtocolLimits {
+  const limits = { ...DEFAULT_LIMITS, ...overrides };
+  for (const [key, value] of Object.entries(limits)) {
+    if (!Number.isInteger(value) || value <= 0) {
+      throw new RangeError(`limits.${key} must be a positive integer, got ${String(value)}`);
+    }
+  }
+  return limits;
+}

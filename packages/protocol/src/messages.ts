@@ -1,0 +1,239 @@
+// Every Concord control message: opcodes, payload schemas and the types inferred from them.
+import { array, bool, object, str, uint, type Infer, type ObjectSchema } from './schema.js';
+
+/**
+ * Opcodes of control messages. Direction: S→C server to client, C→S client to server.
+ */
+export const Op = {
+  /** S→C, first message: heartbeat interval and limits. */
+  Hello: 0,
+  /** C→S: authenticate with a token and announce capabilities. */
+  Identify: 1,
+  /** S→C: the session is established. */
+  Ready: 2,
+  /** C→S: liveness beat carrying a nonce and the last seen dispatch seq. */
+  Heartbeat: 3,
+  /** S→C: echoes the heartbeat's nonce (for RTT). */
+  HeartbeatAck: 4,
+  /** C→S: resume a session after a disconnect. */
+  Resume: 5,
+  /** S→C: every missed dispatch has been replayed. */
+  Resumed: 6,
+  /** S→C: reconnect and resume (e.g. the server is draining). */
+  Reconnect: 7,
+  /** S→C: the session cannot be resumed (or can, if `resumable`); identify again. */
+  InvalidSession: 8,
+  /** S→C: a server event with a strictly increasing per-session `seq`. */
+  Dispatch: 9,
+  /** C→S: join a room. */
+  JoinRoom: 10,
+  /** C→S: leave a room. */
+  LeaveRoom: 11,
+  /** C→S: set muted/deafened in a room. */
+  UpdateVoiceState: 12,
+  /** C→S: start/stop speaking in a room. */
+  Speaking: 13,
+} as const;
+
+/** A control-message opcode. */
+export type Op = (typeof Op)[keyof typeof Op];
+
+// Room names and user ids are short identifiers; display names are bounded too.
+const roomName = str(128);
+const userId = str(128);
+const displayName = str(64);
+
+const participant = object(
+  ['userId', userId],
+  ['name', displayName],
+  ['muted', bool],
+  ['deafened', bool],
+  ['speaking', bool],
+);
+
+const limits = object(
+  ['maxFrameBytes', uint],
+  ['maxDecompressedBytes', uint],
+  ['maxMessagesPerBatch', uint],
+  ['maxStringBytes', uint],
+  ['maxArrayLength', uint],
+  ['maxDepth', uint],
+);
+
+/** Payload schema of every non-dispatch opcode. */
+export const PayloadSchemas = {
+  [Op.Hello]: object(
+    ['protocolVersion', uint],
+    ['heartbeatIntervalMs', uint],
+    ['limits', limits],
+    ['rateLimit', object(['messages', uint], ['windowMs', uint])],
+    ['maxRoomsPerSession', uint],
+  ),
+  [Op.Identify]: object(
+    ['protocolVersion', uint],
+    ['token', str()],
+    [
+      'capabilities',
+      object(['transports', array(str(32))], ['codecs', array(str(32))], ['client', str(64)]),
+    ],
+  ),
+  [Op.Ready]: object(
+    ['sessionId', str(64)],
+    ['user', object(['id', userId], ['name', displayName])],
+    ['resumeWindowMs', uint],
+  ),
+  [Op.Heartbeat]: object(['nonce', uint], ['seq', uint]),
+  [Op.HeartbeatAck]: object(['nonce', uint]),
+  [Op.Resume]: object(
+    ['protocolVersion', uint],
+    ['sessionId', str(64)],
+    ['token', str()],
+    ['seq', uint],
+  ),
+  [Op.Resumed]: object(['replayed', uint]),
+  [Op.Reconnect]: object(['reason', str(256)]),
+  [Op.InvalidSession]: object(['resumable', bool]),
+  [Op.JoinRoom]: object(['req', uint], ['room', roomName]),
+  [Op.LeaveRoom]: object(['req', uint], ['room', roomName]),
+  [Op.UpdateVoiceState]: object(
+    ['req', uint],
+    ['room', roomName],
+    ['muted', bool],
+    ['deafened', bool],
+  ),
+  [Op.Speaking]: object(['room', roomName], ['speaking', bool]),
+} as const satisfies Record<Exclude<Op, typeof Op.Dispatch>, ObjectSchema>;
+
+/**
+ * Dispatch events (server → client), each with a stable numeric code used on the wire.
+ * Codes are append-only: never reuse or renumber one.
+ */
+export const EventSchemas = {
+  /** Reply to JOIN_ROOM: the room and everyone in it (the joiner included). */
+  ROOM_JOINED: object(['req', uint], ['room', roomName], ['participants', array(participant)]),
+  /** Reply to LEAVE_ROOM (`req` > 0), or the server removed this session (`req` = 0). */
+  ROOM_LEFT: object(['req', uint], ['room', roomName], ['reason', str(64)]),
+  /** Someone joined a room this session is in. */
+  PARTICIPANT_JOINED: object(['room', roomName], ['participant', participant]),
+  /** Someone left a room this session is in. */
+  PARTICIPANT_LEFT: object(['room', roomName], ['userId', userId]),
+  /** Someone's muted/deafened state changed (the requester's own included). */
+  VOICE_STATE_UPDATE: object(
+    ['room', roomName],
+    ['userId', userId],
+    ['muted', bool],
+    ['deafened', bool],
+  ),
+  /** Someone started or stopped speaking. */
+  SPEAKING: object(['room', roomName], ['userId', userId], ['speaking', bool]),
+  /** A request succeeded and has no other reply. */
+  REQUEST_ACK: object(['req', uint]),
+  /** A request failed without ending the connection. */
+  REQUEST_ERROR: object(['req', uint], ['code', str(64)], ['message', str(256)]),
+} as const;
+
+/** Name of a dispatch event. */
+export type EventName = keyof typeof EventSchemas;
+
+/** Wire codes of dispatch events (append-only). */
+export const EventCodes: Readonly<Record<EventName, number>> = Object.freeze({
+  ROOM_JOINED: 0,
+  ROOM_LEFT: 1,
+  PARTICIPANT_JOINED: 2,
+  PARTICIPANT_LEFT: 3,
+  VOICE_STATE_UPDATE: 4,
+  SPEAKING: 5,
+  REQUEST_ACK: 6,
+  REQUEST_ERROR: 7,
+});
+
+/** Event names by wire code. */
+export const EventNamesByCode: readonly EventName[] = (Object.keys(EventCodes) as EventName[]).sort(
+  (a, b) => EventCodes[a] - EventCodes[b],
+);
+
+/** Payload of each dispatch event. */
+export type DispatchEvents = { [K in EventName]: Infer<(typeof EventSchemas)[K]> };
+
+/** A participant of a room as the wire describes it. */
+export type Participant = Infer<typeof participant>;
+/** Limits a server announces in HELLO. */
+export type HelloLimits = Infer<typeof limits>;
+
+type Payloads = typeof PayloadSchemas;
+type PayloadOf<O extends keyof Payloads> = Infer<Payloads[O]>;
+
+/** HELLO: heartbeat interval in ms, limits, control rate limit. */
+export type HelloMessage = { op: typeof Op.Hello; d: PayloadOf<typeof Op.Hello> };
+/** IDENTIFY: token and capabilities. */
+export type IdentifyMessage = { op: typeof Op.Identify; d: PayloadOf<typeof Op.Identify> };
+/** READY: session id, user, resume window in ms. */
+export type ReadyMessage = { op: typeof Op.Ready; d: PayloadOf<typeof Op.Ready> };
+/** HEARTBEAT: nonce and last seen seq. */
+export type HeartbeatMessage = { op: typeof Op.Heartbeat; d: PayloadOf<typeof Op.Heartbeat> };
+/** HEARTBEAT_ACK: echoed nonce. */
+export type HeartbeatAckMessage = {
+  op: typeof Op.HeartbeatAck;
+  d: PayloadOf<typeof Op.HeartbeatAck>;
+};
+/** RESUME: session id, token and last seen seq. */
+export type ResumeMessage = { op: typeof Op.Resume; d: PayloadOf<typeof Op.Resume> };
+/** RESUMED: how many events were replayed. */
+export type ResumedMessage = { op: typeof Op.Resumed; d: PayloadOf<typeof Op.Resumed> };
+/** RECONNECT: the server asks for a reconnect + resume. */
+export type ReconnectMessage = { op: typeof Op.Reconnect; d: PayloadOf<typeof Op.Reconnect> };
+/** INVALID_SESSION: identify again (after a delay when `resumable`). */
+export type InvalidSessionMessage = {
+  op: typeof Op.InvalidSession;
+  d: PayloadOf<typeof Op.InvalidSession>;
+};
+/** JOIN_ROOM request. */
+export type JoinRoomMessage = { op: typeof Op.JoinRoom; d: PayloadOf<typeof Op.JoinRoom> };
+/** LEAVE_ROOM request. */
+export type LeaveRoomMessage = { op: typeof Op.LeaveRoom; d: PayloadOf<typeof Op.LeaveRoom> };
+/** UPDATE_VOICE_STATE request. */
+export type UpdateVoiceStateMessage = {
+  op: typeof Op.UpdateVoiceState;
+  d: PayloadOf<typeof Op.UpdateVoiceState>;
+};
+/** SPEAKING update. */
+export type SpeakingMessage = { op: typeof Op.Speaking; d: PayloadOf<typeof Op.Speaking> };
+
+/** DISPATCH: one server event; `seq` strictly increases per session. */
+export type DispatchMessage = {
+  [K in EventName]: { op: typeof Op.Dispatch; seq: number; t: K; d: DispatchEvents[K] };
+}[EventName];
+
+/** Any message a client sends. */
+export type ClientMessage =
+  | IdentifyMessage
+  | HeartbeatMessage
+  | ResumeMessage
+  | JoinRoomMessage
+  | LeaveRoomMessage
+  | UpdateVoiceStateMessage
+  | SpeakingMessage;
+
+/** Any message a server sends. */
+export type ServerMessage =
+  | HelloMessage
+  | ReadyMessage
+  | HeartbeatAckMessage
+  | ResumedMessage
+  | ReconnectMessage
+  | InvalidSessionMessage
+  | DispatchMessage;
+
+/** Any control message. */
+export type Message = ClientMessage | ServerMessage;
+
+/** Opcodes a client may send. */
+export const CLIENT_OPS: ReadonlySet<number> = new Set<number>([
+  Op.Identify,
+  Op.Heartbeat,
+  Op.Resume,
+  Op.JoinRoom,
+  Op.LeaveRoom,
+  Op.UpdateVoiceState,
+  Op.Speaking,
+]);
