@@ -1,0 +1,31 @@
+import type { FrameCodec } from '@concord/protocol';
+import type { TokenGrant } from './auth/tokens.js';
+import type { GatewayConfig } from './config.js';
+import type { Connection } from './Connection.js';
+import type { Logger } from './logger.js';
+import type { GatewayMetrics } from './metrics.js';
+import type { RoomService } from './RoomService.js';
+import type { Session } from './Session.js';
+
+/** What a {@link Connection} needs from the gateway that owns it. */
+export interface GatewayContext {
+  readonly config: GatewayConfig;
+  readonly codec: FrameCodec;
+  readonly metrics: GatewayMetrics;
+  readonly logger: Logger;
+  readonly rooms: RoomService;
+  /** Sessions on this node, by id. */
+  readonly sessions: ReadonlyMap<string, Session>;
+  /** Verifies a token. @throws {GatewayError} with the close code to use. */
+  authenticate(token: string): Promise<TokenGrant>;
+  /** Whether the session's token allows `room`. */
+  roomAllowed(session: Session, room: string): boolean;
+  /** Creates a session for a verified grant. */
+  createSession(grant: TokenGrant): Promise<Session>;
+  /** Ends a session: leaves its rooms and forgets it (idempotent). */
+  endSession(session: Session): Promise<void>;
+  /** Starts the resume window of a detached session. */
+  scheduleExpiry(session: Session): void;
+  /** Bookkeeping when a connection's socket has closed. */
+  onConnectionClosed(connection: Connection): void;
+}

@@ -1,0 +1,158 @@
+import type { DispatchEvents, EventName, FrameCodec } from '@concord/protocol';
+import type { Logger } from './logger.js';
+import type { Session } from './Session.js';
+import type { RoomBus, RoomEvent } from './state/RoomBus.js';
+import type { MemberPatch, RoomMember, StateStore } from './state/StateStore.js';
+
+/** Why a room request failed without ending the connection. */
+export type RoomRequestError = 'ALREADY_IN_ROOM' | 'NOT_IN_ROOM' | 'TOO_MANY_ROOMS' | 'ROOM_FULL';
+
+const toParticipant = ({
+  sessionId: _s,
+  ...p
+}: RoomMember): DispatchEvents['PARTICIPANT_JOINED']['participant'] => p;
+
+/**
+ * Room membership and voice state: applies requests to the {@link StateStore} and fans the
+ * resulting events out through the {@link RoomBus} to this node's sessions. Main thread.
+ */
+export class RoomService {
+  /** This node's sessions per room, for local delivery. */
+  private readonly local = new Map<string, Set<Session>>();
+
+  constructor(
+    private readonly store: StateStore,
+    private readonly bus: RoomBus,
+    private readonly codec: FrameCodec,
+    private readonly limits: { maxRoomsPerSession: number; maxParticipantsPerRoom: number },
+    private readonly sessionById: (id: string) => Session | undefined,
+    private readonly logger: Logger,
+  ) {
+    bus.subscribe((event) => this.deliver(event));
+  }
+
+  /** Number of rooms with members on this node. */
+  get localRoomCount(): number {
+    return this.local.size;
+  }
+
+  /** Joins `session` to `room`: the joiner gets ROOM_JOINED, the others PARTICIPANT_JOINED. */
+  async join(session: Session, req: number, room: string): Promise<RoomRequestError | undefined> {
+    if (session.rooms.has(room)) return 'ALREADY_IN_ROOM';
+    if (session.rooms.size >= this.limits.maxRoomsPerSession) return 'TOO_MANY_ROOMS';
+    const existing = await this.store.members(room);
+    if (
+      existing.length >= this.limits.maxParticipantsPerRoom &&
+      !existing.some((m) => m.userId === session.userId)
+    ) {
+      return 'ROOM_FULL';
+    }
+    session.rooms.add(room);
+    const member: RoomMember = {
+      sessionId: session.id,
+      userId: session.userId,
+      name: session.record.name,
+      muted: false,
+      deafened: false,
+      speaking: false,
+    };
+    const { members, replaced } = await this.store.addMember(room, member);
+    if (replaced) {
+      // The same user joined from another session (a new tab, a crashed client): the newer one wins.
+      const old = this.sessionById(replaced.sessionId);
+      if (old) {
+        old.rooms.delete(room);
+        this.local.get(room)?.delete(old);
+        this.send(old, 'ROOM_LEFT', { req: 0, room, reason: 'replaced' });
+      }
+      this.publish({
+        room,
+        t: 'PARTICIPANT_LEFT',
+        d: { room, userId: replaced.userId },
+        excludeSessionId: session.id,
+      });
+    }
+    let set = this.local.get(room);
+    if (!set) this.local.set(room, (set = new Set()));
+    set.add(session);
+    this.send(session, 'ROOM_JOINED', { req, room, participants: members.map(toParticipant) });
+    this.publish({
+      room,
+      t: 'PARTICIPANT_JOINED',
+      d: { room, participant: toParticipant(member) },
+      excludeSessionId: session.id,
+    });
+    this.logger.debug({ room, userId: session.userId, members: members.length }, 'room joined');
+    return undefined;
+  }
+
+  /** Removes `session` from `room`; `req` 0 means the server initiated it. */
+  async leave(
+    session: Session,
+    req: number,
+    room: string,
+    reason = 'requested',
+  ): Promise<RoomRequestError | undefined> {
+    if (!session.rooms.delete(room)) return 'NOT_IN_ROOM';
+    const set = this.local.get(room);
+    set?.delete(session);
+    if (set?.size === 0) this.local.delete(room);
+    const removed = await this.store.removeMember(room, session.id);
+    if (req > 0 || reason !== 'session ended')
+      this.send(session, 'ROOM_LEFT', { req, room, reason });
+    if (removed) this.publish({ room, t: 'PARTICIPANT_LEFT', d: { room, userId: removed.userId } });
+    return undefined;
+  }
+
+  /** Applies a voice-state change and tells everyone in the room (the requester included). */
+  async updateVoiceState(
+    session: Session,
+    room: string,
+    patch: Required<Pick<MemberPatch, 'muted' | 'deafened'>>,
+  ): Promise<RoomRequestError | undefined> {
+    if (!session.rooms.has(room)) return 'NOT_IN_ROOM';
+    const member = await this.store.updateMember(room, session.id, patch);
+    if (!member) return 'NOT_IN_ROOM';
+    this.publish({
+      room,
+      t: 'VOICE_STATE_UPDATE',
+      d: { room, userId: member.userId, muted: member.muted, deafened: member.deafened },
+    });
+    return undefined;
+  }
+
+  /** Records speaking state and tells the others; unchanged states are not re-sent. */
+  async speaking(session: Session, room: string, speaking: boolean): Promise<void> {
+    if (!session.rooms.has(room)) return;
+    const member = await this.store.updateMember(room, session.id, { speaking });
+    if (!member) return;
+    this.publish({
+      room,
+      t: 'SPEAKING',
+      d: { room, userId: member.userId, speaking },
+      excludeSessionId: session.id,
+    });
+  }
+
+  /** Leaves every room (session end). */
+  async leaveAll(session: Session): Promise<void> {
+    for (const room of [...session.rooms]) await this.leave(session, 0, room, 'session ended');
+  }
+
+  /** Sends one event to one session. */
+  send<K extends EventName>(session: Session, t: K, d: DispatchEvents[K]): void {
+    session.dispatch(this.codec.encodeEvent(t, d), t);
+  }
+
+  private publish(event: RoomEvent): void {
+    this.bus.publish(event);
+  }
+
+  private deliver(event: RoomEvent): void {
+    const set = this.local.get(event.room);
+    if (!set || set.size === 0) return;
+    // Encode once, stamp each recipient's seq.
+    const encoded = this.codec.encodeEvent(event.t, event.d);
+    for (const s of set) if (s.id !== event.excludeSessionId) s.dispatch(encoded, event.t);
+  }
+}

@@ -1,0 +1,82 @@
+import type { EncodedEvent, FrameCodec } from '@concord/protocol';
+import type { ReplayBuffer } from './state/ReplayBuffer.js';
+import type { SessionRecord } from './state/StateStore.js';
+
+/** What a session needs from the connection it is attached to. */
+export interface SessionSink {
+  /** Queues one encoded message for sending; `type` labels metrics. */
+  enqueue(message: Uint8Array, type: string): void;
+}
+
+/**
+ * One identified user session on this node: its rooms, its dispatch sequence and replay
+ * buffer. It outlives its connection for the resume window. Main thread.
+ */
+export class Session {
+  /** Rooms joined, in join order. */
+  readonly rooms = new Set<string>();
+  /** Seq of the last dispatch. */
+  private seq = 0;
+  private sink: SessionSink | undefined;
+  /** Timer that ends the session when its resume window runs out. */
+  expiryTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Set once the session has ended. */
+  ended = false;
+
+  constructor(
+    readonly record: SessionRecord,
+    private readonly replay: ReplayBuffer,
+    private readonly codec: FrameCodec,
+  ) {}
+
+  /** Session id. */
+  get id(): string {
+    return this.record.sessionId;
+  }
+
+  /** User id from the token. */
+  get userId(): string {
+    return this.record.userId;
+  }
+
+  /** Seq of the last dispatch. */
+  get lastSeq(): number {
+    return this.seq;
+  }
+
+  /** The attached connection, if any. */
+  get connection(): SessionSink | undefined {
+    return this.sink;
+  }
+
+  /**
+   * Stamps the next seq into `event`, keeps it for replay and sends it when connected.
+   * Events reach a detached session's replay buffer only.
+   */
+  dispatch(event: EncodedEvent, type: string): void {
+    if (this.ended) return;
+    const seq = ++this.seq;
+    const message = this.codec.encodeDispatch(seq, event);
+    this.replay.append(seq, message);
+    this.sink?.enqueue(message, type);
+  }
+
+  /** Messages after `seq` for a resume (see `ReplayBuffer.since`). */
+  replaySince(seq: number): ReturnType<ReplayBuffer['since']> {
+    return this.replay.since(seq);
+  }
+
+  /** Attaches a connection; the caller has already replaced any previous one. */
+  attach(sink: SessionSink): void {
+    this.sink = sink;
+    if (this.expiryTimer !== undefined) clearTimeout(this.expiryTimer);
+    this.expiryTimer = undefined;
+  }
+
+  /** Detaches `sink` if it is the attached one. */
+  detach(sink: SessionSink): boolean {
+    if (this.sink !== sink) return false;
+    this.sink = undefined;
+    return true;
+  }
+}

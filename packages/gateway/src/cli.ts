@@ -1,0 +1,287 @@
+#!/usr/bin/env node
+// concord-gateway: runs the reference gateway, or mints development tokens.
+import { parseArgs } from 'node:util';
+import { mintToken } from './auth/tokens.js';
+import { DEFAULT_CONFIG, type GatewayConfig, type StaticMount } from './config.js';
+import { GatewayError } from './errors.js';
+import { Gateway } from './Gateway.js';
+
+interface Setting {
+  flag: string;
+  env: string;
+  key: keyof GatewayConfig;
+  kind: 'string' | 'number' | 'boolean';
+  help: string;
+}
+
+/** Every setting: flag, environment variable, config key. */
+const SETTINGS: Setting[] = [
+  {
+    flag: 'host',
+    env: 'CONCORD_HOST',
+    key: 'host',
+    kind: 'string',
+    help: 'interface to listen on',
+  },
+  {
+    flag: 'port',
+    env: 'CONCORD_PORT',
+    key: 'port',
+    kind: 'number',
+    help: 'TCP port (0 = any free port)',
+  },
+  { flag: 'path', env: 'CONCORD_PATH', key: 'path', kind: 'string', help: 'WebSocket path' },
+  {
+    flag: 'secret',
+    env: 'CONCORD_SECRET',
+    key: 'secret',
+    kind: 'string',
+    help: 'HS256 token secret, >= 32 bytes (prefer the env variable)',
+  },
+  {
+    flag: 'insecure-dev-auth',
+    env: 'CONCORD_INSECURE_DEV_AUTH',
+    key: 'insecureDevAuth',
+    kind: 'boolean',
+    help: 'accept unsigned dev:<user> tokens and serve /dev/token (never in production)',
+  },
+  {
+    flag: 'heartbeat-interval-ms',
+    env: 'CONCORD_HEARTBEAT_INTERVAL_MS',
+    key: 'heartbeatIntervalMs',
+    kind: 'number',
+    help: 'heartbeat interval announced in HELLO',
+  },
+  {
+    flag: 'heartbeat-grace-ms',
+    env: 'CONCORD_HEARTBEAT_GRACE_MS',
+    key: 'heartbeatGraceMs',
+    kind: 'number',
+    help: 'extra time before a silent connection is a zombie',
+  },
+  {
+    flag: 'identify-timeout-ms',
+    env: 'CONCORD_IDENTIFY_TIMEOUT_MS',
+    key: 'identifyTimeoutMs',
+    kind: 'number',
+    help: 'time allowed before IDENTIFY/RESUME',
+  },
+  {
+    flag: 'resume-window-ms',
+    env: 'CONCORD_RESUME_WINDOW_MS',
+    key: 'resumeWindowMs',
+    kind: 'number',
+    help: 'how long a dropped session stays resumable',
+  },
+  {
+    flag: 'replay-max-events',
+    env: 'CONCORD_REPLAY_MAX_EVENTS',
+    key: 'replayMaxEvents',
+    kind: 'number',
+    help: 'replay buffer bound, in events',
+  },
+  {
+    flag: 'replay-max-bytes',
+    env: 'CONCORD_REPLAY_MAX_BYTES',
+    key: 'replayMaxBytes',
+    kind: 'number',
+    help: 'replay buffer bound, in bytes',
+  },
+  {
+    flag: 'rate-limit-messages',
+    env: 'CONCORD_RATE_LIMIT_MESSAGES',
+    key: 'rateLimitMessages',
+    kind: 'number',
+    help: 'control messages per window per connection',
+  },
+  {
+    flag: 'rate-limit-window-ms',
+    env: 'CONCORD_RATE_LIMIT_WINDOW_MS',
+    key: 'rateLimitWindowMs',
+    kind: 'number',
+    help: 'rate-limit window',
+  },
+  {
+    flag: 'speaking-rate-limit-messages',
+    env: 'CONCORD_SPEAKING_RATE_LIMIT_MESSAGES',
+    key: 'speakingRateLimitMessages',
+    kind: 'number',
+    help: 'SPEAKING updates per window per connection',
+  },
+  {
+    flag: 'max-connections-per-ip',
+    env: 'CONCORD_MAX_CONNECTIONS_PER_IP',
+    key: 'maxConnectionsPerIp',
+    kind: 'number',
+    help: 'concurrent connections from one address',
+  },
+  {
+    flag: 'max-rooms-per-session',
+    env: 'CONCORD_MAX_ROOMS_PER_SESSION',
+    key: 'maxRoomsPerSession',
+    kind: 'number',
+    help: 'rooms one session may be in',
+  },
+  {
+    flag: 'max-participants-per-room',
+    env: 'CONCORD_MAX_PARTICIPANTS_PER_ROOM',
+    key: 'maxParticipantsPerRoom',
+    kind: 'number',
+    help: 'participants one room may hold',
+  },
+  {
+    flag: 'batch-window-ms',
+    env: 'CONCORD_BATCH_WINDOW_MS',
+    key: 'batchWindowMs',
+    kind: 'number',
+    help: 'micro-batching window (0 = off)',
+  },
+  {
+    flag: 'compression-threshold-bytes',
+    env: 'CONCORD_COMPRESSION_THRESHOLD_BYTES',
+    key: 'compressionThresholdBytes',
+    kind: 'number',
+    help: 'LZ4-compress payloads from this size (0 = never)',
+  },
+  {
+    flag: 'drain-timeout-ms',
+    env: 'CONCORD_DRAIN_TIMEOUT_MS',
+    key: 'drainTimeoutMs',
+    kind: 'number',
+    help: 'grace period on SIGTERM',
+  },
+  {
+    flag: 'log-level',
+    env: 'CONCORD_LOG_LEVEL',
+    key: 'logLevel',
+    kind: 'string',
+    help: 'pino level: fatal, error, warn, info, debug, trace, silent',
+  },
+];
+
+function usage(): string {
+  const lines = [
+    'Usage:',
+    '  concord-gateway [serve] [options]     run the gateway (127.0.0.1:8080, in-memory state)',
+    '  concord-gateway token --user ID [--name NAME] [--rooms a,b*] [--ttl SECONDS]',
+    '                                        mint a token signed with --secret / CONCORD_SECRET',
+    '',
+    'Options (flag | environment variable | default):',
+  ];
+  for (const s of SETTINGS) {
+    const def = DEFAULT_CONFIG[s.key];
+    lines.push(
+      `  --${s.flag}${s.kind === 'boolean' ? '' : ' <v>'}`.padEnd(40) +
+        `${s.env}  (${def === undefined ? 'none' : String(def)})`,
+    );
+    lines.push(`      ${s.help}`);
+  }
+  lines.push(
+    `  --static <prefix>=<dir>`.padEnd(40) + 'CONCORD_STATIC (comma-separated)',
+    '      serve a directory with COOP/COEP headers; repeatable',
+    '  -h, --help                            show this help',
+  );
+  return lines.join('\n');
+}
+
+function parseValue(s: Setting, raw: string | boolean): unknown {
+  if (s.kind === 'boolean') return raw === true || raw === 'true' || raw === '1';
+  if (s.kind === 'number') {
+    const n = Number(raw);
+    if (raw === '' || !Number.isFinite(n))
+      throw GatewayError.config(`--${s.flag} must be a number, got "${String(raw)}"`);
+    return n;
+  }
+  return String(raw);
+}
+
+function parseMount(spec: string): StaticMount {
+  const eq = spec.indexOf('=');
+  if (eq < 0) return { prefix: '/', dir: spec };
+  let prefix = spec.slice(0, eq);
+  if (!prefix.startsWith('/')) prefix = `/${prefix}`;
+  if (!prefix.endsWith('/')) prefix = `${prefix}/`;
+  return { prefix, dir: spec.slice(eq + 1) };
+}
+
+async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
+  const options: Record<
+    string,
+    { type: 'string' | 'boolean'; multiple?: boolean; short?: string }
+  > = {
+    help: { type: 'boolean', short: 'h' },
+    static: { type: 'string', multiple: true },
+    user: { type: 'string' },
+    name: { type: 'string' },
+    rooms: { type: 'string' },
+    ttl: { type: 'string' },
+  };
+  for (const s of SETTINGS) options[s.flag] = { type: s.kind === 'boolean' ? 'boolean' : 'string' };
+  const { values, positionals } = parseArgs({
+    args: argv,
+    options,
+    allowPositionals: true,
+    strict: true,
+  });
+  if (values['help']) {
+    console.log(usage());
+    return 0;
+  }
+  const command = positionals[0] ?? 'serve';
+  const config: Partial<GatewayConfig> = {};
+  for (const s of SETTINGS) {
+    const raw = values[s.flag] ?? env[s.env];
+    if (raw !== undefined)
+      (config as Record<string, unknown>)[s.key] = parseValue(s, raw as string | boolean);
+  }
+  const statics = [
+    ...((values['static'] as string[] | undefined) ?? []),
+    ...(env['CONCORD_STATIC']?.split(',').filter(Boolean) ?? []),
+  ];
+  config.staticMounts = statics.map(parseMount);
+
+  if (command === 'token') {
+    const secret = config.secret;
+    if (!secret) throw GatewayError.config('token needs --secret or CONCORD_SECRET');
+    const user = values['user'];
+    if (typeof user !== 'string') throw GatewayError.config('token needs --user');
+    const rooms = typeof values['rooms'] === 'string' ? values['rooms'].split(',') : ['*'];
+    const ttl = values['ttl'] === undefined ? 3600 : Number(values['ttl']);
+    const name = values['name'];
+    console.log(
+      await mintToken(secret, {
+        userId: user,
+        rooms,
+        ttlSeconds: ttl,
+        ...(typeof name === 'string' ? { name } : {}),
+      }),
+    );
+    return 0;
+  }
+  if (command !== 'serve') throw GatewayError.config(`unknown command "${command}"\n\n${usage()}`);
+
+  const gateway = new Gateway(config);
+  const address = await gateway.listen();
+  // One machine-readable line for scripts and test harnesses (port 0 picks a free port).
+  console.log(JSON.stringify({ event: 'listening', host: address.address, port: address.port }));
+  let stopping = false;
+  const stop = (signal: string): void => {
+    if (stopping) return;
+    stopping = true;
+    gateway.logger.info({ signal }, 'shutting down');
+    void gateway.close().then(() => process.exit(0));
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+  return -1;
+}
+
+main(process.argv.slice(2), process.env).then(
+  (code) => {
+    if (code >= 0) process.exit(code);
+  },
+  (err: unknown) => {
+    console.error(err instanceof Error ? `concord-gateway: ${err.message}` : err);
+    process.exit(2);
+  },
+);

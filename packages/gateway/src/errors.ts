@@ -1,0 +1,59 @@
+import { CloseCode, ConcordError } from '@concord/protocol';
+
+/** Stable codes of {@link GatewayError}. */
+export type GatewayErrorCode =
+  | 'CONCORD_ERR_AUTH_FAILED'
+  | 'CONCORD_ERR_AUTH_EXPIRED'
+  | 'CONCORD_ERR_ROOM_FORBIDDEN'
+  | 'CONCORD_ERR_CONFIG';
+
+/**
+ * An error the gateway raises on purpose. `closeCode` is set when it ends a connection.
+ * Runs on the gateway's main thread.
+ */
+export class GatewayError extends ConcordError {
+  declare readonly code: GatewayErrorCode;
+  /** Close code to send when this error ends a connection (4000 when it never should). */
+  readonly closeCode: CloseCode;
+
+  constructor(
+    code: GatewayErrorCode,
+    closeCode: CloseCode,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(code, message, options);
+    this.closeCode = closeCode;
+  }
+
+  /** The token is missing, unsigned, tampered, or names no user. */
+  static authFailed(reason: string, cause?: unknown): GatewayError {
+    return new GatewayError(
+      'CONCORD_ERR_AUTH_FAILED',
+      CloseCode.AUTHENTICATION_FAILED,
+      `authentication failed: ${reason}`,
+      { cause },
+    );
+  }
+
+  /** The token's `exp` has passed. */
+  static authExpired(cause?: unknown): GatewayError {
+    return new GatewayError('CONCORD_ERR_AUTH_EXPIRED', CloseCode.TOKEN_EXPIRED, 'token expired', {
+      cause,
+    });
+  }
+
+  /** The token does not allow the room. */
+  static roomForbidden(room: string): GatewayError {
+    return new GatewayError(
+      'CONCORD_ERR_ROOM_FORBIDDEN',
+      CloseCode.ROOM_FORBIDDEN,
+      `token does not allow room "${room}"`,
+    );
+  }
+
+  /** A configuration value is invalid. */
+  static config(message: string): GatewayError {
+    return new GatewayError('CONCORD_ERR_CONFIG', CloseCode.UNKNOWN_ERROR, message);
+  }
+}

@@ -1,0 +1,70 @@
+/** Bounds of one session's replay buffer. */
+export interface ReplayLimits {
+  /** Most dispatches kept. */
+  maxEvents: number;
+  /** Most encoded bytes kept. */
+  maxBytes: number;
+}
+
+/** What {@link ReplayBuffer.since} found. */
+export type ReplayResult =
+  { ok: true; messages: Uint8Array[] } | { ok: false; reason: 'evicted' | 'ahead' };
+
+/**
+ * The encoded DISPATCH messages of one session, oldest first, bounded in count and bytes.
+ * Seqs are consecutive: the buffer holds `firstSeq … lastSeq`.
+ */
+export class ReplayBuffer {
+  private readonly messages: Uint8Array[] = [];
+  private head = 0;
+  private bytes = 0;
+  private firstSeq = 1;
+  private lastSeq = 0;
+
+  constructor(private readonly limits: ReplayLimits) {}
+
+  /** Number of dispatches held. */
+  get size(): number {
+    return this.messages.length - this.head;
+  }
+
+  /** Encoded bytes held. */
+  get byteLength(): number {
+    return this.bytes;
+  }
+
+  /** Appends the dispatch with `seq` (must be `lastSeq + 1`), evicting the oldest past the limits. */
+  append(seq: number, message: Uint8Array): void {
+    if (seq !== this.lastSeq + 1)
+      throw new RangeError(`seq must be ${this.lastSeq + 1}, got ${seq}`);
+    if (this.size === 0) this.firstSeq = seq;
+    this.messages.push(message);
+    this.bytes += message.length;
+    this.lastSeq = seq;
+    while (
+      this.size > this.limits.maxEvents ||
+      (this.bytes > this.limits.maxBytes && this.size > 1)
+    ) {
+      this.bytes -= this.messages[this.head]!.length;
+      this.head++;
+      this.firstSeq++;
+    }
+    // Compact the backing array now and then instead of shifting on every eviction.
+    if (this.head > 1024 && this.head * 2 > this.messages.length) {
+      this.messages.splice(0, this.head);
+      this.head = 0;
+    }
+  }
+
+  /**
+   * Every dispatch after `seq`, in order. Fails when some were evicted (`evicted`) or when
+   * `seq` is beyond what was ever sent (`ahead`).
+   */
+  since(seq: number): ReplayResult {
+    if (seq > this.lastSeq) return { ok: false, reason: 'ahead' };
+    if (seq === this.lastSeq) return { ok: true, messages: [] };
+    if (seq + 1 < this.firstSeq || this.size === 0) return { ok: false, reason: 'evicted' };
+    const start = this.head + (seq + 1 - this.firstSeq);
+    return { ok: true, messages: this.messages.slice(start) };
+  }
+}
