@@ -1,0 +1,151 @@
+import {
+  GatewayConnection,
+  type ConnectionState,
+  type ConnectionStatus,
+  type GatewayConnectionOptions,
+  type SessionInfo,
+} from './connection/GatewayConnection.js';
+import { Op } from '@concord/protocol';
+import { ConnectionError, InvalidStateError } from './errors.js';
+import { getLogger } from './logger.js';
+import { Room } from './room/Room.js';
+import { TypedEmitter } from './TypedEmitter.js';
+
+/** Options of a {@link VoiceClient}; see {@link GatewayConnectionOptions}. */
+export type VoiceClientOptions = GatewayConnectionOptions;
+
+/** Events of a {@link VoiceClient}. */
+export type VoiceClientEvents = {
+  /** Connection state transitions. */
+  stateChange: [previous: ConnectionStatus, next: ConnectionStatus];
+  /** The connection dropped and is being re-established. */
+  reconnecting: [];
+  /** Back online: `resumed` true when no event was lost, false when rooms were rejoined. */
+  reconnected: [resumed: boolean];
+  /** Closed for good; `error` is set unless `disconnect()` was called. */
+  disconnected: [error: ConnectionError | undefined];
+  /** Heartbeat round trip to the gateway, ms. */
+  rtt: [rttMs: number];
+};
+
+const MAX_ROOM_NAME = 128;
+
+/**
+ * Concord's entry point: connects to a gateway and joins voice rooms.
+ *
+ * ```ts
+ * const client = new VoiceClient({ url, token });
+ * await client.connect();
+ * const room = await client.join('lobby');
+ * room.on('participantJoined', (p) => console.log(p.name));
+ * await room.setMuted(true);
+ * await client.disconnect();
+ * ```
+ * Main thread (browser or Node).
+ */
+export class VoiceClient extends TypedEmitter<VoiceClientEvents> {
+  private readonly connection: GatewayConnection;
+  private readonly joined = new Map<string, Room>();
+  private readonly log = getLogger('concord:client');
+  private everReady = false;
+
+  /** @throws {TypeError} for a bad `url`/`token` or no WebSocket implementation. */
+  constructor(options: VoiceClientOptions) {
+    super();
+    this.connection = new GatewayConnection(options);
+    this.connection.on('stateChange', (prev, next) => this.onStateChange(prev, next));
+    this.connection.on('ready', (session, resumed) => this.onReady(session, resumed));
+    this.connection.on('heartbeat', (rtt) => this.safeEmit('rtt', rtt));
+    this.connection.on('dispatch', (m) => {
+      if ('room' in m.d) this.joined.get(m.d.room)?.handleDispatch(m);
+    });
+  }
+
+  /** Connection status. */
+  get state(): ConnectionStatus {
+    return this.connection.state.status;
+  }
+
+  /** The authenticated user, once connected. */
+  get user(): SessionInfo['user'] | undefined {
+    return this.connection.sessionInfo?.user;
+  }
+
+  /** Rooms joined, by name. */
+  get rooms(): ReadonlyMap<string, Room> {
+    return this.joined;
+  }
+
+  /** Last heartbeat round trip in ms (NaN before the first). */
+  get rttMs(): number {
+    const s = this.connection.state;
+    return 'heartbeat' in s ? s.heartbeat.rttMs : Number.NaN;
+  }
+
+  /** The underlying connection (advanced use: `entersState`, raw events). */
+  get gateway(): GatewayConnection {
+    return this.connection;
+  }
+
+  /**
+   * Connects and authenticates.
+   * @throws {ConnectionError} when the gateway refuses (e.g. `CONCORD_ERR_GATEWAY_REJECTED`
+   * with `closeCode` 4004 for a bad token) or stays unreachable.
+   * @throws {InvalidStateError} after `disconnect()`.
+   */
+  async connect(): Promise<void> {
+    await this.connection.connect();
+  }
+
+  /**
+   * Joins a room and resolves with it once the participant list has arrived.
+   * @throws {TypeError}/{RangeError} for a bad room name. @throws {RequestError} when the
+   * server refuses (`ALREADY_IN_ROOM`, `TOO_MANY_ROOMS`, `ROOM_FULL`).
+   * @throws {ConnectionError} when the token does not allow the room (close 4009) or on timeout.
+   */
+  async join(name: string): Promise<Room> {
+    if (typeof name !== 'string') throw new TypeError('room name must be a string');
+    if (name.length === 0 || name.length > MAX_ROOM_NAME)
+      throw new RangeError(`room name must be 1–${MAX_ROOM_NAME} characters, got ${name.length}`);
+    const status = this.connection.state.status;
+    if (status === 'closed' || status === 'idle')
+      throw new InvalidStateError(`cannot join while ${status}: call connect() first`);
+    const existing = this.joined.get(name);
+    if (existing) return existing;
+    const reply = await this.connection.request((req) => ({
+      op: Op.JoinRoom,
+      d: { req, room: name },
+    }));
+    if (reply.t !== 'ROOM_JOINED') throw new InvalidStateError(`unexpected reply ${reply.t}`);
+    const userId = this.connection.sessionInfo?.user.id ?? '';
+    const room = new Room(name, this.connection, userId, reply.d.participants, (r) =>
+      this.joined.delete(r.name),
+    );
+    this.joined.set(name, room);
+    return room;
+  }
+
+  /** Leaves every room and closes the connection (idempotent). */
+  async disconnect(): Promise<void> {
+    this.connection.close();
+  }
+
+  private onStateChange(prev: ConnectionState, next: ConnectionState): void {
+    this.safeEmit('stateChange', prev.status, next.status);
+    if (next.status === 'reconnecting' && prev.status === 'ready') this.safeEmit('reconnecting');
+    if (next.status === 'closed') {
+      for (const room of [...this.joined.values()]) room.markLeft('disconnected');
+      this.safeEmit('disconnected', next.error);
+    }
+  }
+
+  private onReady(_session: SessionInfo, resumed: boolean): void {
+    if (!this.everReady) {
+      this.everReady = true;
+      return;
+    }
+    this.log.info('reconnected', { resumed, rooms: this.joined.size });
+    if (!resumed) for (const room of this.joined.values()) void room.rejoin();
+    this.safeEmit('reconnected', resumed);
+  }
+}

@@ -1,0 +1,57 @@
+/** Callbacks of a {@link Heartbeat}. */
+export interface HeartbeatHooks {
+  /** Sends HEARTBEAT with this nonce. */
+  send(nonce: number): void;
+  /** The previous beat was never acknowledged: the connection is a zombie. */
+  zombie(): void;
+  /** An ACK arrived; round trip in ms. */
+  ack(rttMs: number): void;
+}
+
+/**
+ * Client heartbeats as Discord's gateway does them: the first beat after `interval × random`
+ * (so a reconnect storm spreads out), then every `interval`; a beat whose predecessor was not
+ * acknowledged declares the connection a zombie. Main thread; timers only.
+ */
+export class Heartbeat {
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  private nonce = 0;
+  private pending: { nonce: number; sentAt: number } | undefined;
+  /** Last measured round trip in ms (NaN before the first ACK). */
+  rttMs = Number.NaN;
+
+  constructor(
+    private readonly intervalMs: number,
+    private readonly hooks: HeartbeatHooks,
+    random: () => number = Math.random,
+    private readonly now: () => number = () => performance.now(),
+  ) {
+    this.timer = setTimeout(() => this.beat(), Math.floor(intervalMs * random()));
+  }
+
+  /** Handles HEARTBEAT_ACK; ACKs for other nonces are ignored. */
+  onAck(nonce: number): void {
+    if (!this.pending || this.pending.nonce !== nonce) return;
+    this.rttMs = this.now() - this.pending.sentAt;
+    this.pending = undefined;
+    this.hooks.ack(this.rttMs);
+  }
+
+  /** Stops beating (idempotent). */
+  stop(): void {
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+
+  private beat(): void {
+    if (this.pending) {
+      this.stop();
+      this.hooks.zombie();
+      return;
+    }
+    this.nonce = (this.nonce + 1) >>> 0;
+    this.pending = { nonce: this.nonce, sentAt: this.now() };
+    this.hooks.send(this.nonce);
+    this.timer = setTimeout(() => this.beat(), this.intervalMs);
+  }
+}

@@ -1,0 +1,80 @@
+import { closeCodeName, ConcordError } from '@concord/protocol';
+
+/** Stable codes of {@link ConnectionError}. */
+export type ConnectionErrorCode =
+  | 'CONCORD_ERR_GATEWAY_TIMEOUT'
+  | 'CONCORD_ERR_GATEWAY_REJECTED'
+  | 'CONCORD_ERR_GATEWAY_UNREACHABLE'
+  | 'CONCORD_ERR_GATEWAY_CLOSED'
+  | 'CONCORD_ERR_SESSION_INVALIDATED';
+
+/** A failure of the gateway connection. `closeCode` is set when the server closed it. */
+export class ConnectionError extends ConcordError {
+  declare readonly code: ConnectionErrorCode;
+  /** WebSocket close code, when a close caused this error. */
+  readonly closeCode: number | undefined;
+
+  constructor(
+    code: ConnectionErrorCode,
+    message: string,
+    options?: { cause?: unknown; closeCode?: number },
+  ) {
+    super(code, message, options);
+    this.closeCode = options?.closeCode;
+  }
+
+  /** Something did not happen within `ms`. */
+  static timeout(what: string, ms: number): ConnectionError {
+    return new ConnectionError('CONCORD_ERR_GATEWAY_TIMEOUT', `${what} timed out after ${ms} ms`);
+  }
+
+  /** The server closed with a must-not-reconnect code. */
+  static rejected(closeCode: number, reason: string): ConnectionError {
+    const name = closeCodeName(closeCode) ?? 'UNKNOWN';
+    return new ConnectionError(
+      'CONCORD_ERR_GATEWAY_REJECTED',
+      `gateway closed the connection: ${name} (${closeCode})${reason ? `: ${reason}` : ''}`,
+      { closeCode },
+    );
+  }
+
+  /** Reconnecting failed `attempts` times in a row. */
+  static unreachable(attempts: number, cause?: unknown): ConnectionError {
+    return new ConnectionError(
+      'CONCORD_ERR_GATEWAY_UNREACHABLE',
+      `gateway unreachable after ${attempts} attempts`,
+      { cause },
+    );
+  }
+
+  /** The connection was closed (by `disconnect()` or for good) while waiting for something. */
+  static closed(what: string): ConnectionError {
+    return new ConnectionError('CONCORD_ERR_GATEWAY_CLOSED', `connection closed while ${what}`);
+  }
+
+  /** The session could not be resumed; pending requests of the old session are void. */
+  static sessionInvalidated(): ConnectionError {
+    return new ConnectionError(
+      'CONCORD_ERR_SESSION_INVALIDATED',
+      'the session could not be resumed',
+    );
+  }
+}
+
+/** A room request the server refused (`code` from the server, e.g. `ROOM_FULL`). */
+export class RequestError extends ConcordError {
+  constructor(
+    /** Server's reason, e.g. `ALREADY_IN_ROOM`, `NOT_IN_ROOM`, `TOO_MANY_ROOMS`, `ROOM_FULL`. */
+    readonly reason: string,
+    message: string,
+  ) {
+    super('CONCORD_ERR_REQUEST_REFUSED', message);
+  }
+}
+
+/** A method was called on an object that was closed or is in the wrong state for it. */
+export class InvalidStateError extends ConcordError {
+  constructor(message: string) {
+    super('CONCORD_ERR_INVALID_STATE', message);
+  }
+}

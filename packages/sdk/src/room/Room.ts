@@ -1,0 +1,232 @@
+import { Op, type DispatchMessage, type Participant as WireParticipant } from '@concord/protocol';
+import type { GatewayConnection } from '../connection/GatewayConnection.js';
+import { InvalidStateError } from '../errors.js';
+import { getLogger } from '../logger.js';
+import { TypedEmitter } from '../TypedEmitter.js';
+import { Participant, type VoiceState } from './Participant.js';
+
+/** Room lifecycle. */
+export type RoomState = 'joined' | 'rejoining' | 'left';
+
+/** Events of a {@link Room}. */
+export type RoomEvents = {
+  /** Someone else joined. */
+  participantJoined: [participant: Participant];
+  /** Someone else left. */
+  participantLeft: [participant: Participant];
+  /** Someone's muted/deafened state changed (this client's own included). */
+  voiceStateChanged: [participant: Participant, state: VoiceState];
+  /** Someone started or stopped speaking. */
+  speakingChanged: [participant: Participant, speaking: boolean];
+  /** Room lifecycle transitions. */
+  stateChange: [previous: RoomState, next: RoomState];
+  /** This client is no longer in the room (`reason`: requested, replaced, disconnected…). */
+  left: [reason: string];
+};
+
+/**
+ * A voice room this client has joined: its participants and this client's voice state in it.
+ * Created by `VoiceClient.join()`. Main thread.
+ */
+export class Room extends TypedEmitter<RoomEvents> {
+  private readonly members = new Map<string, Participant>();
+  private _state: RoomState = 'joined';
+  private readonly log = getLogger('concord:room');
+  private local: Participant;
+
+  /** @internal Created by VoiceClient from the ROOM_JOINED reply. */
+  constructor(
+    /** Room name. */
+    readonly name: string,
+    private readonly connection: GatewayConnection,
+    private readonly localUserId: string,
+    participants: readonly WireParticipant[],
+    private readonly onLeft: (room: Room) => void,
+  ) {
+    super();
+    for (const p of participants)
+      this.members.set(p.userId, new Participant(p, p.userId === localUserId));
+    this.local =
+      this.members.get(localUserId) ??
+      new Participant(
+        { userId: localUserId, name: localUserId, muted: false, deafened: false, speaking: false },
+        true,
+      );
+  }
+
+  /** Lifecycle state. */
+  get state(): RoomState {
+    return this._state;
+  }
+
+  /** Everyone in the room, this client included, by user id. */
+  get participants(): ReadonlyMap<string, Participant> {
+    return this.members;
+  }
+
+  /** This client's own participant. */
+  get localParticipant(): Participant {
+    return this.local;
+  }
+
+  /** Everyone else. */
+  get remoteParticipants(): Participant[] {
+    return [...this.members.values()].filter((p) => !p.isLocal);
+  }
+
+  /**
+   * Mutes or unmutes this client in the room; resolves once the server has applied it.
+   * @throws {TypeError} for a non-boolean. @throws {InvalidStateError} after leaving.
+   */
+  async setMuted(muted: boolean): Promise<void> {
+    if (typeof muted !== 'boolean') throw new TypeError('muted must be a boolean');
+    await this.updateVoiceState({ muted, deafened: this.local.deafened });
+  }
+
+  /**
+   * Deafens or undeafens this client in the room.
+   * @throws {TypeError} for a non-boolean. @throws {InvalidStateError} after leaving.
+   */
+  async setDeafened(deafened: boolean): Promise<void> {
+    if (typeof deafened !== 'boolean') throw new TypeError('deafened must be a boolean');
+    await this.updateVoiceState({ muted: this.local.muted, deafened });
+  }
+
+  /**
+   * Announces that this client started/stopped speaking (normally driven by the VAD).
+   * Fire-and-forget: an update lost in a reconnect is superseded by the next.
+   */
+  setSpeaking(speaking: boolean): void {
+    if (typeof speaking !== 'boolean') throw new TypeError('speaking must be a boolean');
+    this.assertJoined();
+    if (this.local.speaking === speaking) return;
+    this.local.speaking = speaking;
+    this.connection.send({ op: Op.Speaking, d: { room: this.name, speaking } });
+    this.safeEmit('speakingChanged', this.local, speaking);
+  }
+
+  /** Leaves the room (idempotent once left). */
+  async leave(): Promise<void> {
+    if (this._state === 'left') return;
+    await this.connection.request((req) => ({ op: Op.LeaveRoom, d: { req, room: this.name } }));
+    this.markLeft('requested');
+  }
+
+  private async updateVoiceState(state: VoiceState): Promise<void> {
+    this.assertJoined();
+    await this.connection.request((req) => ({
+      op: Op.UpdateVoiceState,
+      d: { req, room: this.name, ...state },
+    }));
+  }
+
+  private assertJoined(): void {
+    if (this._state === 'left') throw new InvalidStateError(`room "${this.name}" was left`);
+  }
+
+  /** @internal Applies a dispatch addressed to this room. */
+  handleDispatch(m: DispatchMessage): void {
+    switch (m.t) {
+      case 'PARTICIPANT_JOINED': {
+        const existing = this.members.get(m.d.participant.userId);
+        if (existing) {
+          this.apply(existing, m.d.participant);
+          return;
+        }
+        const p = new Participant(m.d.participant, m.d.participant.userId === this.localUserId);
+        this.members.set(p.userId, p);
+        if (!p.isLocal) this.safeEmit('participantJoined', p);
+        return;
+      }
+      case 'PARTICIPANT_LEFT': {
+        const p = this.members.get(m.d.userId);
+        if (!p || p.isLocal) return;
+        this.members.delete(m.d.userId);
+        this.safeEmit('participantLeft', p);
+        return;
+      }
+      case 'VOICE_STATE_UPDATE': {
+        const p = this.members.get(m.d.userId);
+        if (p) this.apply(p, { muted: m.d.muted, deafened: m.d.deafened });
+        return;
+      }
+      case 'SPEAKING': {
+        const p = this.members.get(m.d.userId);
+        if (p && !p.isLocal && p.speaking !== m.d.speaking) {
+          p.speaking = m.d.speaking;
+          this.safeEmit('speakingChanged', p, m.d.speaking);
+        }
+        return;
+      }
+      case 'ROOM_LEFT':
+        if (m.d.req === 0) this.markLeft(m.d.reason);
+        return;
+      default:
+        return;
+    }
+  }
+
+  /** @internal The session was replaced: rejoin and reconcile the member list. */
+  async rejoin(): Promise<void> {
+    if (this._state === 'left') return;
+    this.setState('rejoining');
+    const wanted: VoiceState = { muted: this.local.muted, deafened: this.local.deafened };
+    try {
+      const reply = await this.connection.request((req) => ({
+        op: Op.JoinRoom,
+        d: { req, room: this.name },
+      }));
+      if (reply.t !== 'ROOM_JOINED') return;
+      this.reconcile(reply.d.participants);
+      this.setState('joined');
+      if (wanted.muted || wanted.deafened) await this.updateVoiceState(wanted);
+    } catch (err) {
+      this.log.warn('rejoin failed', { room: this.name, err });
+      this.markLeft('rejoin failed');
+    }
+  }
+
+  /** @internal The connection closed for good. */
+  markLeft(reason: string): void {
+    if (this._state === 'left') return;
+    this.setState('left');
+    this.onLeft(this);
+    this.safeEmit('left', reason);
+  }
+
+  private reconcile(list: readonly WireParticipant[]): void {
+    const seen = new Set<string>();
+    for (const w of list) {
+      seen.add(w.userId);
+      const p = this.members.get(w.userId);
+      if (p) this.apply(p, w);
+      else {
+        const np = new Participant(w, w.userId === this.localUserId);
+        this.members.set(np.userId, np);
+        if (np.isLocal) this.local = np;
+        else this.safeEmit('participantJoined', np);
+      }
+    }
+    for (const [id, p] of this.members) {
+      if (!seen.has(id) && !p.isLocal) {
+        this.members.delete(id);
+        this.safeEmit('participantLeft', p);
+      }
+    }
+  }
+
+  private apply(p: Participant, w: Partial<WireParticipant>): void {
+    const before = { muted: p.muted, deafened: p.deafened, speaking: p.speaking };
+    if (!p.apply(w)) return;
+    if (before.muted !== p.muted || before.deafened !== p.deafened)
+      this.safeEmit('voiceStateChanged', p, { muted: p.muted, deafened: p.deafened });
+    if (before.speaking !== p.speaking) this.safeEmit('speakingChanged', p, p.speaking);
+  }
+
+  private setState(next: RoomState): void {
+    const prev = this._state;
+    if (prev === next) return;
+    this._state = next;
+    this.safeEmit('stateChange', prev, next);
+  }
+}
