@@ -32,6 +32,11 @@ export default tseslint.config(
     },
   },
   {
+    // Tool configs (rollup, playwright) are loaded through their default export.
+    files: ['**/*.config.mjs', '**/*.config.ts'],
+    rules: { 'no-restricted-syntax': 'off' },
+  },
+  {
     files: ['**/*.test.ts', 'e2e/**', 'bench/**', 'scripts/**'],
     rules: {
       '@typescript-eslint/no-non-null-assertion': 'off',

@@ -6,7 +6,8 @@ import {
   type SessionInfo,
 } from './connection/GatewayConnection.js';
 import { Op } from '@concord/protocol';
-import { ConnectionError, InvalidStateError } from './errors.js';
+import type { ConnectionError} from './errors.js';
+import { InvalidStateError } from './errors.js';
 import { getLogger } from './logger.js';
 import { Room } from './room/Room.js';
 import { TypedEmitter } from './TypedEmitter.js';
