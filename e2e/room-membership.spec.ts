@@ -1,0 +1,65 @@
+import { expect, test, type Page } from '@playwright/test';
+
+async function joinAs(page: Page, name: string, room: string): Promise<void> {
+  await page.goto('/');
+  await page.getByLabel('Your name').fill(name);
+  await page.getByLabel('Room').fill(room);
+  await page.getByRole('button', { name: 'Join' }).click();
+  await expect(page.locator('#status')).toHaveText('ready');
+}
+
+const participant = (page: Page, userId: string) =>
+  page.locator(`#participants li[data-user-id="${userId}"]`);
+
+test('two pages join one room, see each other, and see mute changes propagate', async ({
+  browser,
+}) => {
+  const room = `e2e-${Date.now()}`;
+  const alice = await (await browser.newContext()).newPage();
+  const bob = await (await browser.newContext()).newPage();
+
+  await joinAs(alice, 'Alice', room);
+  // The page is served with COOP/COEP: SharedArrayBuffer will be available for audio.
+  expect(await alice.evaluate(() => crossOriginIsolated)).toBe(true);
+  await joinAs(bob, 'Bob', room);
+
+  await expect(participant(alice, 'bob')).toContainText('Bob');
+  await expect(participant(bob, 'alice')).toContainText('Alice');
+  await expect(alice.locator('#participants li')).toHaveCount(2);
+
+  await bob.getByRole('button', { name: 'Mute' }).click();
+  await expect(participant(alice, 'bob')).toHaveAttribute('data-muted', 'true');
+  await expect(participant(alice, 'bob')).toContainText('muted');
+
+  await bob.getByRole('button', { name: 'Unmute' }).click();
+  await expect(participant(alice, 'bob')).toHaveAttribute('data-muted', 'false');
+
+  await bob.getByRole('button', { name: 'Leave' }).click();
+  await expect(participant(alice, 'bob')).toHaveCount(0);
+  await alice.context().close();
+  await bob.context().close();
+});
+
+test('the SDK bundle works without the example UI (raw API in the page)', async ({ page }) => {
+  await page.goto('/');
+  const result = await page.evaluate(async () => {
+    const { VoiceClient } = await import('/sdk/concord.browser.js' as string);
+    const url = `ws://${location.host}/gateway`;
+    const a = new VoiceClient({ url, token: 'dev:raw-a:RawA' });
+    const b = new VoiceClient({ url, token: 'dev:raw-b:RawB' });
+    await a.connect();
+    await b.connect();
+    const ra = await a.join('raw-room');
+    const joined = new Promise<string>((r) =>
+      ra.on('participantJoined', (p: { userId: string }) => r(p.userId)),
+    );
+    await b.join('raw-room');
+    const who = await joined;
+    const states: string[] = [];
+    b.on('stateChange', (_p: string, n: string) => states.push(n));
+    await b.disconnect();
+    await a.disconnect();
+    return { who, states, isolated: crossOriginIsolated };
+  });
+  expect(result).toEqual({ who: 'raw-b', states: ['closed'], isolated: true });
+});

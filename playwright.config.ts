@@ -1,0 +1,51 @@
+import { defineConfig } from '@playwright/test';
+
+// e2e runs real Debian Chromium (never a Playwright-downloaded browser) against a real
+// gateway that Playwright starts. One worker: timing-sensitive audio specs need both cores.
+const PORT = Number(process.env.CONCORD_E2E_PORT ?? 8787);
+
+export default defineConfig({
+  testDir: 'e2e',
+  workers: 1,
+  fullyParallel: false,
+  forbidOnly: true,
+  retries: 0,
+  timeout: 60_000,
+  reporter: process.env.CI ? [['list']] : [['list']],
+  use: {
+    baseURL: `http://127.0.0.1:${PORT}`,
+    browserName: 'chromium',
+    headless: true,
+    launchOptions: {
+      executablePath: process.env.CONCORD_CHROMIUM ?? '/usr/bin/chromium',
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+        '--autoplay-policy=no-user-gesture-required',
+        '--use-fake-ui-for-media-stream',
+        '--use-fake-device-for-media-stream',
+      ],
+    },
+  },
+  webServer: {
+    command: [
+      'node packages/gateway/dist/cli.js',
+      `--port ${PORT}`,
+      '--insecure-dev-auth',
+      '--static /sdk/=packages/sdk/dist',
+      '--static /=examples/voice-room',
+      '--log-level warn',
+      '--heartbeat-interval-ms 5000',
+    ].join(' '),
+    url: `http://127.0.0.1:${PORT}/healthz`,
+    reuseExistingServer: false,
+    timeout: 30_000,
+    stdout: 'ignore',
+    stderr: 'pipe',
+  },
+});
