@@ -6,6 +6,8 @@ async function joinAs(page: Page, name: string, room: string): Promise<void> {
   await page.getByLabel('Room').fill(room);
   await page.getByRole('button', { name: 'Join' }).click();
   await expect(page.locator('#status')).toHaveText('ready');
+  await expect(page.locator('#join-form')).toBeHidden();
+  await expect(page.locator('#room-view')).toBeVisible();
 }
 
 const participant = (page: Page, userId: string) =>
