@@ -66,7 +66,8 @@ function decodeSamples(
   channelCount: number,
   bits: number,
 ): Float32Array[] {
-  if (channelCount < 1 || channelCount > 32) throw DspError.format(`bad channel count ${channelCount}`);
+  if (channelCount < 1 || channelCount > 32)
+    throw DspError.format(`bad channel count ${channelCount}`);
   const bytesPerSample = bits / 8;
   const isFloat = format === 3;
   if (!(format === 1 || isFloat)) throw DspError.format(`unsupported WAV format tag ${format}`);
