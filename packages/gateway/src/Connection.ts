@@ -28,6 +28,21 @@ const OP_NAMES: Record<number, string> = Object.fromEntries(
   Object.entries(Op).map(([k, v]) => [v, k]),
 );
 
+/** Longest close reason, in UTF-8 bytes (RFC 6455 §5.5: 125-byte control payload − 2-byte code). */
+const MAX_CLOSE_REASON_BYTES = 123;
+
+// `ws` throws on a longer reason, and reasons can carry client input (a room name of up to 128
+// bytes): cut at a code point boundary so the UTF-8 stays within the limit.
+function closeReason(reason: string): string {
+  if (Buffer.byteLength(reason) <= MAX_CLOSE_REASON_BYTES) return reason;
+  let out = '';
+  for (const ch of reason.slice(0, MAX_CLOSE_REASON_BYTES)) {
+    if (Buffer.byteLength(out + ch) > MAX_CLOSE_REASON_BYTES) break;
+    out += ch;
+  }
+  return out;
+}
+
 /**
  * One WebSocket connection: HELLO, authentication, heartbeats and zombie detection, rate
  * limits, request handling and micro-batched sending. Main thread.
@@ -130,7 +145,7 @@ export class Connection implements SessionSink {
       { ip: this.ip, code, codeName: name, reason, userId: this.sessionOrUndefined()?.userId },
       'closing connection',
     );
-    this.ws.close(code, reason.slice(0, 120));
+    this.ws.close(code, closeReason(reason));
     // A peer that never answers the close handshake must not hold the socket.
     setTimeout(() => this.ws.terminate(), 5_000).unref();
   }
@@ -179,6 +194,11 @@ export class Connection implements SessionSink {
         }
       }
     });
+    // Last line of defence: nothing thrown while handling a message may take the process down.
+    this.serial = this.serial.catch((err: unknown) => {
+      this.ctx.logger.error({ err }, 'connection handler failed');
+      this.ws.terminate();
+    });
   }
 
   private async handle(m: ClientMessage): Promise<void> {
@@ -202,8 +222,9 @@ export class Connection implements SessionSink {
         else await this.resume(m);
         return;
       case Op.Heartbeat:
-        if (state.status !== 'ready') break;
-        this.setState({ ...state, zombieTimer: this.zombieTimer() });
+        // Clients beat from HELLO on (the first beat jittered, as Discord's gateway does), so
+        // a beat may arrive before IDENTIFY or after INVALID_SESSION: acknowledge it too.
+        if (state.status === 'ready') this.setState({ ...state, zombieTimer: this.zombieTimer() });
         this.sendNow({ op: Op.HeartbeatAck, d: { nonce: m.d.nonce } });
         if (this.pingSentAt === 0) {
           this.pingSentAt = performance.now();
@@ -263,7 +284,13 @@ export class Connection implements SessionSink {
         'resume refused',
       );
       // A session whose stream cannot be continued exactly is over: its rooms are left.
-      if (session && session.userId === grant.userId) await this.ctx.endSession(session);
+      if (session && session.userId === grant.userId) {
+        // An older socket still attached to that session must not outlive it.
+        const stale = session.connection;
+        if (stale instanceof Connection && stale !== this)
+          stale.close(CloseCode.SESSION_REPLACED, 'session ended');
+        await this.ctx.endSession(session);
+      }
       this.setState({
         status: 'awaiting-identify',
         timer: setTimeout(

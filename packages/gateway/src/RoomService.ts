@@ -62,6 +62,7 @@ export class RoomService {
       const old = this.sessionById(replaced.sessionId);
       if (old) {
         old.rooms.delete(room);
+        old.speakingIn.delete(room);
         this.local.get(room)?.delete(old);
         this.send(old, 'ROOM_LEFT', { req: 0, room, reason: 'replaced' });
       }
@@ -94,6 +95,7 @@ export class RoomService {
     reason = 'requested',
   ): Promise<RoomRequestError | undefined> {
     if (!session.rooms.delete(room)) return 'NOT_IN_ROOM';
+    session.speakingIn.delete(room);
     const set = this.local.get(room);
     set?.delete(session);
     if (set?.size === 0) this.local.delete(room);
@@ -123,7 +125,9 @@ export class RoomService {
 
   /** Records speaking state and tells the others; unchanged states are not re-sent. */
   async speaking(session: Session, room: string, speaking: boolean): Promise<void> {
-    if (!session.rooms.has(room)) return;
+    if (!session.rooms.has(room) || session.speakingIn.has(room) === speaking) return;
+    if (speaking) session.speakingIn.add(room);
+    else session.speakingIn.delete(room);
     const member = await this.store.updateMember(room, session.id, { speaking });
     if (!member) return;
     this.publish({

@@ -15,6 +15,8 @@ export interface SessionSink {
 export class Session {
   /** Rooms joined, in join order. */
   readonly rooms = new Set<string>();
+  /** Rooms in which this session is currently speaking. */
+  readonly speakingIn = new Set<string>();
   /** Seq of the last dispatch. */
   private seq = 0;
   private sink: SessionSink | undefined;

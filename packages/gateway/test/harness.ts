@@ -8,6 +8,7 @@ import {
   Op,
   PROTOCOL_VERSION,
   type ClientMessage,
+  type DispatchMessage,
   type ServerMessage,
 } from '@concord/protocol';
 import WebSocket from 'ws';
@@ -92,10 +93,17 @@ export class RawClient {
   }
 
   /** Identifies with `token` and waits for READY. */
-  static async identified(url: string, token: string): Promise<RawClient> {
-    const c = await RawClient.connect(url);
+  static async identified(url: string, token: string, localAddress?: string): Promise<RawClient> {
+    const c = await RawClient.connect(url, localAddress);
     await c.waitFor((m) => m.op === Op.Hello);
-    c.send({
+    c.identify(token);
+    await c.waitFor((m) => m.op === Op.Ready);
+    return c;
+  }
+
+  /** Sends IDENTIFY with `token`. */
+  identify(token: string): void {
+    this.send({
       op: Op.Identify,
       d: {
         protocolVersion: PROTOCOL_VERSION,
@@ -103,8 +111,58 @@ export class RawClient {
         capabilities: { transports: ['ws'], codecs: ['opus'], client: 'raw-test' },
       },
     });
-    await c.waitFor((m) => m.op === Op.Ready);
-    return c;
+  }
+
+  /** Sends RESUME for `sessionId` with the last seen `seq`. */
+  resume(sessionId: string, token: string, seq: number): void {
+    this.send({ op: Op.Resume, d: { protocolVersion: PROTOCOL_VERSION, sessionId, token, seq } });
+  }
+
+  /** The session id from READY. */
+  get sessionId(): string {
+    const ready = this.received.find((m) => m.op === Op.Ready);
+    if (ready?.op !== Op.Ready) throw new Error('not identified');
+    return ready.d.sessionId;
+  }
+
+  /** Every DISPATCH received so far, in arrival order. */
+  dispatches(): DispatchMessage[] {
+    return this.received.filter((m): m is DispatchMessage => m.op === Op.Dispatch);
+  }
+
+  /** Seq of the last DISPATCH received (0 when none). */
+  get lastSeq(): number {
+    return this.dispatches().at(-1)?.seq ?? 0;
+  }
+
+  /** Joins `room` and waits for ROOM_JOINED. */
+  async join(room: string, req = 1): Promise<void> {
+    const from = this.received.length;
+    this.send({ op: Op.JoinRoom, d: { req, room } });
+    await this.waitFor(
+      (m) => m.op === Op.Dispatch && m.t === 'ROOM_JOINED' && m.d.room === room,
+      5_000,
+      from,
+    );
+  }
+
+  /** Number of received messages matching `pred`. */
+  count(pred: (m: ServerMessage) => boolean): number {
+    let n = 0;
+    for (const m of this.received) if (pred(m)) n++;
+    return n;
+  }
+
+  /** Waits until at least `n` received messages match `pred`. */
+  async waitForCount(pred: (m: ServerMessage) => boolean, n: number, timeoutMs = 10_000) {
+    await waitUntil(
+      () => this.count(pred) >= n,
+      timeoutMs,
+      () => {
+        if (this.closeCode !== undefined)
+          throw new Error(`closed with ${this.closeCode} while waiting`);
+      },
+    );
   }
 
   send(messages: ClientMessage | ClientMessage[]): void {
@@ -159,9 +217,58 @@ export class RawClient {
     this.ws.close(code);
   }
 
+  /** Cuts the connection without a close frame (what a network failure looks like). */
+  cut(): void {
+    this.ws.terminate();
+  }
+
   private wake(): void {
     const w = this.waiters;
     this.waiters = [];
     for (const f of w) f();
   }
+}
+
+/**
+ * Polls `cond` until it holds; `check` may throw to fail early (e.g. a socket closed).
+ * @throws {Error} after `timeoutMs`.
+ */
+export async function waitUntil(
+  cond: () => boolean | Promise<boolean>,
+  timeoutMs = 10_000,
+  check?: () => void,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    check?.();
+    if (await cond()) return;
+    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+/** GETs `path` from a gateway and returns status and body. */
+export async function httpGet(
+  gateway: GatewayProcess,
+  path: string,
+): Promise<{ status: number; body: string }> {
+  const res = await fetch(`http://127.0.0.1:${gateway.port}${path}`);
+  return { status: res.status, body: await res.text() };
+}
+
+/** A sample's value in Prometheus text output (`undefined` when absent). */
+export function metricValue(text: string, name: string, labels = ''): number | undefined {
+  const prefix = labels ? `${name}{${labels}} ` : `${name} `;
+  const line = text.split('\n').find((l) => l.startsWith(prefix));
+  return line === undefined ? undefined : Number(line.slice(prefix.length));
+}
+
+let nextAddress = 0;
+/**
+ * A fresh loopback source address (127.0.<n>.<m>) per call, so per-IP connection limits see
+ * each test client as its own address.
+ */
+export function freshLoopback(): string {
+  nextAddress++;
+  return `127.0.${10 + Math.floor(nextAddress / 250)}.${1 + (nextAddress % 250)}`;
 }
