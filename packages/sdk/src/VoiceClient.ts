@@ -6,7 +6,7 @@ import {
   type SessionInfo,
 } from './connection/GatewayConnection.js';
 import { Op } from '@concord/protocol';
-import type { ConnectionError} from './errors.js';
+import type { ConnectionError } from './errors.js';
 import { InvalidStateError } from './errors.js';
 import { getLogger } from './logger.js';
 import { Room } from './room/Room.js';
@@ -47,6 +47,7 @@ const MAX_ROOM_NAME = 128;
 export class VoiceClient extends TypedEmitter<VoiceClientEvents> {
   private readonly connection: GatewayConnection;
   private readonly joined = new Map<string, Room>();
+  private readonly joining = new Map<string, Promise<Room>>();
   private readonly log = getLogger('concord:client');
   private everReady = false;
 
@@ -113,6 +114,16 @@ export class VoiceClient extends TypedEmitter<VoiceClientEvents> {
       throw new InvalidStateError(`cannot join while ${status}: call connect() first`);
     const existing = this.joined.get(name);
     if (existing) return existing;
+    // A second join() of the same room while the first is in flight shares its outcome.
+    let pending = this.joining.get(name);
+    if (!pending) {
+      pending = this.requestJoin(name).finally(() => this.joining.delete(name));
+      this.joining.set(name, pending);
+    }
+    return pending;
+  }
+
+  private async requestJoin(name: string): Promise<Room> {
     const reply = await this.connection.request((req) => ({
       op: Op.JoinRoom,
       d: { req, room: name },

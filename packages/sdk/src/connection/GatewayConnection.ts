@@ -178,6 +178,9 @@ export class GatewayConnection extends TypedEmitter<GatewayConnectionEvents> {
     timeoutOrSignal: number | AbortSignal,
   ): Promise<ConnectionState> {
     if (this._state.status === status) return Promise.resolve(this._state);
+    // `closed` is final: no stateChange will ever come to settle the wait.
+    if (this._state.status === 'closed')
+      return Promise.reject(this._state.error ?? ConnectionError.closed(`waiting for ${status}`));
     return new Promise((resolve, reject) => {
       let timer: ReturnType<typeof setTimeout> | undefined;
       const signal = typeof timeoutOrSignal === 'number' ? undefined : timeoutOrSignal;
@@ -332,8 +335,10 @@ export class GatewayConnection extends TypedEmitter<GatewayConnectionEvents> {
       this.setState({ status: 'closed', error: ConnectionError.rejected(code, reason) });
       return;
     }
-    const attempt = s.status === 'connecting' ? s.attempt + 1 : 0;
     if (s.status !== 'ready') this.failures++;
+    // Consecutive failures drive the backoff, also when the socket opened but failed before
+    // READY/RESUMED (e.g. closed while identifying): otherwise the delay never grows.
+    const attempt = this.failures;
     const maxAttempts = this.options.reconnect?.maxAttempts ?? 10;
     if (this.failures >= maxAttempts) {
       this.setState({ status: 'closed', error: ConnectionError.unreachable(this.failures) });
@@ -414,7 +419,9 @@ export class GatewayConnection extends TypedEmitter<GatewayConnectionEvents> {
           },
           this.random,
         );
-        void this.authenticate(socket, heartbeat);
+        this.authenticate(socket, heartbeat).catch((err: unknown) =>
+          this.tokenFailed(socket, heartbeat, err),
+        );
         return;
       }
       case Op.Ready:
@@ -434,7 +441,7 @@ export class GatewayConnection extends TypedEmitter<GatewayConnectionEvents> {
         this.invalidateSession();
         if (s.status === 'resuming' || s.status === 'ready') {
           this.setState({ status: 'identifying', socket, heartbeat: s.heartbeat });
-          void this.sendIdentify();
+          this.sendIdentify().catch((err: unknown) => this.tokenFailed(socket, s.heartbeat, err));
         }
         return;
       case Op.Reconnect:
@@ -485,6 +492,14 @@ export class GatewayConnection extends TypedEmitter<GatewayConnectionEvents> {
       this.pending.delete(req);
     }
     this.safeEmit('sessionInvalidated');
+  }
+
+  // A token function that throws (e.g. its backend is down) fails this attempt like a dropped
+  // socket would: retry with backoff, up to maxAttempts.
+  private tokenFailed(socket: WebSocketLike, heartbeat: Heartbeat, err: unknown): void {
+    heartbeat.stop();
+    this.log.warn('token function failed', { err });
+    this.onSocketClose(socket, CLOSE_KEEP_SESSION, 'token function failed');
   }
 
   private async authenticate(socket: WebSocketLike, heartbeat: Heartbeat): Promise<void> {

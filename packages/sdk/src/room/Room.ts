@@ -33,6 +33,8 @@ export class Room extends TypedEmitter<RoomEvents> {
   private _state: RoomState = 'joined';
   private readonly log = getLogger('concord:room');
   private local: Participant;
+  private rejoining: Promise<void> | undefined;
+  private wanted: VoiceState = { muted: false, deafened: false };
 
   /** @internal Created by VoiceClient from the ROOM_JOINED reply. */
   constructor(
@@ -114,6 +116,14 @@ export class Room extends TypedEmitter<RoomEvents> {
 
   private async updateVoiceState(state: VoiceState): Promise<void> {
     this.assertJoined();
+    // While rejoining after a lost session the server does not know this room yet: remember
+    // the wish; the rejoin applies it once the room is back.
+    if (this.rejoining) {
+      this.wanted = state;
+      await this.rejoining;
+      this.assertJoined();
+      return;
+    }
     await this.connection.request((req) => ({
       op: Op.UpdateVoiceState,
       d: { req, room: this.name, ...state },
@@ -169,8 +179,14 @@ export class Room extends TypedEmitter<RoomEvents> {
   /** @internal The session was replaced: rejoin and reconcile the member list. */
   async rejoin(): Promise<void> {
     if (this._state === 'left') return;
+    if (this.rejoining) return this.rejoining;
+    this.wanted = { muted: this.local.muted, deafened: this.local.deafened };
+    this.rejoining = this.doRejoin().finally(() => (this.rejoining = undefined));
+    return this.rejoining;
+  }
+
+  private async doRejoin(): Promise<void> {
     this.setState('rejoining');
-    const wanted: VoiceState = { muted: this.local.muted, deafened: this.local.deafened };
     try {
       const reply = await this.connection.request((req) => ({
         op: Op.JoinRoom,
@@ -179,7 +195,13 @@ export class Room extends TypedEmitter<RoomEvents> {
       if (reply.t !== 'ROOM_JOINED') return;
       this.reconcile(reply.d.participants);
       this.setState('joined');
-      if (wanted.muted || wanted.deafened) await this.updateVoiceState(wanted);
+      const wanted = this.wanted;
+      if (wanted.muted || wanted.deafened) {
+        await this.connection.request((req) => ({
+          op: Op.UpdateVoiceState,
+          d: { req, room: this.name, ...wanted },
+        }));
+      }
     } catch (err) {
       this.log.warn('rejoin failed', { room: this.name, err });
       this.markLeft('rejoin failed');

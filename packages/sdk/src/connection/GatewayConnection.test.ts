@@ -1,0 +1,605 @@
+import { Op, PROTOCOL_VERSION, type DispatchMessage } from '@concord/protocol';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { ConnectionError, InvalidStateError, RequestError } from '../errors.js';
+import { FakeGateway, participant } from './FakeWebSocket.test-util.js';
+import {
+  GatewayConnection,
+  type ConnectionStatus,
+  type GatewayConnectionOptions,
+} from './GatewayConnection.js';
+
+const URL = 'ws://gateway.test/gateway';
+const TOKEN = 'token-1';
+const INTERVAL_MS = 1_000;
+
+/** Lets pending promise callbacks run (IDENTIFY goes out after an awaited token). */
+const settle = async (): Promise<void> => {
+  await vi.advanceTimersByTimeAsync(0);
+};
+
+function setup(options: Partial<GatewayConnectionOptions> = {}) {
+  const gateway = new FakeGateway();
+  const connection = new GatewayConnection({
+    url: URL,
+    token: TOKEN,
+    WebSocket: gateway.WebSocket,
+    batchWindowMs: 0,
+    random: () => 0.5,
+    ...options,
+  });
+  const statuses: ConnectionStatus[] = [connection.state.status];
+  connection.on('stateChange', (_prev, next) => statuses.push(next.status));
+  const dispatches: DispatchMessage[] = [];
+  connection.on('dispatch', (m) => dispatches.push(m));
+  const readies: boolean[] = [];
+  connection.on('ready', (_s, resumed) => readies.push(resumed));
+  return { gateway, connection, statuses, dispatches, readies };
+}
+
+/** Connects through HELLO → IDENTIFY → READY on the newest socket. */
+async function connected(options: Partial<GatewayConnectionOptions> = {}) {
+  const t = setup(options);
+  const ready = t.connection.connect();
+  t.gateway.socket.hello(INTERVAL_MS);
+  await settle();
+  t.gateway.socket.ready('session-1');
+  await ready;
+  return t;
+}
+
+/** Waits out the reconnect backoff and answers HELLO on the new socket. */
+async function nextSocketHello(gateway: FakeGateway, delayMs: number) {
+  const before = gateway.sockets.length;
+  await vi.advanceTimersByTimeAsync(delayMs);
+  expect(gateway.sockets).toHaveLength(before + 1);
+  gateway.socket.hello(INTERVAL_MS);
+  await settle();
+  return gateway.socket;
+}
+
+beforeEach(() => {
+  vi.useFakeTimers();
+});
+
+afterEach(() => {
+  vi.useRealTimers();
+});
+
+describe('GatewayConnection', () => {
+  describe('constructor', () => {
+    it('rejects a bad url, an empty token and a missing WebSocket with TypeError', () => {
+      const WebSocket = new FakeGateway().WebSocket;
+      expect(() => new GatewayConnection({ url: 'nope', token: 't', WebSocket })).toThrow(
+        TypeError,
+      );
+      expect(() => new GatewayConnection({ url: 'http://x/', token: 't', WebSocket })).toThrow(
+        /ws: or wss:/,
+      );
+      expect(() => new GatewayConnection({ url: URL, token: '', WebSocket })).toThrow(TypeError);
+      const g = globalThis as { WebSocket?: unknown };
+      const saved = g.WebSocket;
+      g.WebSocket = undefined;
+      try {
+        expect(() => new GatewayConnection({ url: URL, token: 't' })).toThrow(/options.WebSocket/);
+      } finally {
+        g.WebSocket = saved;
+      }
+    });
+  });
+
+  describe('connect', () => {
+    it('goes idle → connecting → identifying → ready and sends IDENTIFY with the token', async () => {
+      const { gateway, connection, statuses, readies } = setup({ clientName: 'unit-test' });
+      const ready = connection.connect();
+      expect(gateway.sockets).toHaveLength(1);
+      expect(gateway.socket.url).toBe(URL);
+      expect(gateway.socket.binaryType).toBe('arraybuffer');
+      gateway.socket.hello(INTERVAL_MS);
+      await settle();
+      expect(gateway.socket.received).toEqual([
+        {
+          op: Op.Identify,
+          d: {
+            protocolVersion: PROTOCOL_VERSION,
+            token: TOKEN,
+            capabilities: { transports: ['ws'], codecs: ['opus'], client: 'unit-test' },
+          },
+        },
+      ]);
+      gateway.socket.ready('s-42', { id: 'alice', name: 'Alice' });
+      const session = await ready;
+      expect(session).toMatchObject({ sessionId: 's-42', user: { id: 'alice', name: 'Alice' } });
+      expect(statuses).toEqual(['idle', 'connecting', 'identifying', 'ready']);
+      expect(readies).toEqual([false]);
+      expect(connection.sessionInfo?.sessionId).toBe('s-42');
+    });
+
+    it('calls a token function on every (re)connect', async () => {
+      let n = 0;
+      const token = vi.fn(async () => `fresh-${++n}`);
+      const { gateway } = await connected({ token });
+      expect(gateway.socket.lastOf(Op.Identify)?.d.token).toBe('fresh-1');
+      gateway.socket.serverClose(1006);
+      const s2 = await nextSocketHello(gateway, 250);
+      expect(s2.lastOf(Op.Resume)?.d.token).toBe('fresh-2');
+      expect(token).toHaveBeenCalledTimes(2);
+    });
+
+    it('a failing token function counts as a failed attempt, not an unhandled rejection', async () => {
+      const token = vi.fn(async (): Promise<string> => {
+        throw new Error('token service down');
+      });
+      const { gateway, connection } = setup({ token, reconnect: { maxAttempts: 2 } });
+      const ready = connection.connect();
+      const rejected = expect(ready).rejects.toMatchObject({
+        code: 'CONCORD_ERR_GATEWAY_UNREACHABLE',
+      });
+      gateway.socket.hello(INTERVAL_MS);
+      await settle();
+      expect(connection.state.status).toBe('reconnecting');
+      expect(gateway.sockets[0]!.attached).toBe(false);
+      await vi.advanceTimersByTimeAsync(500);
+      gateway.socket.hello(INTERVAL_MS);
+      await settle();
+      await rejected;
+      expect(token).toHaveBeenCalledTimes(2);
+      expect(gateway.sockets.every((s) => s.sentOf(Op.Heartbeat).length === 0)).toBe(true);
+      expect(vi.getTimerCount()).toBe(0);
+    });
+
+    it('a second connect() while connecting opens no second socket', async () => {
+      const { gateway, connection } = setup();
+      const a = connection.connect();
+      const b = connection.connect();
+      gateway.socket.hello(INTERVAL_MS);
+      await settle();
+      gateway.socket.ready();
+      await expect(Promise.all([a, b])).resolves.toHaveLength(2);
+      expect(gateway.sockets).toHaveLength(1);
+    });
+
+    it('retries when no HELLO/READY arrives within connectTimeoutMs', async () => {
+      const { gateway, connection, statuses } = setup({ connectTimeoutMs: 2_000 });
+      void connection.connect();
+      await vi.advanceTimersByTimeAsync(1_999);
+      expect(connection.state.status).toBe('connecting');
+      await vi.advanceTimersByTimeAsync(1);
+      expect(statuses.slice(-1)).toEqual(['reconnecting']);
+      expect(gateway.sockets[0]!.clientCloseCode).toBe(4000);
+    });
+  });
+
+  describe('heartbeats', () => {
+    it('beats first after interval × random, then every interval, carrying the last seq', async () => {
+      const { gateway } = await connected({ random: () => 0.25 });
+      const s = gateway.socket;
+      // HELLO arrived at t = 0: first beat at 250 ms.
+      await vi.advanceTimersByTimeAsync(249);
+      expect(s.sentOf(Op.Heartbeat)).toHaveLength(0);
+      await vi.advanceTimersByTimeAsync(1);
+      expect(s.sentOf(Op.Heartbeat)).toEqual([{ op: Op.Heartbeat, d: { nonce: 1, seq: 0 } }]);
+      s.heartbeatAck(1);
+      gateway.dispatch('REQUEST_ACK', { req: 99 });
+      gateway.dispatch('REQUEST_ACK', { req: 98 });
+      await vi.advanceTimersByTimeAsync(INTERVAL_MS - 1);
+      expect(s.sentOf(Op.Heartbeat)).toHaveLength(1);
+      await vi.advanceTimersByTimeAsync(1);
+      expect(s.lastOf(Op.Heartbeat)).toEqual({ op: Op.Heartbeat, d: { nonce: 2, seq: 2 } });
+      s.heartbeatAck(2);
+      await vi.advanceTimersByTimeAsync(INTERVAL_MS);
+      expect(s.sentOf(Op.Heartbeat).map((m) => m.d.nonce)).toEqual([1, 2, 3]);
+    });
+
+    it.each([0, 0.999])('the first beat falls within [0, interval] (random %s)', async (r) => {
+      const { gateway } = await connected({ random: () => r });
+      await vi.advanceTimersByTimeAsync(Math.floor(INTERVAL_MS * r));
+      expect(gateway.socket.sentOf(Op.Heartbeat)).toHaveLength(1);
+    });
+
+    it('emits the heartbeat round trip on ACK', async () => {
+      const { gateway, connection } = await connected();
+      const rtts: number[] = [];
+      connection.on('heartbeat', (rtt) => rtts.push(rtt));
+      await vi.advanceTimersByTimeAsync(500);
+      gateway.socket.heartbeatAck();
+      expect(rtts).toHaveLength(1);
+      expect(rtts[0]).toBeGreaterThanOrEqual(0);
+    });
+
+    it('a missing ACK makes a zombie: reconnect, RESUME with the last seq, ready(resumed)', async () => {
+      const { gateway, connection, statuses, readies, dispatches } = await connected();
+      const first = gateway.socket;
+      gateway.dispatch('REQUEST_ACK', { req: 7 });
+      gateway.dispatch('REQUEST_ACK', { req: 8 });
+      gateway.dispatch('REQUEST_ACK', { req: 9 });
+      await vi.advanceTimersByTimeAsync(500); // first beat, never acknowledged
+      expect(first.sentOf(Op.Heartbeat)).toHaveLength(1);
+      await vi.advanceTimersByTimeAsync(INTERVAL_MS); // next beat finds it unacknowledged
+      expect(connection.state.status).toBe('reconnecting');
+      expect(first.clientCloseCode).toBe(4000); // keep the session
+      expect(first.sentOf(Op.Heartbeat)).toHaveLength(1);
+
+      // attempt 0: full jitter over [0, 500) with random 0.5 → 250 ms.
+      const second = await nextSocketHello(gateway, 250);
+      expect(second.received).toEqual([
+        {
+          op: Op.Resume,
+          d: { protocolVersion: PROTOCOL_VERSION, sessionId: 'session-1', token: TOKEN, seq: 3 },
+        },
+      ]);
+      // The server replays seq 3 (already seen) and 4 (missed), then RESUMED.
+      second.dispatch(3, 'REQUEST_ACK', { req: 9 });
+      second.dispatch(4, 'REQUEST_ACK', { req: 10 });
+      second.resumed(1);
+      expect(statuses).toEqual([
+        'idle',
+        'connecting',
+        'identifying',
+        'ready',
+        'reconnecting',
+        'connecting',
+        'resuming',
+        'ready',
+      ]);
+      expect(readies).toEqual([false, true]);
+      expect(dispatches.map((d) => d.seq)).toEqual([1, 2, 3, 4]);
+      expect(connection.lastSeq).toBe(4);
+    });
+
+    it('stops beating on the socket it left', async () => {
+      const { gateway } = await connected();
+      const first = gateway.socket;
+      first.serverClose(1006);
+      await vi.advanceTimersByTimeAsync(10 * INTERVAL_MS);
+      expect(first.sentOf(Op.Heartbeat)).toHaveLength(0);
+    });
+  });
+
+  describe('reconnect', () => {
+    it.each([1006, 1001, 4000, 4006, 4007, 4012, 4013])(
+      'close %i may resume: reconnects and sends RESUME',
+      async (code) => {
+        const { gateway, connection } = await connected();
+        gateway.socket.serverClose(code, 'bye');
+        expect(connection.state).toMatchObject({ status: 'reconnecting', lastCloseCode: code });
+        const s2 = await nextSocketHello(gateway, 250);
+        expect(s2.lastOf(Op.Resume)?.d.sessionId).toBe('session-1');
+      },
+    );
+
+    it.each([4001, 4002, 4004, 4005, 4008, 4009, 4014, 4015, 4016])(
+      'close %i must not reconnect: closed with ConnectionError.rejected, no new socket',
+      async (code) => {
+        const { gateway, connection, statuses } = await connected();
+        const disconnected = connection.entersState('closed', Number.POSITIVE_INFINITY);
+        gateway.socket.serverClose(code, 'no');
+        const state = await disconnected;
+        expect(state.status).toBe('closed');
+        const error = state.status === 'closed' ? state.error : undefined;
+        expect(error).toBeInstanceOf(ConnectionError);
+        expect(error).toMatchObject({ code: 'CONCORD_ERR_GATEWAY_REJECTED', closeCode: code });
+        await vi.advanceTimersByTimeAsync(120_000);
+        expect(gateway.sockets).toHaveLength(1);
+        expect(statuses.at(-1)).toBe('closed');
+        expect(statuses.filter((s) => s === 'reconnecting')).toHaveLength(0);
+      },
+    );
+
+    it('connect() rejects with the close code when the gateway refuses the token', async () => {
+      const { gateway, connection } = setup();
+      const ready = connection.connect();
+      gateway.socket.hello(INTERVAL_MS);
+      await settle();
+      gateway.socket.serverClose(4004, 'authentication failed');
+      await expect(ready).rejects.toMatchObject({
+        name: 'ConnectionError',
+        code: 'CONCORD_ERR_GATEWAY_REJECTED',
+        closeCode: 4004,
+      });
+      await vi.advanceTimersByTimeAsync(60_000);
+      expect(gateway.sockets).toHaveLength(1);
+    });
+
+    it('backoff waits random × min(max, base × 2^attempt): full jitter, capped', async () => {
+      const { gateway, connection } = setup({
+        random: () => 0.5,
+        reconnect: { baseDelayMs: 100, maxDelayMs: 1_000, maxAttempts: 100 },
+      });
+      void connection.connect().catch(() => undefined);
+      gateway.socket.serverClose(1006); // attempt 0 failed: attempt 1 waits 0.5 × 200
+      const expected = [100, 200, 400, 500, 500, 500];
+      for (const delayMs of expected) {
+        const before = gateway.sockets.length;
+        await vi.advanceTimersByTimeAsync(delayMs - 1);
+        expect(gateway.sockets).toHaveLength(before);
+        await vi.advanceTimersByTimeAsync(1);
+        expect(gateway.sockets).toHaveLength(before + 1);
+        gateway.socket.serverClose(1006);
+      }
+      connection.close();
+    });
+
+    it('backoff keeps growing when sockets open but fail before READY', async () => {
+      const { gateway, connection } = setup({
+        random: () => 0.5,
+        reconnect: { baseDelayMs: 100, maxDelayMs: 10_000, maxAttempts: 100 },
+      });
+      void connection.connect().catch(() => undefined);
+      // Each socket opens and fails while identifying: attempt n waits 0.5 × 100 × 2^n.
+      for (const delayMs of [100, 200, 400, 800, 1_600]) {
+        gateway.socket.hello(INTERVAL_MS);
+        await settle();
+        gateway.socket.serverClose(4007, 'rate limited');
+        const before = gateway.sockets.length;
+        await vi.advanceTimersByTimeAsync(delayMs - 1);
+        expect(gateway.sockets).toHaveLength(before);
+        await vi.advanceTimersByTimeAsync(1);
+        expect(gateway.sockets).toHaveLength(before + 1);
+      }
+      connection.close();
+    });
+
+    it('closes as unreachable after maxAttempts consecutive failures', async () => {
+      const { gateway, connection } = setup({ reconnect: { maxAttempts: 3 } });
+      const ready = connection.connect();
+      const rejected = expect(ready).rejects.toMatchObject({
+        code: 'CONCORD_ERR_GATEWAY_UNREACHABLE',
+      });
+      gateway.socket.serverClose(1006);
+      await vi.advanceTimersByTimeAsync(30_000);
+      gateway.socket.serverClose(1006);
+      await vi.advanceTimersByTimeAsync(30_000);
+      gateway.socket.serverClose(1006);
+      await rejected;
+      expect(gateway.sockets).toHaveLength(3);
+      expect(connection.state.status).toBe('closed');
+      await vi.advanceTimersByTimeAsync(120_000);
+      expect(gateway.sockets).toHaveLength(3);
+    });
+
+    it('a successful READY resets the failure count', async () => {
+      const { gateway, connection } = await connected({ reconnect: { maxAttempts: 2 } });
+      for (let i = 0; i < 3; i++) {
+        gateway.socket.serverClose(1006);
+        const s = await nextSocketHello(gateway, 250);
+        s.resumed();
+        expect(connection.state.status).toBe('ready');
+      }
+    });
+
+    it('RECONNECT from the server reconnects and resumes', async () => {
+      const { gateway, connection } = await connected();
+      const first = gateway.socket;
+      first.reconnect('draining');
+      expect(connection.state.status).toBe('reconnecting');
+      expect(first.attached).toBe(false);
+      first.serverClose(4013); // the server's close after RECONNECT is not a second failure
+      const s2 = await nextSocketHello(gateway, 250);
+      expect(s2.lastOf(Op.Resume)?.d.sessionId).toBe('session-1');
+      s2.resumed();
+      expect(connection.state.status).toBe('ready');
+    });
+  });
+
+  describe('invalid session', () => {
+    it('rejects pending requests, emits sessionInvalidated and identifies again', async () => {
+      const { gateway, connection, statuses, readies } = await connected();
+      gateway.dispatch('REQUEST_ACK', { req: 100 });
+      const pending = connection.request((req) => ({ op: Op.JoinRoom, d: { req, room: 'a' } }));
+      const rejected = expect(pending).rejects.toMatchObject({
+        name: 'ConnectionError',
+        code: 'CONCORD_ERR_SESSION_INVALIDATED',
+      });
+      const invalidated = vi.fn();
+      connection.on('sessionInvalidated', invalidated);
+      gateway.socket.serverClose(1006);
+      const s2 = await nextSocketHello(gateway, 250);
+      expect(s2.lastOf(Op.Resume)?.d.seq).toBe(1);
+      s2.invalidSession(false);
+      await rejected;
+      expect(invalidated).toHaveBeenCalledTimes(1);
+      await settle();
+      expect(s2.received.map((m) => m.op)).toEqual([Op.Resume, Op.Identify]);
+      expect(connection.state.status).toBe('identifying');
+      gateway.newSession();
+      s2.ready('session-2');
+      expect(readies).toEqual([false, false]);
+      expect(connection.sessionInfo?.sessionId).toBe('session-2');
+      expect(connection.lastSeq).toBe(0);
+      // The new session's seq 1 is new, not a duplicate of the old session's seq 1.
+      const seen: number[] = [];
+      connection.on('dispatch', (m) => seen.push(m.seq));
+      gateway.dispatch('REQUEST_ACK', { req: 1 });
+      expect(seen).toEqual([1]);
+      expect(statuses.slice(-4)).toEqual(['connecting', 'resuming', 'identifying', 'ready']);
+    });
+
+    it('INVALID_SESSION while ready re-identifies on the same socket', async () => {
+      const { gateway, connection } = await connected();
+      gateway.socket.invalidSession();
+      await settle();
+      expect(gateway.sockets).toHaveLength(1);
+      expect(gateway.socket.sentOf(Op.Identify)).toHaveLength(2);
+      expect(connection.state.status).toBe('identifying');
+    });
+  });
+
+  describe('dispatch', () => {
+    it('delivers each seq exactly once, in order, ignoring duplicates', async () => {
+      const { gateway, dispatches } = await connected();
+      const s = gateway.socket;
+      s.dispatch(1, 'REQUEST_ACK', { req: 101 });
+      s.dispatch(2, 'REQUEST_ACK', { req: 102 });
+      s.dispatch(2, 'REQUEST_ACK', { req: 102 });
+      s.dispatch(1, 'REQUEST_ACK', { req: 101 });
+      s.dispatch(3, 'REQUEST_ACK', { req: 103 });
+      expect(dispatches.map((d) => d.seq)).toEqual([1, 2, 3]);
+    });
+
+    it('decodes batched and LZ4-compressed frames', async () => {
+      const { gateway, dispatches } = await connected();
+      const participants = Array.from({ length: 60 }, (_, i) => participant(`user-${i}`));
+      const frame = gateway.codec.encode([
+        { op: Op.Dispatch, seq: 1, t: 'ROOM_JOINED', d: { req: 0, room: 'big', participants } },
+        { op: Op.Dispatch, seq: 2, t: 'REQUEST_ACK', d: { req: 5 } },
+      ]);
+      expect(frame[0]! & 0x03).toBe(0x03); // batch + LZ4
+      gateway.socket.serverSendRaw(frame);
+      expect(dispatches.map((d) => d.t)).toEqual(['ROOM_JOINED', 'REQUEST_ACK']);
+    });
+
+    it('a text frame or undecodable bytes close the connection for good', async () => {
+      const { gateway, connection } = await connected();
+      gateway.socket.serverSendRaw('{"op":0}');
+      expect(connection.state).toMatchObject({
+        status: 'closed',
+        error: { code: 'CONCORD_ERR_GATEWAY_REJECTED', closeCode: 4001 },
+      });
+      const t2 = await connected();
+      t2.gateway.socket.serverSendRaw(new Uint8Array([0x00, 0xc1]));
+      expect(t2.connection.state.status).toBe('closed');
+      await vi.advanceTimersByTimeAsync(60_000);
+      expect(gateway.sockets).toHaveLength(1);
+      expect(t2.gateway.sockets).toHaveLength(1);
+    });
+  });
+
+  describe('requests', () => {
+    it('resolve with their reply and reject with RequestError on REQUEST_ERROR', async () => {
+      const { gateway, connection } = await connected();
+      const join = connection.request((req) => ({ op: Op.JoinRoom, d: { req, room: 'lobby' } }));
+      const leave = connection.request((req) => ({ op: Op.LeaveRoom, d: { req, room: 'x' } }));
+      const [j, l] = gateway.socket.received.slice(-2);
+      expect(j).toEqual({ op: Op.JoinRoom, d: { req: 1, room: 'lobby' } });
+      expect(l).toEqual({ op: Op.LeaveRoom, d: { req: 2, room: 'x' } });
+      gateway.dispatch('REQUEST_ERROR', { req: 2, code: 'NOT_IN_ROOM', message: 'not in room' });
+      gateway.dispatch('ROOM_JOINED', { req: 1, room: 'lobby', participants: [] });
+      await expect(join).resolves.toMatchObject({ t: 'ROOM_JOINED', d: { req: 1 } });
+      const error = await leave.catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(RequestError);
+      expect(error).toMatchObject({ reason: 'NOT_IN_ROOM', code: 'CONCORD_ERR_REQUEST_REFUSED' });
+    });
+
+    it('time out after requestTimeoutMs; a late reply is ignored', async () => {
+      const { gateway, connection } = await connected({ requestTimeoutMs: 1_000 });
+      const p = connection.request((req) => ({ op: Op.LeaveRoom, d: { req, room: 'x' } }));
+      const rejected = expect(p).rejects.toMatchObject({ code: 'CONCORD_ERR_GATEWAY_TIMEOUT' });
+      await vi.advanceTimersByTimeAsync(999);
+      gateway.socket.heartbeatAck(); // keep the socket alive
+      await vi.advanceTimersByTimeAsync(1);
+      await rejected;
+      expect(() =>
+        gateway.dispatch('ROOM_LEFT', { req: 1, room: 'x', reason: 'requested' }),
+      ).not.toThrow();
+      expect(connection.state.status).toBe('ready');
+    });
+
+    it('wait for READY while reconnecting, then go out on the new socket', async () => {
+      const { gateway, connection } = await connected();
+      gateway.socket.serverClose(1006);
+      const p = connection.request((req) => ({ op: Op.LeaveRoom, d: { req, room: 'x' } }));
+      const s2 = await nextSocketHello(gateway, 250);
+      s2.resumed();
+      await settle();
+      expect(s2.lastOf(Op.LeaveRoom)?.d.room).toBe('x');
+      gateway.dispatch('ROOM_LEFT', { req: s2.lastOf(Op.LeaveRoom)!.d.req, room: 'x', reason: '' });
+      await expect(p).resolves.toMatchObject({ t: 'ROOM_LEFT' });
+    });
+  });
+
+  describe('entersState', () => {
+    it('resolves at once when already in the state, and when the state is entered', async () => {
+      const { gateway, connection } = setup();
+      await expect(connection.entersState('idle', 10)).resolves.toMatchObject({ status: 'idle' });
+      const ready = connection.entersState('ready', 5_000);
+      void connection.connect();
+      gateway.socket.hello(INTERVAL_MS);
+      await settle();
+      gateway.socket.ready();
+      await expect(ready).resolves.toMatchObject({ status: 'ready' });
+    });
+
+    it('rejects with a timeout error after the timeout', async () => {
+      const { connection } = setup();
+      const p = connection.entersState('ready', 3_000);
+      const rejected = expect(p).rejects.toMatchObject({
+        name: 'ConnectionError',
+        code: 'CONCORD_ERR_GATEWAY_TIMEOUT',
+      });
+      await vi.advanceTimersByTimeAsync(3_000);
+      await rejected;
+      expect(connection.listenerCount('stateChange')).toBe(1); // only the test's own
+    });
+
+    it('rejects with the signal reason on abort (also when already aborted)', async () => {
+      const { connection } = setup();
+      const ac = new AbortController();
+      const p = connection.entersState('ready', ac.signal);
+      ac.abort(new Error('user gave up'));
+      await expect(p).rejects.toThrow('user gave up');
+      await expect(connection.entersState('ready', AbortSignal.abort())).rejects.toMatchObject({
+        name: 'AbortError',
+      });
+      expect(connection.listenerCount('stateChange')).toBe(1);
+    });
+
+    it('rejects when the connection closes first, resolves when waiting for closed', async () => {
+      const { connection } = setup();
+      void connection.connect().catch(() => undefined);
+      const ready = connection.entersState('ready', 5_000);
+      const closed = connection.entersState('closed', 5_000);
+      connection.close();
+      await expect(ready).rejects.toMatchObject({ code: 'CONCORD_ERR_GATEWAY_CLOSED' });
+      await expect(closed).resolves.toMatchObject({ status: 'closed' });
+    });
+
+    it('rejects at once when the connection is already closed', async () => {
+      const { connection } = setup();
+      connection.close();
+      await expect(
+        connection.entersState('ready', Number.POSITIVE_INFINITY),
+      ).rejects.toBeInstanceOf(ConnectionError);
+    });
+  });
+
+  describe('close', () => {
+    it('is idempotent, closes the socket with 1000 and rejects pending requests', async () => {
+      const { gateway, connection, statuses } = await connected();
+      const p = connection.request((req) => ({ op: Op.LeaveRoom, d: { req, room: 'x' } }));
+      const rejected = expect(p).rejects.toMatchObject({ code: 'CONCORD_ERR_GATEWAY_CLOSED' });
+      connection.close();
+      connection.close();
+      await rejected;
+      expect(statuses.filter((s) => s === 'closed')).toHaveLength(1);
+      expect(gateway.socket.clientCloseCode).toBe(1000);
+      expect(connection.state).toEqual({ status: 'closed', error: undefined });
+      await vi.advanceTimersByTimeAsync(120_000);
+      expect(gateway.sockets).toHaveLength(1);
+    });
+
+    it('afterwards, connect() and request() throw InvalidStateError', async () => {
+      const { connection } = await connected();
+      connection.close();
+      await expect(connection.connect()).rejects.toBeInstanceOf(InvalidStateError);
+      await expect(
+        connection.request((req) => ({ op: Op.LeaveRoom, d: { req, room: 'x' } })),
+      ).rejects.toBeInstanceOf(InvalidStateError);
+    });
+
+    it('while reconnecting cancels the pending attempt', async () => {
+      const { gateway, connection } = await connected();
+      gateway.socket.serverClose(1006);
+      connection.close();
+      await vi.advanceTimersByTimeAsync(60_000);
+      expect(gateway.sockets).toHaveLength(1);
+    });
+
+    it('while connecting closes the new socket', async () => {
+      const { gateway, connection } = setup();
+      void connection.connect().catch(() => undefined);
+      connection.close();
+      expect(gateway.socket.clientCloseCode).toBe(1000);
+      expect(gateway.socket.attached).toBe(false);
+    });
+  });
+});
