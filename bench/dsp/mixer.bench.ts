@@ -8,7 +8,9 @@ import { report, round, timeUs, type BenchRow } from '../lib/harness.js';
 const STREAMS = 8;
 const N = 960;
 
-const streams = Array.from({ length: STREAMS }, (_, s) => whiteNoise(N, s + 1).map((v) => v * 0.05));
+const streams = Array.from({ length: STREAMS }, (_, s) =>
+  whiteNoise(N, s + 1).map((v) => v * 0.05),
+);
 const loud = Array.from({ length: STREAMS }, (_, s) => whiteNoise(N, s + 100).map((v) => v * 0.4));
 
 const mixer = await Mixer.create({ maxStreams: STREAMS });
@@ -57,7 +59,12 @@ const rows: BenchRow[] = [
     speedupVsScalar: round(scalarRaw.medianUs / simdRaw.medianUs, 2),
     speedupVsPlainJs: round(plain.medianUs / simdRaw.medianUs, 2),
   },
-  { name: 'mixer.scalar.8x960', median: scalarRaw.medianUs, p95: scalarRaw.p95Us, unit: 'us/frame' },
+  {
+    name: 'mixer.scalar.8x960',
+    median: scalarRaw.medianUs,
+    p95: scalarRaw.p95Us,
+    unit: 'us/frame',
+  },
   { name: 'mixer.plainjs.8x960', median: plain.medianUs, p95: plain.p95Us, unit: 'us/frame' },
   {
     name: 'mixer+limiter.simd.8x960.quiet',

@@ -129,13 +129,21 @@ function steady4(s0: i32, s1: i32, s2: i32, s3: i32, bytes: usize, first: bool):
   const g1 = f32x4.splat(load<f32>(gains + (<usize>s1 << 2)));
   const g2 = f32x4.splat(load<f32>(gains + (<usize>s2 << 2)));
   const g3 = f32x4.splat(load<f32>(gains + (<usize>s3 << 2)));
-  for (let i: usize = 0; i < bytes; i += 16) {
-    let acc = f32x4.mul(g0, v128.load(x0 + i));
-    if (!first) acc = f32x4.add(v128.load(output + i), acc);
-    acc = f32x4.add(acc, f32x4.mul(g1, v128.load(x1 + i)));
-    acc = f32x4.add(acc, f32x4.mul(g2, v128.load(x2 + i)));
-    acc = f32x4.add(acc, f32x4.mul(g3, v128.load(x3 + i)));
-    v128.store(output + i, acc);
+  const out = output;
+  if (first) {
+    for (let i: usize = 0; i < bytes; i += 16) {
+      let acc = f32x4.mul(g0, v128.load(x0 + i));
+      acc = f32x4.add(acc, f32x4.mul(g1, v128.load(x1 + i)));
+      acc = f32x4.add(acc, f32x4.mul(g2, v128.load(x2 + i)));
+      v128.store(out + i, f32x4.add(acc, f32x4.mul(g3, v128.load(x3 + i))));
+    }
+  } else {
+    for (let i: usize = 0; i < bytes; i += 16) {
+      let acc = f32x4.add(v128.load(out + i), f32x4.mul(g0, v128.load(x0 + i)));
+      acc = f32x4.add(acc, f32x4.mul(g1, v128.load(x1 + i)));
+      acc = f32x4.add(acc, f32x4.mul(g2, v128.load(x2 + i)));
+      v128.store(out + i, f32x4.add(acc, f32x4.mul(g3, v128.load(x3 + i))));
+    }
   }
 }
 

@@ -6,7 +6,10 @@ import { ScalarMixer } from './reference/ScalarMixer.js';
 
 const N = 960;
 
-function fill(mixer: { input(i: number): Float32Array } | ScalarMixer, streams: Float32Array[]): void {
+function fill(
+  mixer: { input(i: number): Float32Array } | ScalarMixer,
+  streams: Float32Array[],
+): void {
   streams.forEach((s, i) => {
     if (mixer instanceof ScalarMixer) mixer.inputs[i]!.set(s);
     else mixer.input(i).set(s);
@@ -87,7 +90,9 @@ describe('Mixer', () => {
 
   it('rejects bad options and throws after destroy', async () => {
     await expect(Mixer.create({ maxStreams: 0 })).rejects.toThrow(RangeError);
-    await expect(Mixer.create({ maxStreams: 2, frameSamples: 100 })).rejects.toThrow(/frameSamples/);
+    await expect(Mixer.create({ maxStreams: 2, frameSamples: 100 })).rejects.toThrow(
+      /frameSamples/,
+    );
     await expect(Mixer.create({ maxStreams: 2, limiter: { kneeDbfs: 0 } })).rejects.toThrow(
       /kneeDbfs/,
     );

@@ -14,7 +14,8 @@ export function compileKernel(name: KernelName): Promise<WebAssembly.Module> {
   if (!hit) {
     hit = readKernelBytes(name).then((bytes) => {
       try {
-        return new WebAssembly.Module(bytes);
+        // readFile always yields a plain (non-shared) ArrayBuffer.
+        return new WebAssembly.Module(bytes as Uint8Array<ArrayBuffer>);
       } catch (cause) {
         throw DspError.wasmLoad(name, cause);
       }

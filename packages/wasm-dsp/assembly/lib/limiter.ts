@@ -73,23 +73,36 @@ function curveGain(peak: f64): f64 {
 export function limit(ptr: usize, samples: i32): void {
   const subBlocks = samples / LIMITER_SUB_BLOCK;
   const knee = <f32>kneeLevel;
-  let loudest: f32 = 0;
+  // Idle fast path: one pass for the block's peak; nothing near the knee and no gain
+  // reduction left to release means nothing to do.
+  if (lastGain == 1.0) {
+    let m0 = f32x4.splat(0);
+    let m1 = f32x4.splat(0);
+    const bytes = <usize>samples << 2;
+    for (let i: usize = 0; i < bytes; i += 32) {
+      m0 = f32x4.pmax(m0, f32x4.abs(v128.load(ptr + i)));
+      m1 = f32x4.pmax(m1, f32x4.abs(v128.load(ptr + i, 16)));
+    }
+    m0 = f32x4.pmax(m0, m1);
+    const loudest = Mathf.max(
+      Mathf.max(f32x4.extract_lane(m0, 0), f32x4.extract_lane(m0, 1)),
+      Mathf.max(f32x4.extract_lane(m0, 2), f32x4.extract_lane(m0, 3)),
+    );
+    if (loudest <= knee) return;
+  }
   for (let b = 0; b < subBlocks; b++) {
     const p = ptr + (<usize>(b * LIMITER_SUB_BLOCK) << 2);
     let m = f32x4.splat(0);
     for (let k = 0; k < LIMITER_SUB_BLOCK; k += 8) {
-      m = f32x4.max(m, f32x4.abs(v128.load(p + (<usize>k << 2))));
-      m = f32x4.max(m, f32x4.abs(v128.load(p + (<usize>k << 2), 16)));
+      m = f32x4.pmax(m, f32x4.abs(v128.load(p + (<usize>k << 2))));
+      m = f32x4.pmax(m, f32x4.abs(v128.load(p + (<usize>k << 2), 16)));
     }
     const peak = Mathf.max(
       Mathf.max(f32x4.extract_lane(m, 0), f32x4.extract_lane(m, 1)),
       Mathf.max(f32x4.extract_lane(m, 2), f32x4.extract_lane(m, 3)),
     );
     store<f32>(peaksPtr + (<usize>b << 2), peak);
-    if (peak > loudest) loudest = peak;
   }
-  // Idle fast path: nothing near the knee and no gain reduction left to release.
-  if (lastGain == 1.0 && loudest <= knee) return;
 
   // Boundary gains b_0..b_S: attack at once, release through a one-pole toward the target.
   let prevPeak = <f64>load<f32>(peaksPtr);
@@ -128,7 +141,7 @@ export function limit(ptr: usize, samples: i32): void {
       const gain = f32x4.add(base, f32x4.mul(step, ramp));
       const y = f32x4.mul(v128.load(q), gain);
       // Never fires when the curve holds; guards the ceiling against any rounding surprise.
-      v128.store(q, f32x4.max(floor, f32x4.min(ceiling, y)));
+      v128.store(q, f32x4.pmax(floor, f32x4.pmin(ceiling, y)));
       ramp = f32x4.add(ramp, four);
     }
   }

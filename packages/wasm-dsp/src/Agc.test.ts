@@ -1,0 +1,132 @@
+import { describe, expect, it } from 'vitest';
+import {
+  activeLevelDbfs,
+  mix,
+  pinkNoise,
+  scaleTo,
+  speechTrack,
+  whiteNoise,
+} from '../test/signals.js';
+import { Agc, type AgcOptions } from './Agc.js';
+import { DspError } from './DspError.js';
+import { ScalarAgc } from './reference/ScalarAgc.js';
+
+const N = 960;
+const FS = 48_000;
+
+/** Speech (en-gb, 400 ms pauses) at `levelDbfs` active level, pink noise 30 dB below. */
+function talker(levelDbfs: number, seconds = 10): Float32Array {
+  const s = speechTrack(FS * seconds, 'en-gb', 400, 2);
+  const g = 10 ** ((levelDbfs - activeLevelDbfs(s)) / 20);
+  const speech = s.map((v) => v * g);
+  return mix(speech, scaleTo(pinkNoise(speech.length, 9), levelDbfs - 30));
+}
+
+async function run(
+  x: Float32Array,
+  options: AgcOptions = {},
+  probability?: (frame: number) => number,
+): Promise<{ out: Float32Array; gains: number[] }> {
+  const agc = await Agc.create(options);
+  const out = new Float32Array(x.length);
+  const gains: number[] = [];
+  for (let f = 0; f < x.length / N; f++) {
+    agc.frame.set(x.subarray(f * N, f * N + N));
+    out.set(agc.process(probability?.(f)), f * N);
+    gains.push(agc.gainDb);
+  }
+  return { out, gains };
+}
+
+describe('Agc', () => {
+  it('brings speech from −40 to −10 dBFS to −18 ± 1 dBFS within 2.5 s, never clipping', async () => {
+    const levels: number[] = [];
+    for (const input of [-40, -35, -30, -25, -20, -15, -10]) {
+      const { out } = await run(talker(input));
+      const settled = out.subarray(FS * 2.5);
+      const level = activeLevelDbfs(settled);
+      levels.push(level);
+      expect(
+        Math.abs(level + 18),
+        `input ${input} dBFS -> ${level.toFixed(2)}`,
+      ).toBeLessThanOrEqual(1);
+      // Every second after settling is on target too (no slow drift or pumping).
+      for (let s = 3; s + 1 <= 10; s++) {
+        const second = activeLevelDbfs(out.subarray(FS * s, FS * (s + 1)));
+        expect(Math.abs(second + 18), `input ${input}, second ${s}`).toBeLessThanOrEqual(2);
+      }
+      const peak = out.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+      expect(peak).toBeLessThan(1);
+    }
+    // Spread across the 30 dB input range.
+    expect(Math.max(...levels) - Math.min(...levels)).toBeLessThan(0.5);
+  });
+
+  it('does not raise the gain on pure noise, nor in the pauses after speech', async () => {
+    for (const noise of [
+      scaleTo(pinkNoise(FS * 10, 4), -45),
+      scaleTo(whiteNoise(FS * 10, 4), -30),
+    ]) {
+      const { gains } = await run(noise);
+      expect(Math.max(...gains)).toBeLessThanOrEqual(0);
+    }
+    // Quiet speech for 5 s, then 10 s of its background noise alone.
+    const speech = talker(-35, 5);
+    const tail = scaleTo(pinkNoise(FS * 10, 11), -65);
+    const x = new Float32Array(speech.length + tail.length);
+    x.set(speech);
+    x.set(tail, speech.length);
+    const { gains } = await run(x);
+    const atEnd = gains[5 * 50 - 1]!;
+    expect(atEnd).toBeGreaterThan(10);
+    expect(Math.max(...gains.slice(5 * 50))).toBeLessThanOrEqual(atEnd + 0.5);
+  });
+
+  it("is gated by the caller's speech probability when one is given", async () => {
+    const x = talker(-35, 4);
+    const { gains: never } = await run(x, {}, () => 0);
+    expect(Math.max(...never)).toBe(0);
+    const { gains: always } = await run(x, {}, () => 1);
+    expect(always.at(-1)!).toBeGreaterThan(10);
+  });
+
+  it('keeps gain within [minGainDb, maxGainDb]', async () => {
+    const { gains: quiet } = await run(talker(-60, 4), {
+      maxGainDb: 20,
+      vad: { speechFloorDbfs: -100 },
+    });
+    expect(Math.max(...quiet)).toBeLessThanOrEqual(20 + 1e-9);
+    expect(quiet.at(-1)!).toBeGreaterThan(19);
+    const { gains: loud } = await run(talker(-3, 4), { minGainDb: -6 });
+    expect(Math.min(...loud)).toBeGreaterThanOrEqual(-6 - 1e-9);
+  });
+
+  it('matches the scalar reference sample for sample', async () => {
+    const x = talker(-30, 6);
+    const agc = await Agc.create();
+    const ref = new ScalarAgc(N);
+    const frame = new Float32Array(N);
+    let worst = 0;
+    for (let f = 0; f < x.length / N; f++) {
+      agc.frame.set(x.subarray(f * N, f * N + N));
+      frame.set(x.subarray(f * N, f * N + N));
+      const a = agc.process();
+      ref.process(frame);
+      for (let i = 0; i < N; i++) worst = Math.max(worst, Math.abs(a[i]! - frame[i]!));
+      expect(agc.gainDb).toBeCloseTo(ref.gainDb, 9);
+    }
+    expect(worst).toBeLessThan(1e-6);
+  });
+
+  it('rejects bad options and throws after destroy', async () => {
+    await expect(Agc.create({ targetDbfs: 3 })).rejects.toThrow(/targetDbfs/);
+    await expect(Agc.create({ maxGainDb: -1 })).rejects.toThrow(/maxGainDb/);
+    await expect(Agc.create({ attackMs: 0 })).rejects.toThrow(/attackMs/);
+    await expect(Agc.create({ frameSamples: 100 })).rejects.toThrow(/frameSamples/);
+    const agc = await Agc.create();
+    expect(() => agc.process(-0.5)).toThrow(RangeError);
+    agc.destroy();
+    agc.destroy();
+    expect(() => agc.process()).toThrow(DspError);
+  });
+});
