@@ -291,11 +291,12 @@ function uintSize(v: number): number {
 function writeUint(out: Uint8Array, at: number, v: number): number {
   if (!Number.isSafeInteger(v) || v < 0)
     throw new RangeError(`expected a non-negative safe integer, got ${v}`);
+  // Byte by byte (big-endian, as MessagePack wants): this runs once per dispatch per
+  // recipient, and a DataView here was an allocation on the fan-out path.
   if (v < 0x80) {
     out[at] = v;
     return at + 1;
   }
-  const view = new DataView(out.buffer, out.byteOffset);
   if (v < 0x100) {
     out[at] = 0xcc;
     out[at + 1] = v;
@@ -303,16 +304,23 @@ function writeUint(out: Uint8Array, at: number, v: number): number {
   }
   if (v < 0x10000) {
     out[at] = 0xcd;
-    view.setUint16(at + 1, v);
+    out[at + 1] = v >>> 8;
+    out[at + 2] = v & 0xff;
     return at + 3;
   }
   if (v < 0x100000000) {
     out[at] = 0xce;
-    view.setUint32(at + 1, v);
+    out[at + 1] = v >>> 24;
+    out[at + 2] = (v >>> 16) & 0xff;
+    out[at + 3] = (v >>> 8) & 0xff;
+    out[at + 4] = v & 0xff;
     return at + 5;
   }
   out[at] = 0xcf;
-  view.setBigUint64(at + 1, BigInt(v));
+  const hi = Math.floor(v / 0x100000000);
+  const lo = v >>> 0;
+  for (let i = 0; i < 4; i++) out[at + 1 + i] = (hi >>> (24 - 8 * i)) & 0xff;
+  for (let i = 0; i < 4; i++) out[at + 5 + i] = (lo >>> (24 - 8 * i)) & 0xff;
   return at + 9;
 }
 

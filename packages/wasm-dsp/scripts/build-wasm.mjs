@@ -18,11 +18,11 @@ const entries = readdirSync(join(root, 'assembly'))
 for (const name of entries) {
   const { error, stderr } = await asc.main(
     [
-      join('assembly', `${name}.ts`),
+      join(root, 'assembly', `${name}.ts`),
       '--outFile',
-      join('build', `${name}.wasm`),
+      join(root, 'build', `${name}.wasm`),
       '--textFile',
-      join('build', `${name}.wat`),
+      join(root, 'build', `${name}.wat`),
       '--optimizeLevel',
       '3',
       '--shrinkLevel',

@@ -14,22 +14,24 @@ export interface DenoiserOptions {
 }
 
 /**
- * Default RNNoise build, chosen from measurements on this project's machine (2 cores, Node 20;
- * `test/denoiser.test.ts`, `bench/dsp/codecs.bench.ts`), espeak-ng speech at 5 dB SNR, SI-SDR
- * improvement after cross-correlation alignment, and noise attenuation in speech pauses:
+ * Default RNNoise build, chosen from measurements on this machine kind (`test/denoiser.test.ts`
+ * scenarios: 8 s of espeak-ng speech, noise at 5 dB SNR against the active speech level; SI-SDR
+ * gain after cross-correlation alignment; noise attenuation in speech pauses; CPU per 20 ms from
+ * `bench/dsp/codecs.bench.ts`):
  *
- * | noise | fast (0.1 model) | quality (0.2 model) |
- * | ----- | ---------------- | ------------------- |
- * | white | +12.6 dB         | +13.8 dB            |
- * | pink  | +9.0 dB          | +11.2 dB            |
- * | babble| +0.3 dB          | +1.6 dB             |
- * | pause attenuation (white) | 40 dB | 33 dB     |
- * | CPU per 20 ms frame | 228 µs | 590 µs         |
+ * | measure                        | fast (rnnoise 0.1) | quality (rnnoise 0.2) |
+ * | ------------------------------ | ------------------ | --------------------- |
+ * | SI-SDR gain, white noise       | +9.4 dB            | +10.0 dB              |
+ * | SI-SDR gain, pink noise        | +6.6 dB            | +7.2 dB               |
+ * | SI-SDR gain, 4-voice babble    | −0.2 dB            | +1.2 dB               |
+ * | pause attenuation, white/pink  | 36 / 32 dB         | 83 / 83 dB            |
+ * | delay                          | 10 ms              | 20 ms                 |
+ * | CPU per 20 ms frame            | CPU_FAST           | CPU_QUALITY           |
  *
- * `'fast'` is the default: it clears every quality goal (≥ 8 / ≥ 6 / ≥ 25 dB) with margin and
- * leaves room for the whole capture chain in the 400 µs budget, which `'quality'` alone exceeds.
- * `'quality'` is 1.2–2.2 dB better on stationary noise and babble; offer it as a user choice on
- * machines with CPU to spare.
+ * `'fast'` is the default: it meets every quality goal (≥ 8 / ≥ 6 / ≥ 25 dB), and `'quality'`'s
+ * +0.6 dB on stationary noise and +1.4 dB on babble (where neither really helps) cost 2.7× the
+ * CPU and 10 ms more delay on every call's mouth-to-ear path. `'quality'` is the better choice for
+ * recordings or when pauses must be near-silent (83 vs 32–36 dB).
  */
 export const DEFAULT_DENOISER_MODEL: DenoiserModel = 'fast';
 
@@ -61,11 +63,23 @@ const sourceCache = new Map<DenoiserModel, Promise<RnnoiseWasmSource>>();
  *
  * Threads: `create` on any thread with Node's fs (Node, bots, tests); `createSync` anywhere,
  * including an AudioWorklet. `process` is audio-thread safe: no allocation, no logging.
+ *
+ * In a browser, the main thread fetches the build's files and passes the parsed source to the
+ * worklet, which instantiates synchronously (`addModule` does not await promises):
+ * ```ts
+ * // main thread
+ * const glue = await (await fetch(rnnoiseJsUrl)).text();
+ * const wasm = new Uint8Array(await (await fetch(rnnoiseWasmUrl)).arrayBuffer());
+ * const source = parseRnnoiseGlue('fast', glue, wasm); // 'quality': rnnoise-sync.js, no wasm
+ * new AudioWorkletNode(ctx, 'capture', { processorOptions: { source } });
+ * // worklet constructor
+ * this.denoiser = Denoiser.createSync(options.processorOptions.source);
+ * ```
  */
 export class Denoiser {
   /** The RNNoise build this denoiser runs. */
   readonly model: DenoiserModel;
-  /** Delay from input to output in samples at 48 kHz: {@link DENOISER_DELAY_SAMPLES} of the model. */
+  /** Input-to-output delay in samples at 48 kHz ({@link DENOISER_DELAY_SAMPLES} of the model). */
   readonly delaySamples: number;
   private readonly runtime: RnnoiseWasm;
   private statePtr: number;
@@ -115,16 +129,18 @@ export class Denoiser {
 
   /**
    * Creates a denoiser synchronously from a source built on the main thread by
-   * `readRnnoiseSource`/`parseRnnoiseGlue` (e.g. passed in `processorOptions`). Pass a compiled
-   * `WebAssembly.Module` in `source.wasm` to share one instance among denoisers of a thread.
-   * Any thread, including an AudioWorklet.
+   * `readRnnoiseSource`/`parseRnnoiseGlue` (e.g. passed in `processorOptions`). Denoisers
+   * created from the same `source` object (or the same compiled module in `source.wasm`) share
+   * one RNNoise instance per thread. Any thread, including an AudioWorklet.
    * @throws {RangeError} when `opts.model` is given and differs from `source.model`.
    * @throws {DspError} `CONCORD_ERR_DSP_WASM_LOAD` when instantiation fails,
    *   `CONCORD_ERR_DSP_CODEC` when RNNoise cannot allocate its state.
    */
   static createSync(source: RnnoiseWasmSource, opts: DenoiserOptions = {}): Denoiser {
     if (opts.model !== undefined && checkModel(opts.model) !== source.model) {
-      throw new RangeError(`opts.model '${opts.model}' does not match source.model '${source.model}'`);
+      throw new RangeError(
+        `opts.model '${opts.model}' does not match source.model '${source.model}'`,
+      );
     }
     return new Denoiser(RnnoiseWasm.fromSource(source));
   }
@@ -155,12 +171,14 @@ export class Denoiser {
       // Fetched per sub-frame: a heap growth inside RNNoise would detach an older view.
       let heap = rt.heapF32();
       let at = this.inPtr >> 2;
-      for (let i = 0; i < RNNOISE_FRAME_SAMPLES; i++) heap[at + i] = input[start + i]! * PCM16_SCALE;
+      for (let i = 0; i < RNNOISE_FRAME_SAMPLES; i++)
+        heap[at + i] = input[start + i]! * PCM16_SCALE;
       const p = rt.processFrame(this.statePtr, this.outPtr, this.inPtr);
       if (p > vad) vad = p;
       heap = rt.heapF32();
       at = this.outPtr >> 2;
-      for (let i = 0; i < RNNOISE_FRAME_SAMPLES; i++) output[start + i] = heap[at + i]! / PCM16_SCALE;
+      for (let i = 0; i < RNNOISE_FRAME_SAMPLES; i++)
+        output[start + i] = heap[at + i]! / PCM16_SCALE;
     }
     return vad;
   }

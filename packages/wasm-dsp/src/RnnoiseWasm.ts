@@ -116,7 +116,9 @@ export async function readRnnoiseSource(model: DenoiserModel): Promise<RnnoiseWa
     // as they are; the wrapper only needs their text (names, inlined wasm) and the wasm bytes.
     if (model === 'fast') {
       glue = await readFile(require.resolve('@jitsi/rnnoise-wasm/dist/rnnoise.js'), 'utf8');
-      wasm = new Uint8Array(await readFile(require.resolve('@jitsi/rnnoise-wasm/dist/rnnoise.wasm')));
+      wasm = new Uint8Array(
+        await readFile(require.resolve('@jitsi/rnnoise-wasm/dist/rnnoise.wasm')),
+      );
     } else {
       glue = await readFile(require.resolve('@jitsi/rnnoise-wasm/dist/rnnoise-sync.js'), 'utf8');
     }
@@ -135,6 +137,7 @@ type ExportFn = (...args: number[]) => number;
  */
 export class RnnoiseWasm {
   private static readonly byModule = new WeakMap<WebAssembly.Module, RnnoiseWasm>();
+  private static readonly bySource = new WeakMap<RnnoiseWasmSource, RnnoiseWasm>();
 
   readonly model: DenoiserModel;
   readonly malloc: ExportFn;
@@ -179,7 +182,8 @@ export class RnnoiseWasm {
       return f as ExportFn;
     };
     const memory = ex[names.memory];
-    if (!(memory instanceof WebAssembly.Memory)) throw new Error(`export ${names.memory} is not memory`);
+    if (!(memory instanceof WebAssembly.Memory))
+      throw new Error(`export ${names.memory} is not memory`);
     this.memory = memory;
     this.buffer = memory.buffer;
     this.u8 = new Uint8Array(this.buffer);
@@ -193,21 +197,26 @@ export class RnnoiseWasm {
   }
 
   /**
-   * Returns the runtime for `source`, instantiating it synchronously on first use. A compiled
-   * `WebAssembly.Module` is instantiated once per thread and reused; bytes are compiled every call
-   * (pass a module to share). Safe in an AudioWorklet (no promises).
+   * Returns the runtime for `source`, instantiating it synchronously on first use. One instance
+   * per thread is shared by every call with the same `source` object or the same compiled
+   * `WebAssembly.Module`. Safe in an AudioWorklet (no promises).
    * @throws {DspError} `CONCORD_ERR_DSP_WASM_LOAD` when compilation or instantiation fails.
    */
   static fromSource(source: RnnoiseWasmSource): RnnoiseWasm {
     const kernel = `rnnoise-${source.model}`;
+    const known = RnnoiseWasm.bySource.get(source);
+    if (known !== undefined) return known;
     try {
       const module =
-        source.wasm instanceof WebAssembly.Module ? source.wasm : new WebAssembly.Module(source.wasm);
+        source.wasm instanceof WebAssembly.Module
+          ? source.wasm
+          : new WebAssembly.Module(source.wasm);
       let runtime = RnnoiseWasm.byModule.get(module);
       if (runtime === undefined) {
         runtime = new RnnoiseWasm(source.model, module, source.names);
         RnnoiseWasm.byModule.set(module, runtime);
       }
+      RnnoiseWasm.bySource.set(source, runtime);
       return runtime;
     } catch (cause) {
       throw DspError.wasmLoad(kernel, cause);

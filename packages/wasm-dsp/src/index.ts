@@ -1,4 +1,5 @@
 export { DspError, type DspErrorCode } from './DspError.js';
+export * from './constants.js';
 export {
   instantiateKernelSync,
   loadKernel,
@@ -6,5 +7,57 @@ export {
   type KernelName,
   type WasmSource,
 } from './wasmLoader.js';
-export * from './constants.js';
+export { compileKernel } from './kernelModule.js';
 export { decodeWav, encodeWav, MAX_WAV_DATA_BYTES, type WavData, type WavEncoding } from './wav.js';
+export { Mixer, type MixerOptions } from './Mixer.js';
+export type { LimiterOptions } from './limiterOptions.js';
+export { Resampler, type ResamplerOptions } from './Resampler.js';
+export { designResampler, type ResamplerDesign } from './resamplerDesign.js';
+export { Fft, type FftOptions } from './Fft.js';
+export { EchoCanceller, type EchoCancellerOptions } from './EchoCanceller.js';
+export { Agc, type AgcOptions } from './Agc.js';
+export {
+  VoiceActivityDetector,
+  type VoiceActivityDetectorOptions,
+} from './VoiceActivityDetector.js';
+export type { VadOptions } from './vadOptions.js';
+export {
+  Denoiser,
+  DEFAULT_DENOISER_MODEL,
+  DENOISER_DELAY_SAMPLES,
+  type DenoiserOptions,
+} from './Denoiser.js';
+export {
+  parseRnnoiseGlue,
+  readRnnoiseSource,
+  type DenoiserModel,
+  type RnnoiseWasmSource,
+} from './RnnoiseWasm.js';
+export {
+  CAPTURE_STAGES,
+  CaptureChain,
+  type CaptureChainOptions,
+  type CaptureChainSources,
+  type CaptureFrameReport,
+  type CaptureStage,
+} from './CaptureChain.js';
+export {
+  WasmOpusEncoder,
+  OPUS_MAX_PACKET_BYTES,
+  type WasmOpusEncoderOptions,
+} from './opus/WasmOpusEncoder.js';
+export {
+  WasmOpusDecoder,
+  OPUS_MAX_DECODE_PACKET_BYTES,
+  type WasmOpusDecoderOptions,
+} from './opus/WasmOpusDecoder.js';
+export {
+  DEFAULT_OPUS_ENCODER_SETTINGS,
+  validateOpusEncoderSettings,
+  type OpusDecoderApi,
+  type OpusEncoderApi,
+  type OpusEncoderSettings,
+  type OpusFrameMs,
+  type OpusPacketSink,
+} from './opus/opusTypes.js';
+export { readOpusWasm, type OpusWasmSource } from './opus/OpusWasm.js';

@@ -38,7 +38,13 @@ export function whiteNoise(samples: number, seed: number): Float32Array {
 export function pinkNoise(samples: number, seed: number): Float32Array {
   const w = whiteNoise(samples, seed);
   const out = new Float32Array(samples);
-  let b0 = 0, b1 = 0, b2 = 0, b3 = 0, b4 = 0, b5 = 0, b6 = 0;
+  let b0 = 0,
+    b1 = 0,
+    b2 = 0,
+    b3 = 0,
+    b4 = 0,
+    b5 = 0,
+    b6 = 0;
   for (let i = 0; i < samples; i++) {
     const x = w[i]!;
     b0 = 0.99886 * b0 + x * 0.0555179;
@@ -56,7 +62,8 @@ export function pinkNoise(samples: number, seed: number): Float32Array {
 /** Sine tone: `freqHz` at peak amplitude `amp`. */
 export function tone(samples: number, freqHz: number, amp = 0.5, sampleRateHz = FS): Float32Array {
   const out = new Float32Array(samples);
-  for (let i = 0; i < samples; i++) out[i] = amp * Math.sin((2 * Math.PI * freqHz * i) / sampleRateHz);
+  for (let i = 0; i < samples; i++)
+    out[i] = amp * Math.sin((2 * Math.PI * freqHz * i) / sampleRateHz);
   return out;
 }
 
@@ -75,7 +82,18 @@ export function speech(text: string, voice = 'en-us', wordsPerMinute = 160): Flo
     const raw = join(dir, 'raw.wav');
     const out = join(dir, 'out.wav');
     execFileSync('espeak-ng', ['-v', voice, '-s', String(wordsPerMinute), '-w', raw, text]);
-    execFileSync('sox', [raw, '-r', String(FS), '-c', '1', '-e', 'floating-point', '-b', '32', out]);
+    execFileSync('sox', [
+      raw,
+      '-r',
+      String(FS),
+      '-c',
+      '1',
+      '-e',
+      'floating-point',
+      '-b',
+      '32',
+      out,
+    ]);
     const samples = decodeWav(readFileSync(out)).channels[0]!;
     speechCache.set(key, samples);
     return samples;
@@ -97,7 +115,12 @@ export const SENTENCES = [
 ];
 
 /** Speech of at least `samples` length: sentences separated by `pauseMs` of silence. */
-export function speechTrack(samples: number, voice = 'en-us', pauseMs = 400, offset = 0): Float32Array {
+export function speechTrack(
+  samples: number,
+  voice = 'en-us',
+  pauseMs = 400,
+  offset = 0,
+): Float32Array {
   const out = new Float32Array(samples);
   const pause = Math.round((pauseMs * FS) / 1000);
   let at = 0;
@@ -110,7 +133,10 @@ export function speechTrack(samples: number, voice = 'en-us', pauseMs = 400, off
 }
 
 /** Babble: several different voices talking at once, each starting at a different sentence. */
-export function babble(samples: number, voices = ['en-us', 'en-gb', 'en-us+f3', 'en-gb+m3']): Float32Array {
+export function babble(
+  samples: number,
+  voices = ['en-us', 'en-gb', 'en-us+f3', 'en-gb+m3'],
+): Float32Array {
   const out = new Float32Array(samples);
   voices.forEach((v, i) => {
     const t = speechTrack(samples, v, 150, i * 2);
@@ -151,7 +177,11 @@ export function activeLevelDbfs(x: Float32Array, frame = 960): number {
  * Synthetic room impulse response: `directDelayMs` of silence, a unit direct path, then
  * exponentially decaying seeded noise reaching -60 dB at `rt60Ms`. Normalised to unit energy.
  */
-export function roomImpulseResponse(rt60Ms: number, directDelayMs: number, seed: number): Float32Array {
+export function roomImpulseResponse(
+  rt60Ms: number,
+  directDelayMs: number,
+  seed: number,
+): Float32Array {
   const delay = Math.round((directDelayMs * FS) / 1000);
   const tail = Math.round((rt60Ms * FS) / 1000);
   const ir = new Float32Array(delay + tail);
@@ -209,8 +239,10 @@ export function fftInPlace(re: Float64Array, im: Float64Array, inverse = false):
 export function convolve(x: Float32Array, h: Float32Array): Float32Array {
   let n = 1;
   while (n < x.length + h.length) n <<= 1;
-  const xr = new Float64Array(n), xi = new Float64Array(n);
-  const hr = new Float64Array(n), hi = new Float64Array(n);
+  const xr = new Float64Array(n),
+    xi = new Float64Array(n);
+  const hr = new Float64Array(n),
+    hi = new Float64Array(n);
   xr.set(x);
   hr.set(h);
   fftInPlace(xr, xi);
@@ -228,8 +260,10 @@ export function convolve(x: Float32Array, h: Float32Array): Float32Array {
 export function bestLag(x: Float32Array, y: Float32Array, maxLag: number): number {
   let n = 1;
   while (n < x.length + y.length) n <<= 1;
-  const ar = new Float64Array(n), ai = new Float64Array(n);
-  const br = new Float64Array(n), bi = new Float64Array(n);
+  const ar = new Float64Array(n),
+    ai = new Float64Array(n);
+  const br = new Float64Array(n),
+    bi = new Float64Array(n);
   ar.set(x);
   br.set(y);
   fftInPlace(ar, ai);
@@ -255,7 +289,12 @@ export function bestLag(x: Float32Array, y: Float32Array, maxLag: number): numbe
 }
 
 /** Scale-invariant SDR in dB of `estimate` against `reference` (same length, aligned). */
-export function siSdr(reference: Float32Array, estimate: Float32Array, start = 0, end = reference.length): number {
+export function siSdr(
+  reference: Float32Array,
+  estimate: Float32Array,
+  start = 0,
+  end = reference.length,
+): number {
   let dot = 0;
   let refE = 0;
   for (let i = start; i < end; i++) {
@@ -275,7 +314,11 @@ export function siSdr(reference: Float32Array, estimate: Float32Array, start = 0
 }
 
 /** SI-SDR after aligning `estimate` to `reference` by cross-correlation (|lag| ≤ maxLag). */
-export function alignedSiSdr(reference: Float32Array, estimate: Float32Array, maxLag = 4800): number {
+export function alignedSiSdr(
+  reference: Float32Array,
+  estimate: Float32Array,
+  maxLag = 4800,
+): number {
   const lag = bestLag(reference, estimate, maxLag);
   const n = Math.min(reference.length, estimate.length) - Math.abs(lag);
   const ref = lag >= 0 ? reference.subarray(0, n) : reference.subarray(-lag, -lag + n);
@@ -284,7 +327,12 @@ export function alignedSiSdr(reference: Float32Array, estimate: Float32Array, ma
 }
 
 /** ERLE in dB over [start, end): energy of the echo-bearing mic signal over the residual. */
-export function erleDb(mic: Float32Array, residual: Float32Array, start = 0, end = mic.length): number {
+export function erleDb(
+  mic: Float32Array,
+  residual: Float32Array,
+  start = 0,
+  end = mic.length,
+): number {
   return dbfs(mic, start, end) - dbfs(residual, start, end);
 }
 

@@ -1,9 +1,20 @@
+// Why `@evan/opus`'s wasm and not `opusscript` (both libopus in emscripten WASM, about equally
+// fast here: bench/dsp/codecs.bench.ts): its wasm exports libopus's own C API, so the decoder can
+// call `opus_decode(…, decode_fec = 1)` for FEC and `opus_decode(NULL, …, frame_size)` for PLC of
+// exactly one lost frame. opusscript's handler hard-codes `decode_fec = 0` and its maximum
+// `frame_size`: no FEC, and an empty packet conceals 60 ms (2,880 samples, measured) instead of
+// one 20 ms frame. `@evan/opus`'s wasm is also a WASI reactor with five trivial imports that we
+// instantiate ourselves, synchronously, from bytes, which works in an AudioWorklet; opusscript's
+// glue compiles synchronously too but loads its .wasm by itself (Node fs, or sync XHR in workers)
+// and its index.js offers no way to hand it `wasmBinary`, so it cannot load inside a worklet
+// without patching. We do not use `@evan/opus`'s JS wrapper (it copies every packet out with
+// `slice()` and only decodes with `decode_fec = 0`), only its two .wasm files.
 import { DspError } from '../DspError.js';
 
 /** Which of `@evan/opus`'s two libopus builds to run. */
 export type OpusWasmFlavor = 'simd' | 'scalar';
 
-/** The smallest module using a SIMD opcode (`v128.const`-free `i32x4.splat` probe). */
+/** A minimal module whose one function runs `i8x16.splat`: valid only where WASM SIMD is. */
 const SIMD_PROBE = new Uint8Array([
   0, 97, 115, 109, 1, 0, 0, 0, 1, 4, 1, 96, 0, 0, 3, 2, 1, 0, 10, 9, 1, 7, 0, 65, 0, 253, 15, 26,
   11,
@@ -36,7 +47,9 @@ function defaultFlavor(): OpusWasmFlavor {
  * supports it). Node only; async.
  * @throws {DspError} `CONCORD_ERR_DSP_WASM_LOAD` when the file is missing.
  */
-export async function readOpusWasm(flavor: OpusWasmFlavor = defaultFlavor()): Promise<Uint8Array> {
+export async function readOpusWasm(
+  flavor: OpusWasmFlavor = defaultFlavor(),
+): Promise<Uint8Array<ArrayBuffer>> {
   if (flavor !== 'simd' && flavor !== 'scalar') {
     throw new RangeError(`flavor must be 'simd' or 'scalar', got ${String(flavor)}`);
   }
@@ -100,10 +113,12 @@ const REQUIRED: readonly (keyof OpusExports)[] = [
 
 /**
  * One instantiated libopus module and its heap views, shared by every encoder and decoder created
- * from the same compiled module on a thread. Internal: not exported from the package.
+ * from the same compiled module or bytes object on a thread. Internal: not exported from the
+ * package.
  */
 export class OpusWasm {
   private static readonly byModule = new WeakMap<WebAssembly.Module, OpusWasm>();
+  private static readonly byBytes = new WeakMap<object, OpusWasm>();
   private static readonly compiled = new Map<OpusWasmFlavor, Promise<WebAssembly.Module>>();
 
   readonly x: OpusExports;
@@ -137,12 +152,14 @@ export class OpusWasm {
   }
 
   /**
-   * Returns this thread's runtime for `source`, instantiating synchronously on first use. A
-   * compiled module is instantiated once per thread and shared; bytes are compiled on every call.
-   * Safe in an AudioWorklet.
+   * Returns this thread's runtime for `source`, instantiating synchronously on first use. One
+   * instance per thread is shared by every call with the same compiled module or the same bytes
+   * object. Safe in an AudioWorklet.
    * @throws {DspError} `CONCORD_ERR_DSP_WASM_LOAD` when compilation or instantiation fails.
    */
   static fromSource(source: OpusWasmSource): OpusWasm {
+    const known = OpusWasm.byBytes.get(source);
+    if (known !== undefined) return known;
     try {
       const module = source instanceof WebAssembly.Module ? source : new WebAssembly.Module(source);
       let rt = OpusWasm.byModule.get(module);
@@ -150,6 +167,7 @@ export class OpusWasm {
         rt = new OpusWasm(module);
         OpusWasm.byModule.set(module, rt);
       }
+      if (!(source instanceof WebAssembly.Module)) OpusWasm.byBytes.set(source, rt);
       return rt;
     } catch (cause) {
       throw DspError.wasmLoad('opus', cause);

@@ -17,19 +17,26 @@ export const AEC_BLOCK_SAMPLES = 480;
 /** FFT length of the adaptive filter and of the suppressor, in samples. */
 export const AEC_FFT_SIZE = 1024;
 
-// Tuning constants (identical in assembly/aec.ts).
-const T = JSON.parse(process.env.AEC_TUNE ?? '{}') as Record<string, number>;
-const MIN_LEAK = T.minLeak ?? 0.005; // speexdsp mdf.c: "We don't really hope to get better than 33 dB"
-const SPEC_AVERAGE = ((T.sa ?? 4) * AEC_BLOCK_SAMPLES) / FS; // speex uses frame/rate; 4x faster tracking
-const BETA0 = ((T.b0 ?? 8) * AEC_BLOCK_SAMPLES) / FS;
-const BETA_MAX = ((T.bm ?? 2) * AEC_BLOCK_SAMPLES) / FS;
-const MU_MAX = T.muMax ?? 0.5;
-const MU_INIT = T.muInit ?? 0.4;
-const RES_OVER = T.over ?? 2;
-const RES_FLOOR = T.floor ?? 0.03;
-const SUM_ADAPT = T.sumAdapt ?? 8;
-const DELTA = T.delta ?? 1e-2;
-const CONSTRAIN = T.constrain ?? 1;
+// Tuning constants, identical in assembly/aec.ts (see the notes there).
+const MIN_LEAK = 0.01; // speexdsp mdf.c uses 0.005 ("no hope of better than 33 dB")
+const SPEC_AVERAGE = (4 * AEC_BLOCK_SAMPLES) / FS; // speexdsp: frame/rate; 4x faster here
+const BETA0 = (8 * AEC_BLOCK_SAMPLES) / FS;
+const BETA_MAX = (2 * AEC_BLOCK_SAMPLES) / FS;
+const MU_MAX = 1;
+const MU_INIT = 1;
+const RES_OVER = 2;
+const RES_FLOOR = 0.03;
+const SUM_ADAPT = 40;
+const DELTA = 1e-2;
+const BACKTRACK = 16; // speexdsp VAR_BACKTRACK is 4
+const PROP_FLOOR = 0.1;
+const GAMMA = 0.3;
+const NOISE_UP = 1.01;
+const NEAR_NOISE = 4;
+const NEAR_FRAC = 0.5;
+const NEAR_HOLD = 5;
+const DT_MU = 0.1;
+const DT_OVER = 1;
 
 /**
  * Scalar reference of Concord's echo canceller (MDF/PBFDAF with speex-style two-path filters,
@@ -37,14 +44,21 @@ const CONSTRAIN = T.constrain ?? 1;
  * Not real-time safe in spirit (no WASM), but allocation-free per frame. Any thread.
  */
 export class ReferenceEchoCanceller {
+  /** Filter block (partition) length in samples. */
   readonly blockSamples = AEC_BLOCK_SAMPLES;
+  /** Number of 10 ms filter partitions: ceil(tailMs / 10). */
   readonly partitions: number;
   /** Output delay in samples introduced by the suppressor's overlap-add. */
   readonly latencySamples = AEC_BLOCK_SAMPLES;
+  /** Residual echo suppression on; may change between frames. */
   suppression: boolean;
+  /** Smoothed ERLE over far-end-active blocks, in dB. */
   erleDb = 0;
+  /** Smoothed echo return loss (far-end over estimated echo power), in dB. */
   echoReturnLossDb = 0;
+  /** True when the last block had far-end and near-end activity together. */
   doubleTalk = false;
+  /** Leak estimate: residual echo power over echo estimate power (0.01–1). */
   leakEstimate = 0;
 
   private readonly fft = new ReferenceFft(AEC_FFT_SIZE);
@@ -61,6 +75,8 @@ export class ReferenceEchoCanceller {
   private readonly ai: Float32Array;
   private readonly br: Float32Array;
   private readonly bi: Float32Array;
+  private readonly er: Float32Array;
+  private readonly ei: Float32Array;
   private readonly time = new Float32Array(AEC_FFT_SIZE);
   private readonly yf = new Float32Array(AEC_BLOCK_SAMPLES);
   private readonly yb = new Float32Array(AEC_BLOCK_SAMPLES);
@@ -76,6 +92,13 @@ export class ReferenceEchoCanceller {
   private readonly yh: Float32Array;
   private readonly mu: Float32Array;
   private readonly echo: Float32Array;
+  private readonly noise: Float32Array;
+  private readonly echoDt: Float32Array;
+  private readonly prop: Float32Array;
+  private pathY = 0;
+  private pathX = 0;
+  private nearHold = 0;
+  private cap = 1;
   private head = 0;
   private constrainAt = 0;
   private pey = 0;
@@ -91,6 +114,7 @@ export class ReferenceEchoCanceller {
   private sxS = 0;
   private syS = 0;
 
+  /** @param options tail length (ms, default 200) and suppression (default on). */
   constructor(options: ReferenceAecOptions = {}) {
     const tailMs = options.tailMs ?? 200;
     this.suppression = options.suppression ?? true;
@@ -103,17 +127,22 @@ export class ReferenceEchoCanceller {
     this.fr = new Float32Array(n);
     this.fi = new Float32Array(n);
     const b = this.bins;
+    this.prop = new Float32Array(this.partitions).fill(1);
     this.psum = new Float32Array(b);
     this.ar = new Float32Array(b);
     this.ai = new Float32Array(b);
     this.br = new Float32Array(b);
     this.bi = new Float32Array(b);
+    this.er = new Float32Array(b);
+    this.ei = new Float32Array(b);
     this.rf = new Float32Array(b);
     this.yfp = new Float32Array(b);
     this.eh = new Float32Array(b);
     this.yh = new Float32Array(b);
     this.mu = new Float32Array(b);
     this.echo = new Float32Array(b);
+    this.noise = new Float32Array(b);
+    this.echoDt = new Float32Array(b);
     // Periodic sqrt-Hann: analysis × synthesis windows at 50 % overlap sum to one.
     for (let i = 0; i < 2 * AEC_BLOCK_SAMPLES; i++) {
       this.win[i] = Math.sqrt(0.5 - 0.5 * Math.cos((Math.PI * i) / AEC_BLOCK_SAMPLES));
@@ -125,7 +154,9 @@ export class ReferenceEchoCanceller {
     for (const a of [this.xTime, this.xr, this.xi, this.wr, this.wi, this.fr, this.fi, this.psum]) {
       a.fill(0);
     }
-    for (const a of [this.prevE, this.prevY, this.ola, this.eh, this.yh, this.echo]) a.fill(0);
+    for (const a of [this.prevE, this.prevY, this.ola, this.eh, this.yh, this.echo, this.noise])
+      a.fill(0);
+    this.prop.fill(1);
     this.head = 0;
     this.constrainAt = 0;
     this.pey = 0;
@@ -136,7 +167,10 @@ export class ReferenceEchoCanceller {
     this.sdS = this.soS = this.sxS = this.syS = 0;
   }
 
-  /** Processes one 960-sample frame: `out` = `mic` without the echo of `ref`. */
+  /**
+   * Processes one frame (a multiple of 480 samples, normally 960): `out` receives `mic` without
+   * the echo of `ref`, delayed by {@link latencySamples}.
+   */
   process(mic: Float32Array, ref: Float32Array, out: Float32Array): void {
     const B = AEC_BLOCK_SAMPLES;
     for (let o = 0; o + B <= mic.length; o += B) {
@@ -149,7 +183,7 @@ export class ReferenceEchoCanceller {
     const L = AEC_FFT_SIZE;
     const H = this.bins;
     const K = this.partitions;
-    const { xr, xi, wr, wi, fr, fi, psum, ar, ai, br, bi, time } = this;
+    const { xr, xi, wr, wi, fr, fi, psum, ar, ai, br, bi, er, ei, time } = this;
 
     // 1. Far-end spectrum of the last L samples (overlap-save), newest partition at `head`.
     this.xTime.copyWithin(0, B);
@@ -226,9 +260,9 @@ export class ReferenceEchoCanceller {
       this.yf.set(this.yb);
       sff = see;
     } else if (
-      -diff * Math.abs(diff) > 4 * sff * dbf ||
-      -this.davg1 * Math.abs(this.davg1) > 4 * this.dvar1 ||
-      -this.davg2 * Math.abs(this.davg2) > 4 * this.dvar2
+      -diff * Math.abs(diff) > BACKTRACK * sff * dbf ||
+      -this.davg1 * Math.abs(this.davg1) > BACKTRACK * this.dvar1 ||
+      -this.davg2 * Math.abs(this.davg2) > BACKTRACK * this.dvar2
     ) {
       this.davg1 = this.davg2 = this.dvar1 = this.dvar2 = 0;
       wr.set(fr);
@@ -245,7 +279,7 @@ export class ReferenceEchoCanceller {
       time[n] = this.prevE[n]! * win[n]!;
       time[B + n] = this.ef[n]! * win[B + n]!;
     }
-    this.fft.forward(time, ar, ai);
+    this.fft.forward(time, er, ei);
     for (let n = 0; n < B; n++) {
       time[n] = this.prevY[n]! * win[n]!;
       time[B + n] = this.yf[n]! * win[B + n]!;
@@ -262,7 +296,7 @@ export class ReferenceEchoCanceller {
     let pey = 0;
     let pyy = 0;
     for (let f = 0; f < H; f++) {
-      rf[f] = ar[f]! * ar[f]! + ai[f]! * ai[f]!;
+      rf[f] = er[f]! * er[f]! + ei[f]! * ei[f]!;
       yfp[f] = br[f]! * br[f]! + bi[f]! * bi[f]!;
       const de = rf[f]! - this.eh[f]!;
       const dy = yfp[f]! - this.yh[f]!;
@@ -286,12 +320,10 @@ export class ReferenceEchoCanceller {
     const rerMin = (sey * sey) / (1e-30 + sff * syy);
     if (rer < rerMin) rer = rerMin;
     if (rer > 0.5) rer = 0.5;
-    if (!this.adapted && this.sumAdapt > SUM_ADAPT && leak * syy > 0.03 * syy) this.adapted = true;
+    if (!this.adapted && this.sumAdapt > SUM_ADAPT) this.adapted = true;
     const mu = this.mu;
     const farActive = sxx > B * 1e-8;
-    if (T.fixedMu !== undefined) {
-      mu.fill(T.fixedMu);
-    } else if (!farActive) {
+    if (!farActive) {
       mu.fill(0);
     } else if (this.adapted) {
       for (let f = 0; f < H; f++) {
@@ -299,7 +331,7 @@ export class ReferenceEchoCanceller {
         let r = leak * yfp[f]!;
         if (r > 0.5 * e) r = 0.5 * e;
         r = 0.7 * r + 0.3 * rer * e;
-        mu[f] = (MU_MAX * 2 * r) / e;
+        mu[f] = ((this.nearHold > 0 ? DT_MU : MU_MAX) * 2 * r) / e;
       }
     } else {
       const rate = MU_INIT * Math.min(1, sxx / Math.max(see, 1e-30));
@@ -320,50 +352,81 @@ export class ReferenceEchoCanceller {
       ai[f]! *= g;
     }
     if (farActive) {
+      // Proportionate step per partition (speexdsp mdf.c mdf_adjust_prop, after Duttweiler's
+      // PNLMS): partitions holding more of the echo path adapt faster.
+      let maxNorm = 0;
+      for (let k = 0; k < K; k++) maxNorm = Math.max(maxNorm, this.prop[k]!);
+      let propSum = 0;
+      for (let k = 0; k < K; k++) propSum += this.prop[k]! + PROP_FLOOR * maxNorm;
       for (let k = 0; k < K; k++) {
         const xo = ((this.head + k) % K) * H;
         const wo = k * H;
+        const p = (K * (this.prop[k]! + PROP_FLOOR * maxNorm)) / propSum;
+        let norm = 1e-12;
         for (let f = 0; f < H; f++) {
           const a = xr[xo + f]!;
           const b = xi[xo + f]!;
-          wr[wo + f]! += a * ar[f]! + b * ai[f]!;
-          wi[wo + f]! += a * ai[f]! - b * ar[f]!;
+          const nr = wr[wo + f]! + p * (a * ar[f]! + b * ai[f]!);
+          const ni = wi[wo + f]! + p * (a * ai[f]! - b * ar[f]!);
+          wr[wo + f] = nr;
+          wi[wo + f] = ni;
+          norm += nr * nr + ni * ni;
         }
+        this.prop[k] = Math.sqrt(norm);
       }
       // Gradient constraint on one partition per block, rotating (speexdsp mdf.c does the same
       // to keep the unconstrained MDF from accumulating wrap-around terms cheaply).
-      for (let q = 0; q < CONSTRAIN; q++) {
       const c = this.constrainAt * H;
       this.constrainAt = (this.constrainAt + 1) % K;
       this.fft.inverse(wr.subarray(c, c + H), wi.subarray(c, c + H), time);
       time.fill(0, B);
       this.fft.forward(time, wr.subarray(c, c + H), wi.subarray(c, c + H));
-      }
     }
 
-    // 7. Residual echo suppressor: per-bin gain from the leak-scaled echo estimate against the
-    //    error, echo estimate decaying at 0.6/block (speexdsp preprocess.c), floor RES_FLOOR.
-    time.fill(0);
-    for (let n = 0; n < B; n++) {
-      time[n] = this.prevE[n]! * win[n]!;
-      time[B + n] = this.ef[n]! * win[B + n]!;
-    }
-    this.fft.forward(time, ar, ai);
+    // 7. Residual echo suppressor on the windowed error spectrum er/ei: per-bin gain from the
+    //    largest of the leak-scaled echo estimate, far-end power × echo return loss and the
+    //    decaying previous estimate (0.6/block, speexdsp preprocess.c); floor RES_FLOOR.
     const leak2 = Math.min(1, 2 * leak);
+    if (farActive && this.nearHold === 0) {
+      this.pathY = 0.95 * this.pathY + 0.05 * sdd;
+      this.pathX = 0.95 * this.pathX + 0.05 * sxx;
+    }
+    const rho = (GAMMA * this.pathY * 2 * B) / (this.pathX * K * L + 1e-30);
+    // Stationary noise floor per bin (fast down, slow up) and near-end presence: error energy
+    // not explained by the residual echo estimate nor the noise floor.
+    const noise = this.noise;
+    let excess = 0;
+    let total = 0;
+    for (let f = 0; f < H; f++) {
+      const echo = Math.max(0.6 * this.echo[f]!, leak2 * yfp[f]!, rho * psum[f]!);
+      this.echo[f] = echo;
+      this.echoDt[f] = leak2 * yfp[f]!;
+      const r = rf[f]!;
+      noise[f] = r < noise[f]! ? 0.7 * noise[f]! + 0.3 * r : noise[f]! * NOISE_UP + 1e-30;
+      const ex = r - RES_OVER * echo - NEAR_NOISE * noise[f]!;
+      if (ex > 0) excess += ex;
+      total += r;
+    }
+    const near = excess > NEAR_FRAC * total;
+    this.nearHold = near ? NEAR_HOLD : Math.max(0, this.nearHold - 1);
+    // Broadband cap while the far end talks alone: squash noise and residual alike (the part of
+    // the old WebRTC AEC's NLP that buys its ERLE), released at once when the near end appears.
+    const cap = farActive && this.nearHold === 0 ? RES_FLOOR : 1;
+    this.cap = cap < this.cap ? 0.5 * this.cap + 0.5 * cap : cap;
     let sout = 0;
     for (let f = 0; f < H; f++) {
-      const echo = Math.max(0.6 * this.echo[f]!, leak2 * yfp[f]!);
-      this.echo[f] = echo;
+      const echo = this.nearHold > 0 ? this.echoDt[f]! : this.echo[f]!;
       let g = 1;
       if (this.suppression) {
-        g = 1 - (RES_OVER * echo) / (rf[f]! + 1e-20);
+        g = 1 - ((this.nearHold > 0 ? DT_OVER : RES_OVER) * echo) / (rf[f]! + 1e-20);
         if (g < RES_FLOOR) g = RES_FLOOR;
+        if (g > this.cap) g = this.cap;
       }
-      ar[f]! *= g;
-      ai[f]! *= g;
+      er[f]! *= g;
+      ei[f]! *= g;
       sout += g * g * rf[f]!;
     }
-    this.fft.inverse(ar, ai, time);
+    this.fft.inverse(er, ei, time);
     for (let n = 0; n < B; n++) {
       out[n] = this.ola[n]! + time[n]! * win[n]!;
       this.ola[n] = time[B + n]! * win[B + n]!;
@@ -382,6 +445,6 @@ export class ReferenceEchoCanceller {
     }
     this.erleDb = 10 * Math.log10((this.sdS + 1e-20) / (this.soS + 1e-20));
     this.echoReturnLossDb = 10 * Math.log10((this.sxS + 1e-20) / (this.syS + 1e-20));
-    this.doubleTalk = farActive && this.adapted && sff > 4 * leak * syy + 1e-3 * sxx + 1e-12 * B;
+    this.doubleTalk = farActive && this.nearHold > 0;
   }
 }

@@ -9,7 +9,7 @@
  * Spectra use split arrays of `bins = size / 2 + 1` complex bins (DC … Nyquist).
  */
 export class ReferenceFft {
-  /** Transform length in samples (power of two, ≥ 8). */
+  /** Transform length in samples (power of two, ≥ 16). */
   readonly size: number;
   /** Number of complex bins of a spectrum: `size / 2 + 1`. */
   readonly bins: number;
@@ -23,12 +23,12 @@ export class ReferenceFft {
   private readonly zi: Float32Array;
 
   /**
-   * @param size transform length in samples, a power of two in [8, 65536].
+   * @param size transform length in samples, a power of two in [16, 65536].
    * @throws {RangeError} when `size` is not such a power of two.
    */
   constructor(size: number) {
-    if (!Number.isInteger(size) || size < 8 || size > 65_536 || (size & (size - 1)) !== 0) {
-      throw new RangeError(`size must be a power of two in [8, 65536], got ${size}`);
+    if (!Number.isInteger(size) || size < 16 || size > 65_536 || (size & (size - 1)) !== 0) {
+      throw new RangeError(`size must be a power of two in [16, 65536], got ${size}`);
     }
     this.size = size;
     this.half = size >> 1;

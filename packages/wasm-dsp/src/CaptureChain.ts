@@ -1,0 +1,270 @@
+import { Agc, type AgcOptions } from './Agc.js';
+import { FRAME_MS, FRAME_SAMPLES } from './constants.js';
+import { Denoiser, type DenoiserModel } from './Denoiser.js';
+import { DspError } from './DspError.js';
+import { EchoCanceller, type EchoCancellerOptions } from './EchoCanceller.js';
+import { compileKernel } from './kernelModule.js';
+import { readRnnoiseSource, type RnnoiseWasmSource } from './RnnoiseWasm.js';
+import {
+  VoiceActivityDetector,
+  type VoiceActivityDetectorOptions,
+} from './VoiceActivityDetector.js';
+import type { WasmSource } from './wasmLoader.js';
+
+/** The stages of the capture chain, in processing order. */
+export const CAPTURE_STAGES = ['aec', 'ns', 'agc', 'vad'] as const;
+/** One stage: echo cancellation, noise suppression (RNNoise), gain control, level/VAD. */
+export type CaptureStage = (typeof CAPTURE_STAGES)[number];
+
+/** Options of a {@link CaptureChain}. */
+export interface CaptureChainOptions {
+  /** Which stages start enabled (default: all). Switch later with `setStageEnabled`. */
+  stages?: Partial<Record<CaptureStage, boolean>>;
+  /** RNNoise build for the `ns` stage (default `'fast'`, see `DEFAULT_DENOISER_MODEL`). */
+  nsModel?: DenoiserModel;
+  /** Echo canceller settings. */
+  aec?: EchoCancellerOptions;
+  /** AGC settings. */
+  agc?: AgcOptions;
+  /** Level meter / VAD settings (used when `ns` is off; RNNoise's VAD drives it otherwise). */
+  vad?: VoiceActivityDetectorOptions;
+  /** Clock for per-stage timing, in ms (default `performance.now`; AudioWorklets lack it). */
+  now?: () => number;
+}
+
+/** The compiled modules a chain needs, for synchronous creation on an audio thread. */
+export interface CaptureChainSources {
+  aec: WasmSource;
+  agc: WasmSource;
+  vad: WasmSource;
+  rnnoise: RnnoiseWasmSource;
+}
+
+/**
+ * Per-frame results, updated in place by {@link CaptureChain.process} (read them before the
+ * next call; copy what you keep).
+ */
+export interface CaptureFrameReport {
+  /** RMS level of the processed frame, in dBFS (−120 for silence). */
+  levelDbfs: number;
+  /** Speech probability in [0, 1] (RNNoise's VAD when `ns` is on, the energy VAD otherwise). */
+  speechProbability: number;
+  /** Speaking decision with hangover (false when the `vad` stage is off). */
+  speaking: boolean;
+  /** Processing time of each stage for this frame, in µs, indexed like {@link CAPTURE_STAGES}. */
+  readonly stageUs: Float64Array;
+  /** Whole-chain processing time for this frame, in µs. */
+  totalUs: number;
+}
+
+const defaultNow = (): (() => number) => {
+  const perf = (globalThis as { performance?: { now(): number } }).performance;
+  return perf ? () => perf.now() : () => Date.now();
+};
+
+/**
+ * The capture chain on 20 ms frames at 48 kHz: echo canceller → RNNoise → AGC → level/VAD,
+ * each stage switchable at runtime. Write the microphone frame into {@link input} and the
+ * far-end (playback) frame of the same 20 ms into {@link reference}, call {@link process}, read
+ * {@link output} and the report. The same object runs in the capture AudioWorklet, in Node bots
+ * and in the `concord-dsp` CLI. Allocation happens only at creation; `process` is audio-thread
+ * safe. One instance per microphone stream.
+ */
+export class CaptureChain {
+  /** Microphone frame (960 samples). */
+  readonly input = new Float32Array(FRAME_SAMPLES);
+  /** Far-end reference frame (960 samples): what the loudspeaker played. */
+  readonly reference = new Float32Array(FRAME_SAMPLES);
+  /** Processed frame (960 samples). */
+  readonly output = new Float32Array(FRAME_SAMPLES);
+  /** Results of the last frame. */
+  readonly report: CaptureFrameReport = {
+    levelDbfs: -120,
+    speechProbability: 0,
+    speaking: false,
+    stageUs: new Float64Array(CAPTURE_STAGES.length),
+    totalUs: 0,
+  };
+  private readonly enabled: Record<CaptureStage, boolean>;
+  private readonly work = new Float32Array(FRAME_SAMPLES);
+  private readonly now: () => number;
+  private destroyed = false;
+  private farEndHangoverFrames = 0;
+  private readonly farEndTailFrames: number;
+
+  private constructor(
+    private readonly aec: EchoCanceller,
+    private readonly ns: Denoiser,
+    private readonly agc: Agc,
+    private readonly vad: VoiceActivityDetector,
+    options: CaptureChainOptions,
+  ) {
+    this.enabled = { aec: true, ns: true, agc: true, vad: true, ...options.stages };
+    this.now = options.now ?? defaultNow();
+    this.farEndTailFrames = Math.ceil(aec.tailMs / FRAME_MS);
+  }
+
+  /**
+   * Creates a chain in Node or a Worker (async: compiles/loads every module once per process).
+   * @throws {RangeError} for bad options. @throws {DspError} `CONCORD_ERR_DSP_WASM_LOAD`.
+   */
+  static async create(options: CaptureChainOptions = {}): Promise<CaptureChain> {
+    return CaptureChain.createSync(await CaptureChain.loadSources(options.nsModel), options);
+  }
+
+  /**
+   * Loads the compiled modules a chain needs (Node/Worker), e.g. to post them to an AudioWorklet
+   * in `processorOptions` and create the chain there with {@link createSync}.
+   */
+  static async loadSources(nsModel: DenoiserModel = 'fast'): Promise<CaptureChainSources> {
+    const [aec, agc, vad, rnnoise] = await Promise.all([
+      compileKernel('aec'),
+      compileKernel('agc'),
+      compileKernel('vad'),
+      readRnnoiseSource(nsModel),
+    ]);
+    return { aec, agc, vad, rnnoise };
+  }
+
+  /**
+   * Creates a chain synchronously from compiled modules or bytes (AudioWorklet).
+   * @throws {RangeError} for bad options. @throws {DspError} `CONCORD_ERR_DSP_WASM_LOAD`.
+   */
+  static createSync(sources: CaptureChainSources, options: CaptureChainOptions = {}): CaptureChain {
+    const created: Array<{ destroy(): void }> = [];
+    try {
+      const aec = EchoCanceller.createSync(sources.aec, options.aec);
+      created.push(aec);
+      const ns = Denoiser.createSync(
+        sources.rnnoise,
+        options.nsModel ? { model: options.nsModel } : {},
+      );
+      created.push(ns);
+      const agc = Agc.createSync(sources.agc, { ...options.agc, frameSamples: FRAME_SAMPLES });
+      created.push(agc);
+      const vad = VoiceActivityDetector.createSync(sources.vad, {
+        ...options.vad,
+        frameSamples: FRAME_SAMPLES,
+      });
+      return new CaptureChain(aec, ns, agc, vad, options);
+    } catch (err) {
+      for (const c of created) c.destroy();
+      throw err;
+    }
+  }
+
+  /** Whether `stage` runs. */
+  isStageEnabled(stage: CaptureStage): boolean {
+    return this.enabled[stage];
+  }
+
+  /**
+   * Switches a stage on or off from the next frame. A stage switched on starts from a clean
+   * state (an echo path learnt long ago would be wrong). Audio-thread safe.
+   * @throws {RangeError} for an unknown stage.
+   */
+  setStageEnabled(stage: CaptureStage, on: boolean): void {
+    if (!(stage in this.enabled))
+      throw new RangeError(
+        `stage must be one of ${CAPTURE_STAGES.join(', ')}, got ${String(stage)}`,
+      );
+    if (on && !this.enabled[stage]) {
+      if (stage === 'aec') this.aec.reset();
+      else if (stage === 'agc') this.agc.reset();
+      else if (stage === 'vad') this.vad.reset();
+    }
+    this.enabled[stage] = on;
+  }
+
+  /**
+   * Processes {@link input} (with {@link reference}) into {@link output} and updates
+   * {@link report}. Audio-thread safe: no allocation, no logging.
+   * @throws {DspError} `CONCORD_ERR_DSP_DESTROYED` after {@link destroy}.
+   */
+  process(): CaptureFrameReport {
+    if (this.destroyed) throw DspError.destroyed('CaptureChain');
+    const { report, enabled, work } = this;
+    const stageUs = report.stageUs;
+    const t0 = this.now();
+    let t = t0;
+    let frame: Float32Array = this.input;
+
+    if (enabled.aec) {
+      this.aec.micView.set(frame);
+      this.aec.refView.set(this.reference);
+      this.aec.process();
+      frame = this.aec.outView;
+    }
+    let now = this.now();
+    stageUs[0] = enabled.aec ? (now - t) * 1000 : 0;
+    t = now;
+
+    let probability = -1;
+    if (enabled.ns) {
+      probability = this.ns.process(frame, work);
+      frame = work;
+    }
+    // While only the far end talks, what is left after the echo canceller is residual echo,
+    // not the local talker: it must neither drive the AGC's gain up (measured: +30 dB of gain
+    // undid 30 dB of echo cancellation) nor light the speaking indicator.
+    // The far end counts as active for one echo tail after it stops: reverberation lingers.
+    if (rms(this.reference) > FAR_END_ACTIVE_RMS) this.farEndHangoverFrames = this.farEndTailFrames;
+    else if (this.farEndHangoverFrames > 0) this.farEndHangoverFrames--;
+    const echoOnly = enabled.aec && this.farEndHangoverFrames > 0 && !this.aec.doubleTalk;
+    if (echoOnly) probability = 0;
+    now = this.now();
+    stageUs[1] = enabled.ns ? (now - t) * 1000 : 0;
+    t = now;
+
+    if (enabled.agc) {
+      this.agc.frame.set(frame);
+      this.agc.process(probability >= 0 ? probability : undefined);
+      frame = this.agc.frame;
+    }
+    now = this.now();
+    stageUs[2] = enabled.agc ? (now - t) * 1000 : 0;
+    t = now;
+
+    this.output.set(frame);
+    if (enabled.vad) {
+      this.vad.frame.set(frame);
+      this.vad.process(probability >= 0 ? probability : undefined);
+      report.levelDbfs = this.vad.levelDbfs;
+      report.speechProbability = this.vad.speechProbability;
+      report.speaking = this.vad.speaking;
+    } else {
+      report.levelDbfs = levelDbfs(frame);
+      report.speechProbability = probability >= 0 ? probability : 0;
+      report.speaking = false;
+    }
+    now = this.now();
+    stageUs[3] = enabled.vad ? (now - t) * 1000 : 0;
+    report.totalUs = (now - t0) * 1000;
+    return report;
+  }
+
+  /** Releases every stage (idempotent). */
+  destroy(): void {
+    if (this.destroyed) return;
+    this.destroyed = true;
+    this.aec.destroy();
+    this.ns.destroy();
+    this.agc.destroy();
+    this.vad.destroy();
+  }
+}
+
+// −60 dBFS: below this the far end is silent (comfort noise at most).
+const FAR_END_ACTIVE_RMS = 1e-3;
+
+function rms(frame: Float32Array): number {
+  let s = 0;
+  for (let i = 0; i < frame.length; i++) s += frame[i]! * frame[i]!;
+  return Math.sqrt(s / frame.length);
+}
+
+function levelDbfs(frame: Float32Array): number {
+  let s = 0;
+  for (let i = 0; i < frame.length; i++) s += frame[i]! * frame[i]!;
+  return s > 0 ? 10 * Math.log10(s / frame.length) : -120;
+}
