@@ -13,6 +13,7 @@ export default defineConfig({
       '@concord/gateway': pkg('gateway'),
       '@concord/sdk': pkg('sdk'),
       '@concord/wasm-dsp': pkg('wasm-dsp'),
+      '@concord/audio-worklet': pkg('audio-worklet'),
     },
   },
   test: {

@@ -1,0 +1,4 @@
+// Entry of the worklet bundle (dist/concord-processors.js): registers both processors.
+// Load it once per AudioContext with `audioWorklet.addModule(url)`.
+import './capture/CaptureProcessor.js';
+import './playback/PlaybackProcessor.js';
