@@ -68,6 +68,7 @@ form.addEventListener('submit', async (event) => {
     });
     client.on('rtt', (ms) => ($('rtt').textContent = `${ms.toFixed(1)} ms`));
     client.on('disconnected', (err) => err && showError(err.message));
+    wireMicrophone();
     await client.connect();
     room = await client.join(roomName);
     for (const e of [
@@ -92,6 +93,64 @@ form.addEventListener('submit', async (event) => {
     $('join').disabled = false;
   }
 });
+
+// ---- microphone: Concord's capture chain (echo canceller, RNNoise, AGC, VAD) ----
+async function refreshDevices() {
+  const select = $('input-device');
+  const devices = await client.localAudio.listInputDevices();
+  select.replaceChildren(
+    ...devices.map((d, i) => {
+      const o = document.createElement('option');
+      o.value = d.deviceId;
+      o.textContent = d.label || `Microphone ${i + 1}`;
+      return o;
+    }),
+  );
+  if (client.localAudio.deviceId) select.value = client.localAudio.deviceId;
+}
+
+function wireMicrophone() {
+  const audio = client.localAudio;
+  audio.on('level', (db) => ($('level').value = Math.max(-80, db)));
+  audio.on('talkingWhileMuted', () => ($('muted-warning').hidden = false));
+  audio.on('speakingChanged', (speaking) => {
+    if (!speaking) $('muted-warning').hidden = true;
+  });
+  audio.on('deviceChanged', () => refreshDevices());
+  audio.on('error', (e) => showError(e.message));
+  client.audio.on('autoplayBlocked', (e) => showError(e.message));
+}
+
+$('mic').addEventListener('click', async () => {
+  const audio = client?.localAudio;
+  if (!audio) return;
+  try {
+    if (audio.state.status === 'live') audio.stop();
+    else {
+      const stages = Object.fromEntries(
+        ['aec', 'ns', 'agc'].map((s) => [s, $(`stage-${s}`).checked]),
+      );
+      await audio.start({ stages });
+      audio.setMuted(room.localParticipant.muted);
+      await refreshDevices();
+    }
+  } catch (err) {
+    showError(err.message);
+  }
+  const live = audio.state.status === 'live';
+  $('mic').setAttribute('aria-pressed', String(live));
+  $('mic').textContent = live ? 'Stop microphone' : 'Start microphone';
+  if (!live) $('level').value = -80;
+});
+
+$('input-device').addEventListener('change', (e) =>
+  client?.localAudio.setInputDevice(e.target.value).catch((err) => showError(err.message)),
+);
+for (const stage of ['aec', 'ns', 'agc']) {
+  $(`stage-${stage}`).addEventListener('change', (e) =>
+    client?.localAudio.setStageEnabled(stage, e.target.checked),
+  );
+}
 
 $('mute').addEventListener('click', () =>
   room?.setMuted(!room.localParticipant.muted).then(render, (e) => showError(e.message)),

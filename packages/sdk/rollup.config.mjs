@@ -6,7 +6,7 @@ import esbuild from 'rollup-plugin-esbuild';
 
 export default {
   input: 'src/index.ts',
-  external: ['ws'],
+  external: ['ws', /^node:/],
   output: {
     file: 'dist/concord.browser.js',
     format: 'es',

@@ -2,9 +2,12 @@ import {
   CloseCode,
   closeCodeName,
   FrameBatcher,
+  FrameType,
+  frameTypeOf,
   Op,
   PROTOCOL_VERSION,
   ProtocolError,
+  readMediaHeader,
   reconnectPolicy,
   type ClientMessage,
   type IdentifyMessage,
@@ -14,7 +17,7 @@ import {
 import type { WebSocket } from 'ws';
 import { GatewayError } from './errors.js';
 import type { GatewayContext } from './GatewayContext.js';
-import type { Session, SessionSink } from './Session.js';
+import type { MediaSendResult, Session, SessionSink } from './Session.js';
 import { TokenBucket } from './TokenBucket.js';
 
 /** Connection states; each holds only what exists in that state. */
@@ -27,6 +30,8 @@ export type ConnectionState =
 const OP_NAMES: Record<number, string> = Object.fromEntries(
   Object.entries(Op).map(([k, v]) => [v, k]),
 );
+
+const MEDIA_SEND_OPTIONS = { binary: true } as const;
 
 /** Longest close reason, in UTF-8 bytes (RFC 6455 §5.5: 125-byte control payload − 2-byte code). */
 const MAX_CLOSE_REASON_BYTES = 123;
@@ -52,6 +57,7 @@ export class Connection implements SessionSink {
   private readonly batcher: FrameBatcher;
   private readonly bucket: TokenBucket;
   private readonly speakingBucket: TokenBucket;
+  private readonly reportBucket: TokenBucket;
   private serial: Promise<void> = Promise.resolve();
   private firstPendingAt = 0;
   private pingSentAt = 0;
@@ -73,6 +79,7 @@ export class Connection implements SessionSink {
       config.speakingRateLimitMessages,
       config.rateLimitWindowMs,
     );
+    this.reportBucket = new TokenBucket(config.reportRateLimitMessages, config.rateLimitWindowMs);
     this._state = {
       status: 'awaiting-identify',
       timer: setTimeout(
@@ -124,6 +131,20 @@ export class Connection implements SessionSink {
     this.batcher.push(message);
   }
 
+  /**
+   * Writes one media frame at once, bypassing the control batcher; drops it (`'slow'`) while
+   * more than `maxBufferedMediaBytes` wait in the socket — `ws` cannot drop what it already
+   * queued, so the newest media gives way. Control messages are never dropped. Implements
+   * {@link SessionSink}.
+   */
+  sendMedia(frame: Uint8Array): MediaSendResult {
+    const ws = this.ws;
+    if (ws.readyState !== ws.OPEN || this.serverCloseCode !== undefined) return 'closed';
+    if (ws.bufferedAmount > this.ctx.config.maxBufferedMediaBytes) return 'slow';
+    ws.send(frame, MEDIA_SEND_OPTIONS);
+    return 'sent';
+  }
+
   /** Sends a RECONNECT and closes with `SERVER_DRAINING` (graceful shutdown). */
   drain(reason: string): void {
     if (this._state.status === 'closed') return;
@@ -161,6 +182,10 @@ export class Connection implements SessionSink {
       this.close(CloseCode.INVALID_FRAME, 'text frames are not accepted');
       return;
     }
+    if (frameTypeOf(data) === FrameType.Media) {
+      this.onMedia(data);
+      return;
+    }
     let messages: ClientMessage[];
     try {
       messages = this.ctx.codec.decodeClientFrame(data);
@@ -173,7 +198,12 @@ export class Connection implements SessionSink {
     }
     for (const m of messages) {
       this.ctx.metrics.countIn(OP_NAMES[m.op] ?? String(m.op));
-      const bucket = m.op === Op.Speaking ? this.speakingBucket : this.bucket;
+      const bucket =
+        m.op === Op.Speaking
+          ? this.speakingBucket
+          : m.op === Op.ReceiverReport
+            ? this.reportBucket
+            : this.bucket;
       if (!bucket.take()) {
         this.close(CloseCode.RATE_LIMITED, 'rate limited');
         return;
@@ -199,6 +229,28 @@ export class Connection implements SessionSink {
       this.ctx.logger.error({ err }, 'connection handler failed');
       this.ws.terminate();
     });
+  }
+
+  // Media is relayed synchronously, outside the control queue and its rate limit.
+  private onMedia(data: Buffer): void {
+    const state = this._state;
+    try {
+      if (state.status === 'ready') {
+        this.ctx.relay.relay(state.session, data);
+        return;
+      }
+      // Malformed frames earn INVALID_FRAME whatever the state, as control frames do.
+      readMediaHeader(data);
+      if (state.status === 'authenticating') this.ctx.metrics.countMediaDrop('not_ready');
+      else this.close(CloseCode.NOT_AUTHENTICATED, 'identify first');
+    } catch (err) {
+      if (err instanceof ProtocolError || err instanceof GatewayError) {
+        this.close(err.closeCode, err.message);
+        return;
+      }
+      this.ctx.logger.error({ err }, 'media relay failed');
+      this.close(CloseCode.UNKNOWN_ERROR, 'internal error');
+    }
   }
 
   private async handle(m: ClientMessage): Promise<void> {
@@ -354,6 +406,9 @@ export class Connection implements SessionSink {
         break;
       case Op.Speaking:
         await rooms.speaking(session, m.d.room, m.d.speaking);
+        return;
+      case Op.ReceiverReport:
+        rooms.receiverReport(session, m.d.room, m.d.reports);
         return;
       default:
         return;

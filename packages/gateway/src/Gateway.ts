@@ -16,6 +16,7 @@ import { GatewayError } from './errors.js';
 import type { GatewayContext } from './GatewayContext.js';
 import { ISOLATION_HEADERS, serveStatic } from './http/staticFiles.js';
 import { createLogger, type Logger } from './logger.js';
+import { MediaRelay } from './MediaRelay.js';
 import { GatewayMetrics } from './metrics.js';
 import { RoomService } from './RoomService.js';
 import { Session } from './Session.js';
@@ -44,6 +45,7 @@ export class Gateway implements GatewayContext {
   readonly metrics: GatewayMetrics;
   readonly logger: Logger;
   readonly rooms: RoomService;
+  readonly relay: MediaRelay;
   readonly sessions = new Map<string, Session>();
   private readonly store: StateStore;
   private readonly bus: RoomBus;
@@ -64,6 +66,7 @@ export class Gateway implements GatewayContext {
       limits: this.config.limits,
       compressionThresholdBytes: this.config.compressionThresholdBytes,
     });
+    this.relay = new MediaRelay(this.config, this.metrics);
     this.rooms = new RoomService(
       this.store,
       this.bus,
@@ -71,6 +74,7 @@ export class Gateway implements GatewayContext {
       this.config,
       (id) => this.sessions.get(id),
       this.logger,
+      this.relay,
     );
     this.http = createServer((req, res) => void this.onHttp(req, res));
     // ws enforces a hard payload cap (close 1009) well above our own limit, which answers with

@@ -3,6 +3,7 @@ import type { TokenGrant } from './auth/tokens.js';
 import type { GatewayConfig } from './config.js';
 import type { Connection } from './Connection.js';
 import type { Logger } from './logger.js';
+import type { MediaRelay } from './MediaRelay.js';
 import type { GatewayMetrics } from './metrics.js';
 import type { RoomService } from './RoomService.js';
 import type { Session } from './Session.js';
@@ -14,6 +15,7 @@ export interface GatewayContext {
   readonly metrics: GatewayMetrics;
   readonly logger: Logger;
   readonly rooms: RoomService;
+  readonly relay: MediaRelay;
   /** Sessions on this node, by id. */
   readonly sessions: ReadonlyMap<string, Session>;
   /** Verifies a token. @throws {GatewayError} with the close code to use. */

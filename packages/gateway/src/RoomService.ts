@@ -1,5 +1,6 @@
-import type { DispatchEvents, EventName, FrameCodec } from '@concord/protocol';
+import type { DispatchEvents, EventName, FrameCodec, ReceiverReport } from '@concord/protocol';
 import type { Logger } from './logger.js';
+import type { MediaRelay } from './MediaRelay.js';
 import type { Session } from './Session.js';
 import type { RoomBus, RoomEvent } from './state/RoomBus.js';
 import type { MemberPatch, RoomMember, StateStore } from './state/StateStore.js';
@@ -27,6 +28,7 @@ export class RoomService {
     private readonly limits: { maxRoomsPerSession: number; maxParticipantsPerRoom: number },
     private readonly sessionById: (id: string) => Session | undefined,
     private readonly logger: Logger,
+    private readonly relay: MediaRelay,
   ) {
     bus.subscribe((event) => this.deliver(event));
   }
@@ -55,7 +57,11 @@ export class RoomService {
       muted: false,
       deafened: false,
       speaking: false,
+      ssrc: this.relay.allocateSsrc(),
     };
+    // Registered before the store await so the ssrc is reserved; the joiner learns it from its
+    // own entry in ROOM_JOINED.
+    this.relay.add(session, room, member.ssrc);
     const { members, replaced } = await this.store.addMember(room, member);
     if (replaced) {
       // The same user joined from another session (a new tab, a crashed client): the newer one wins.
@@ -63,6 +69,7 @@ export class RoomService {
       if (old) {
         old.rooms.delete(room);
         old.speakingIn.delete(room);
+        this.relay.remove(old, room);
         this.local.get(room)?.delete(old);
         this.send(old, 'ROOM_LEFT', { req: 0, room, reason: 'replaced' });
       }
@@ -96,6 +103,7 @@ export class RoomService {
   ): Promise<RoomRequestError | undefined> {
     if (!session.rooms.delete(room)) return 'NOT_IN_ROOM';
     session.speakingIn.delete(room);
+    this.relay.remove(session, room);
     const set = this.local.get(room);
     set?.delete(session);
     if (set?.size === 0) this.local.delete(room);
@@ -115,6 +123,7 @@ export class RoomService {
     if (!session.rooms.has(room)) return 'NOT_IN_ROOM';
     const member = await this.store.updateMember(room, session.id, patch);
     if (!member) return 'NOT_IN_ROOM';
+    this.relay.setVoiceState(session, room, member);
     this.publish({
       room,
       t: 'VOICE_STATE_UPDATE',
@@ -136,6 +145,27 @@ export class RoomService {
       d: { room, userId: member.userId, speaking },
       excludeSessionId: session.id,
     });
+  }
+
+  /**
+   * Relays a listener's reception statistics to the sender of each stream, when that stream
+   * belongs to another member of `room` on this node (media is node-local, so a listener can
+   * only have heard local streams). Other entries are ignored.
+   */
+  receiverReport(session: Session, room: string, reports: readonly ReceiverReport[]): void {
+    if (!session.rooms.has(room)) return;
+    for (const r of reports) {
+      const owner = this.relay.ownerOf(r.ssrc);
+      if (!owner || owner.session === session || owner.room.name !== room) continue;
+      this.send(owner.session, 'RECEIVER_REPORT', {
+        room,
+        fromUserId: session.userId,
+        ssrc: r.ssrc,
+        fractionLost: r.fractionLost,
+        jitterMs: r.jitterMs,
+        lostTotal: r.lostTotal,
+      });
+    }
   }
 
   /** Leaves every room (session end). */

@@ -2,11 +2,22 @@ import type { EncodedEvent, FrameCodec } from '@concord/protocol';
 import type { ReplayBuffer } from './state/ReplayBuffer.js';
 import type { SessionRecord } from './state/StateStore.js';
 
+/** Outcome of offering a media frame to a connection. */
+export type MediaSendResult = 'sent' | 'slow' | 'closed';
+
 /** What a session needs from the connection it is attached to. */
 export interface SessionSink {
   /** Queues one encoded message for sending; `type` labels metrics. */
   enqueue(message: Uint8Array, type: string): void;
+  /**
+   * Writes one media frame now, unless the socket is backed up (`'slow'`: the frame is
+   * dropped) or closing. Never batched, never replayed.
+   */
+  sendMedia(frame: Uint8Array): MediaSendResult;
 }
+
+/** How many given-up media streams a session remembers (see {@link Session.retireSsrc}). */
+const RETIRED_SSRCS = 8;
 
 /**
  * One identified user session on this node: its rooms, its dispatch sequence and replay
@@ -17,6 +28,13 @@ export class Session {
   readonly rooms = new Set<string>();
   /** Rooms in which this session is currently speaking. */
   readonly speakingIn = new Set<string>();
+  /** This session's media stream (ssrc) per room it is in; assigned on join. */
+  readonly ssrcs = new Map<string, number>();
+  /**
+   * Streams this session recently gave up (left or replaced): frames still in flight with them
+   * are dropped, not treated as spoofing.
+   */
+  readonly retiredSsrcs: number[] = [];
   /** Seq of the last dispatch. */
   private seq = 0;
   private sink: SessionSink | undefined;
@@ -61,6 +79,15 @@ export class Session {
     const message = this.codec.encodeDispatch(seq, event);
     this.replay.append(seq, message);
     this.sink?.enqueue(message, type);
+  }
+
+  /** Forgets this session's stream in `room`, remembering it as recently retired. */
+  retireSsrc(room: string): void {
+    const ssrc = this.ssrcs.get(room);
+    if (ssrc === undefined) return;
+    this.ssrcs.delete(room);
+    this.retiredSsrcs.push(ssrc);
+    if (this.retiredSsrcs.length > RETIRED_SSRCS) this.retiredSsrcs.shift();
   }
 
   /** Messages after `seq` for a resume (see `ReplayBuffer.since`). */

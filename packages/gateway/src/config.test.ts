@@ -53,6 +53,12 @@ describe('resolveConfig', () => {
     ['batchWindowMs', -1],
     ['drainTimeoutMs', Number.NaN],
     ['path', 'gateway'],
+    ['maxSpeakers', 0],
+    ['maxSpeakers', 2.5],
+    ['mediaRateLimitFps', 0],
+    ['mediaBurstFrames', 0.5],
+    ['reportRateLimitMessages', 0],
+    ['maxBufferedMediaBytes', -1],
   ])('refuses %s = %s with CONCORD_ERR_CONFIG naming the setting', (key, value) => {
     const err = configError({ secret: SECRET, [key]: value } as Partial<GatewayConfig>);
     expect(err.code).toBe('CONCORD_ERR_CONFIG');

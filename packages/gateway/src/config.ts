@@ -44,6 +44,16 @@ export interface GatewayConfig {
   rateLimitWindowMs: number;
   /** SPEAKING updates allowed per window (own bucket: voice activity toggles often). */
   speakingRateLimitMessages: number;
+  /** RECEIVER_REPORT messages allowed per window per connection (own bucket). */
+  reportRateLimitMessages: number;
+  /** Media streams forwarded at once per room: the loudest (selective forwarding). */
+  maxSpeakers: number;
+  /** Media frames per second allowed per stream (20 ms frames are 50/s); over it they drop. */
+  mediaRateLimitFps: number;
+  /** Media frames a stream may send in a burst above its rate. */
+  mediaBurstFrames: number;
+  /** Media frames to a socket with more than this many bytes unsent are dropped (slow consumer). */
+  maxBufferedMediaBytes: number;
   /** Concurrent connections allowed from one IP address. */
   maxConnectionsPerIp: number;
   /** Rooms one session may be in at once. */
@@ -80,6 +90,11 @@ export const DEFAULT_CONFIG: Readonly<GatewayConfig> = Object.freeze({
   rateLimitMessages: 120,
   rateLimitWindowMs: 60_000,
   speakingRateLimitMessages: 600,
+  reportRateLimitMessages: 120,
+  maxSpeakers: 3,
+  mediaRateLimitFps: 60,
+  mediaBurstFrames: 20,
+  maxBufferedMediaBytes: 64 * 1024,
   maxConnectionsPerIp: 200,
   maxRoomsPerSession: 4,
   maxParticipantsPerRoom: 500,
@@ -99,6 +114,10 @@ const POSITIVE: ReadonlyArray<keyof GatewayConfig> = [
   'rateLimitMessages',
   'rateLimitWindowMs',
   'speakingRateLimitMessages',
+  'reportRateLimitMessages',
+  'maxSpeakers',
+  'mediaRateLimitFps',
+  'mediaBurstFrames',
   'maxConnectionsPerIp',
   'maxRoomsPerSession',
   'maxParticipantsPerRoom',
@@ -110,6 +129,7 @@ const NON_NEGATIVE: ReadonlyArray<keyof GatewayConfig> = [
   'batchWindowMs',
   'compressionThresholdBytes',
   'drainTimeoutMs',
+  'maxBufferedMediaBytes',
 ];
 
 /**
@@ -128,6 +148,10 @@ export function resolveConfig(overrides: Partial<GatewayConfig> = {}): GatewayCo
     if (typeof v !== 'number' || !Number.isFinite(v) || v < 0)
       throw GatewayError.config(`${key} must be >= 0, got ${String(v)}`);
   }
+  if (!Number.isInteger(config.maxSpeakers))
+    throw GatewayError.config(`maxSpeakers must be an integer, got ${config.maxSpeakers}`);
+  if (config.mediaBurstFrames < 1)
+    throw GatewayError.config(`mediaBurstFrames must be >= 1, got ${config.mediaBurstFrames}`);
   if (config.port > 65535) throw GatewayError.config(`port must be <= 65535, got ${config.port}`);
   if (!config.insecureDevAuth && (config.secret === undefined || config.secret.length === 0)) {
     throw GatewayError.config(

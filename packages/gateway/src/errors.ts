@@ -5,7 +5,9 @@ export type GatewayErrorCode =
   | 'CONCORD_ERR_AUTH_FAILED'
   | 'CONCORD_ERR_AUTH_EXPIRED'
   | 'CONCORD_ERR_ROOM_FORBIDDEN'
-  | 'CONCORD_ERR_CONFIG';
+  | 'CONCORD_ERR_CONFIG'
+  | 'CONCORD_ERR_SSRC_NOT_OWNED'
+  | 'CONCORD_ERR_MEDIA_FLOOD';
 
 /**
  * An error the gateway raises on purpose. `closeCode` is set when it ends a connection.
@@ -49,6 +51,24 @@ export class GatewayError extends ConcordError {
       'CONCORD_ERR_ROOM_FORBIDDEN',
       CloseCode.ROOM_FORBIDDEN,
       `token does not allow room "${room}"`,
+    );
+  }
+
+  /** A media frame named a stream (`ssrc`) the sending session does not own. */
+  static ssrcNotOwned(ssrc: number): GatewayError {
+    return new GatewayError(
+      'CONCORD_ERR_SSRC_NOT_OWNED',
+      CloseCode.SSRC_NOT_OWNED,
+      `media frame with ssrc ${ssrc}, which this session does not own`,
+    );
+  }
+
+  /** A client kept sending media frames far above its frame rate. */
+  static mediaFlood(limitFps: number): GatewayError {
+    return new GatewayError(
+      'CONCORD_ERR_MEDIA_FLOOD',
+      CloseCode.RATE_LIMITED,
+      `media frames far above ${limitFps} frames/s`,
     );
   }
 

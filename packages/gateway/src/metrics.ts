@@ -1,5 +1,24 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
+/** Why a media frame was not forwarded (label of `concord_media_frames_dropped_total`). */
+export type MediaDropReason =
+  'rate_limited' | 'slow_consumer' | 'not_selected' | 'sender_muted' | 'stale_ssrc' | 'not_ready';
+
+/** Media counts accumulated between scrapes. */
+export class MediaCounters {
+  framesIn = 0;
+  framesForwarded = 0;
+  bytesForwarded = 0;
+  readonly dropped: Record<MediaDropReason, number> = {
+    rate_limited: 0,
+    slow_consumer: 0,
+    not_selected: 0,
+    sender_muted: 0,
+    stale_ssrc: 0,
+    not_ready: 0,
+  };
+}
+
 /**
  * The gateway's Prometheus metrics, on a registry of its own (several gateways can share a
  * process in tests). Served at `/metrics`.
@@ -44,12 +63,14 @@ export class GatewayMetrics {
     name: 'concord_bytes_out_total',
     help: 'WebSocket payload bytes sent',
     registers: [this.registry],
+    collect: () => this.flushMedia(),
   });
   /** Frames sent. */
   readonly framesOut = new Counter({
     name: 'concord_frames_out_total',
     help: 'WebSocket frames sent',
     registers: [this.registry],
+    collect: () => this.flushMedia(),
   });
   /** Heartbeat round trip (WebSocket ping→pong after each heartbeat), seconds. */
   readonly heartbeatRtt = new Histogram({
@@ -79,7 +100,53 @@ export class GatewayMetrics {
     labelNames: ['code'],
     registers: [this.registry],
   });
+  /** Media frames received (valid or not). */
+  readonly mediaFramesIn = new Counter({
+    name: 'concord_media_frames_in_total',
+    help: 'Media frames received',
+    registers: [this.registry],
+    collect: () => this.flushMedia(),
+  });
+  /** Media frames written to listeners' sockets (one per listener). */
+  readonly mediaFramesForwarded = new Counter({
+    name: 'concord_media_frames_forwarded_total',
+    help: 'Media frames forwarded, counted once per listener',
+    registers: [this.registry],
+    collect: () => this.flushMedia(),
+  });
+  /** Media bytes written to listeners' sockets. */
+  readonly mediaBytesForwarded = new Counter({
+    name: 'concord_media_bytes_forwarded_total',
+    help: 'Media frame bytes forwarded, counted once per listener',
+    registers: [this.registry],
+    collect: () => this.flushMedia(),
+  });
+  /**
+   * Media frames not forwarded, by reason: `rate_limited` (sender over its frame rate),
+   * `slow_consumer` (a listener's socket buffer over the limit; counted per listener),
+   * `not_selected` (not among the room's loudest speakers), `sender_muted`, `stale_ssrc` (a
+   * stream the session just left), `not_ready` (sent while a RESUME/IDENTIFY is in flight).
+   */
+  readonly mediaFramesDropped = new Counter({
+    name: 'concord_media_frames_dropped_total',
+    help: 'Media frames not forwarded, by reason',
+    labelNames: ['reason'],
+    registers: [this.registry],
+    collect: () => this.flushMedia(),
+  });
+  /** Time to relay one received media frame to every listener, seconds (1 frame in 16). */
+  readonly mediaRelaySeconds = new Histogram({
+    name: 'concord_media_relay_seconds',
+    help: 'Time to validate and forward one media frame to its listeners (sampled 1 in 16)',
+    buckets: [0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.005],
+    registers: [this.registry],
+  });
 
+  /**
+   * Per-frame media counts, bumped as plain numbers on the relay's hot path and folded into
+   * the Prometheus counters above whenever they are read (scrape or `get()`).
+   */
+  readonly media = new MediaCounters();
   private readonly inByType = new Map<string, Counter.Internal>();
   private readonly outByType = new Map<string, Counter.Internal>();
 
@@ -92,6 +159,29 @@ export class GatewayMetrics {
     let c = this.inByType.get(type);
     if (!c) this.inByType.set(type, (c = this.messagesIn.labels(type)));
     c.inc();
+  }
+
+  /** Counts `n` media frames not forwarded for `reason` (no label lookup: per-frame path). */
+  countMediaDrop(reason: MediaDropReason, n = 1): void {
+    this.media.dropped[reason] += n;
+  }
+
+  private flushMedia(): void {
+    const m = this.media;
+    if (m.framesIn > 0) this.mediaFramesIn.inc(m.framesIn);
+    if (m.framesForwarded > 0) {
+      this.mediaFramesForwarded.inc(m.framesForwarded);
+      this.framesOut.inc(m.framesForwarded);
+    }
+    if (m.bytesForwarded > 0) {
+      this.mediaBytesForwarded.inc(m.bytesForwarded);
+      this.bytesOut.inc(m.bytesForwarded);
+    }
+    m.framesIn = m.framesForwarded = m.bytesForwarded = 0;
+    for (const reason of Object.keys(m.dropped) as MediaDropReason[]) {
+      if (m.dropped[reason] > 0) this.mediaFramesDropped.inc({ reason }, m.dropped[reason]);
+      m.dropped[reason] = 0;
+    }
   }
 
   /** Counts one sent message of `type`. */

@@ -4,9 +4,12 @@
 import {
   CloseCode,
   FrameCodec,
+  FrameType,
+  frameTypeOf,
   Op,
   PROTOCOL_VERSION,
   ProtocolError,
+  readMediaHeader,
   type ClientMessage,
   type DispatchMessage,
   type Message,
@@ -47,6 +50,11 @@ function prng(seed: number): () => number {
 /** The close code the reference decoder assigns to `frame`, or undefined if it decodes. */
 function referenceCloseCode(frame: Uint8Array): number | undefined {
   try {
+    if (frameTypeOf(frame) === FrameType.Media) {
+      // A well-formed media frame before IDENTIFY is refused as unauthenticated.
+      readMediaHeader(frame);
+      return CloseCode.NOT_AUTHENTICATED;
+    }
     new FrameCodec().decodeClientFrame(frame);
     return undefined;
   } catch (err) {

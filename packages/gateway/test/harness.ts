@@ -5,6 +5,8 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import {
   FrameCodec,
+  FrameType,
+  frameTypeOf,
   Op,
   PROTOCOL_VERSION,
   type ClientMessage,
@@ -67,12 +69,16 @@ export async function startGateway(
 export class RawClient {
   readonly codec = new FrameCodec();
   readonly received: ServerMessage[] = [];
+  /** Media frames received, as the bytes that arrived. */
+  readonly media: Uint8Array[] = [];
   closeCode: number | undefined;
   private waiters: Array<() => void> = [];
 
   private constructor(readonly ws: WebSocket) {
     ws.on('message', (data: Buffer) => {
-      for (const m of this.codec.decodeServerFrame(new Uint8Array(data))) this.received.push(m);
+      const bytes = new Uint8Array(data);
+      if (frameTypeOf(bytes) === FrameType.Media) this.media.push(bytes);
+      else for (const m of this.codec.decodeServerFrame(bytes)) this.received.push(m);
       this.wake();
     });
     ws.on('close', (code) => {

@@ -13,6 +13,7 @@ describe('close codes', () => {
     ['TOKEN_EXPIRED', 'must-not-reconnect'],
     ['INVALID_PAYLOAD', 'must-not-reconnect'],
     ['ROOM_FORBIDDEN', 'must-not-reconnect'],
+    ['SSRC_NOT_OWNED', 'must-not-reconnect'],
     ['RATE_LIMITED', 'may-resume'],
     ['SESSION_TIMED_OUT', 'may-resume'],
     ['SERVER_DRAINING', 'may-resume'],

@@ -22,6 +22,7 @@
  * | 4014 | SESSION_REPLACED | must not reconnect |
  * | 4015 | UNSUPPORTED_VERSION | must not reconnect |
  * | 4016 | LIMIT_EXCEEDED | must not reconnect |
+ * | 4017 | SSRC_NOT_OWNED | must not reconnect |
  */
 export const CloseCode = {
   /** Unexpected server-side failure; the session may be resumed. */
@@ -58,6 +59,11 @@ export const CloseCode = {
   UNSUPPORTED_VERSION: 4015,
   /** A protocol limit (string, array, batch, nesting) was exceeded. */
   LIMIT_EXCEEDED: 4016,
+  /**
+   * A media frame carried an ssrc this session does not own (another member's stream, or one
+   * never assigned to it): a client bug or spoofing, not a framing error.
+   */
+  SSRC_NOT_OWNED: 4017,
 } as const;
 
 /** A Concord close code. */
@@ -82,6 +88,7 @@ const MUST_NOT_RECONNECT: ReadonlySet<number> = new Set<number>([
   CloseCode.SESSION_REPLACED,
   CloseCode.UNSUPPORTED_VERSION,
   CloseCode.LIMIT_EXCEEDED,
+  CloseCode.SSRC_NOT_OWNED,
 ]);
 
 const NAMES = new Map<number, CloseCodeName>(

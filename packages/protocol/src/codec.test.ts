@@ -67,6 +67,45 @@ describe('FrameCodec', () => {
       ]);
       expect(hex(frame)).toBe('02' + '92' + '93030100' + '93030200');
     });
+    it('RECEIVER_REPORT {room "r", [{ssrc 7, lost 13/256, jitter 4 ms, total 21}]} is op 14', () => {
+      const frame = codec.encode({
+        op: Op.ReceiverReport,
+        d: { room: 'r', reports: [{ ssrc: 7, fractionLost: 13, jitterMs: 4, lostTotal: 21 }] },
+      });
+      // fixarray(3) op=14 "r" fixarray(1) [fixarray(4) 7 13 4 21]
+      expect(hex(frame)).toBe('00' + '93' + '0e' + 'a172' + '91' + '94070d0415');
+    });
+    it('a participant carries its ssrc as the last field (u32 as 0xce)', () => {
+      const frame = codec.encode({
+        op: Op.Dispatch,
+        seq: 1,
+        t: 'PARTICIPANT_JOINED',
+        d: {
+          room: 'r',
+          participant: {
+            userId: 'u',
+            name: 'U',
+            muted: false,
+            deafened: false,
+            speaking: true,
+            ssrc: 0x1a2b3c4d,
+          },
+        },
+      });
+      // fixarray(5) op=9 seq=1 code=2 "r" [fixarray(6) "u" "U" false false true u32]
+      expect(hex(frame)).toBe(
+        '00' + '95' + '09' + '01' + '02' + 'a172' + '96' + 'a175a155c2c2c3' + 'ce1a2b3c4d',
+      );
+    });
+    it('DISPATCH RECEIVER_REPORT is event code 8', () => {
+      const frame = codec.encode({
+        op: Op.Dispatch,
+        seq: 2,
+        t: 'RECEIVER_REPORT',
+        d: { room: 'r', fromUserId: 'b', ssrc: 9, fractionLost: 0, jitterMs: 20, lostTotal: 1 },
+      });
+      expect(hex(frame)).toBe('00' + '99' + '09' + '02' + '08' + 'a172' + 'a162' + '09001401');
+    });
     it('decodes a hand-written INVALID_SESSION {resumable: true}', () => {
       expect(codec.decode(unhex('00 92 08 c3'))).toEqual([
         { op: Op.InvalidSession, d: { resumable: true } },
@@ -204,6 +243,21 @@ describe('FrameCodec', () => {
         CloseCode.INVALID_PAYLOAD,
       ],
       ['empty batch', '02 90', CloseCode.INVALID_PAYLOAD],
+      [
+        'fractionLost above 255',
+        '00 93 0e a1 72 91 94 07 cd 0100 04 15',
+        CloseCode.INVALID_PAYLOAD,
+      ],
+      [
+        'an ssrc above u32',
+        '00 93 0e a1 72 91 94 cf 0000000100000000 0d 04 15',
+        CloseCode.INVALID_PAYLOAD,
+      ],
+      [
+        'more than 64 receiver reports',
+        '00 93 0e a1 72 dc 0041' + '9401020304'.repeat(65),
+        CloseCode.LIMIT_EXCEEDED,
+      ],
     ] as const)('rejects %s', (_name, bytes, closeCode) => {
       expectProtocolError(() => codec.decode(unhex(bytes)), closeCode);
     });

@@ -1,6 +1,6 @@
-// Frame layout (all control traffic; media frames get their own layout in a later version):
+// Frame layout of control traffic (media frames have their own layout, see media.ts):
 //
-//   byte 0      header: bits 7–6 frame type (0 control, 1 media, 2–3 reserved)
+//   byte 0      header: bits 7–6 frame type (0 control, 1 media: see media.ts, 2–3 reserved)
 //                       bit 1 batch (payload is an array of messages)
 //                       bit 0 LZ4 (payload is an LZ4 block)
 //                       bits 5–2 reserved, must be 0

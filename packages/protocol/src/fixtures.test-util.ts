@@ -7,6 +7,7 @@ export const alice: Participant = {
   muted: false,
   deafened: false,
   speaking: true,
+  ssrc: 0x1a2b3c4d,
 };
 export const bob: Participant = {
   userId: 'u-bob',
@@ -14,6 +15,7 @@ export const bob: Participant = {
   muted: true,
   deafened: false,
   speaking: false,
+  ssrc: 7,
 };
 
 export const SAMPLE_MESSAGES: Message[] = [
@@ -57,6 +59,16 @@ export const SAMPLE_MESSAGES: Message[] = [
   { op: Op.UpdateVoiceState, d: { req: 3, room: 'lobby', muted: true, deafened: false } },
   { op: Op.Speaking, d: { room: 'lobby', speaking: true } },
   {
+    op: Op.ReceiverReport,
+    d: {
+      room: 'lobby',
+      reports: [
+        { ssrc: 7, fractionLost: 13, jitterMs: 4, lostTotal: 21 },
+        { ssrc: 0xffffffff, fractionLost: 255, jitterMs: 0, lostTotal: 0 },
+      ],
+    },
+  },
+  {
     op: Op.Dispatch,
     seq: 1,
     t: 'ROOM_JOINED',
@@ -83,5 +95,18 @@ export const SAMPLE_MESSAGES: Message[] = [
     seq: 9,
     t: 'REQUEST_ERROR',
     d: { req: 4, code: 'NOT_IN_ROOM', message: 'not in room lobby' },
+  },
+  {
+    op: Op.Dispatch,
+    seq: 10,
+    t: 'RECEIVER_REPORT',
+    d: {
+      room: 'lobby',
+      fromUserId: 'u-bob',
+      ssrc: 0x1a2b3c4d,
+      fractionLost: 5,
+      jitterMs: 12,
+      lostTotal: 3,
+    },
   },
 ];

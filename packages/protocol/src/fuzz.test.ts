@@ -43,6 +43,7 @@ describe('decoder fuzzing', () => {
           muted: i % 2 === 0,
           deafened: false,
           speaking: false,
+          ssrc: 1 + i * 7919,
         })),
       },
     };

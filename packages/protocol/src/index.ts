@@ -19,6 +19,7 @@ export {
   EventCodes,
   EventNamesByCode,
   EventSchemas,
+  MAX_RECEIVER_REPORTS,
   Op,
   PayloadSchemas,
   type ClientMessage,
@@ -36,6 +37,8 @@ export {
   type Message,
   type Participant,
   type ReadyMessage,
+  type ReceiverReport,
+  type ReceiverReportMessage,
   type ReconnectMessage,
   type ResumedMessage,
   type ResumeMessage,
@@ -53,3 +56,16 @@ export {
   type FrameCodecOptions,
 } from './codec.js';
 export { DEFAULT_BATCH_WINDOW_MS, FrameBatcher, type FrameBatcherOptions } from './FrameBatcher.js';
+export {
+  MAX_AUDIO_LEVEL,
+  MAX_MEDIA_FRAME_BYTES,
+  MAX_OPUS_PAYLOAD_BYTES,
+  MEDIA_FRAME_HEADER,
+  MEDIA_HEADER_BYTES,
+  MediaFlags,
+  decodeMediaFrame,
+  encodeMediaFrame,
+  readMediaHeader,
+  type MediaFrame,
+  type MediaFrameFields,
+} from './media.js';

@@ -1,5 +1,14 @@
 // Every Concord control message: opcodes, payload schemas and the types inferred from them.
-import { array, bool, object, str, uint, type Infer, type ObjectSchema } from './schema.js';
+import {
+  array,
+  bool,
+  object,
+  str,
+  uint,
+  uintMax,
+  type Infer,
+  type ObjectSchema,
+} from './schema.js';
 
 /**
  * Opcodes of control messages. Direction: S→C server to client, C→S client to server.
@@ -33,6 +42,8 @@ export const Op = {
   UpdateVoiceState: 12,
   /** C→S: start/stop speaking in a room. */
   Speaking: 13,
+  /** C→S: reception statistics per sender (like RTCP receiver reports, RFC 3550 §6.4.2). */
+  ReceiverReport: 14,
 } as const;
 
 /** A control-message opcode. */
@@ -42,6 +53,12 @@ export type Op = (typeof Op)[keyof typeof Op];
 const roomName = str(128);
 const userId = str(128);
 const displayName = str(64);
+/** A media stream id (u32, see media.ts). */
+const ssrc = uintMax(0xffffffff);
+/** RTCP's fraction lost: lost / expected since the last report, in 1/256 (RFC 3550 §6.4.1). */
+const fractionLost = uintMax(255);
+/** Most sender reports in one RECEIVER_REPORT. */
+export const MAX_RECEIVER_REPORTS = 64;
 
 const participant = object(
   ['userId', userId],
@@ -49,6 +66,15 @@ const participant = object(
   ['muted', bool],
   ['deafened', bool],
   ['speaking', bool],
+  // Appended in protocol 1 with the media path: the member's media stream id in this room.
+  ['ssrc', ssrc],
+);
+
+const receiverReport = object(
+  ['ssrc', ssrc],
+  ['fractionLost', fractionLost],
+  ['jitterMs', uint],
+  ['lostTotal', uint],
 );
 
 const limits = object(
@@ -102,6 +128,10 @@ export const PayloadSchemas = {
     ['deafened', bool],
   ),
   [Op.Speaking]: object(['room', roomName], ['speaking', bool]),
+  [Op.ReceiverReport]: object(
+    ['room', roomName],
+    ['reports', array(receiverReport, MAX_RECEIVER_REPORTS)],
+  ),
 } as const satisfies Record<Exclude<Op, typeof Op.Dispatch>, ObjectSchema>;
 
 /**
@@ -130,6 +160,18 @@ export const EventSchemas = {
   REQUEST_ACK: object(['req', uint]),
   /** A request failed without ending the connection. */
   REQUEST_ERROR: object(['req', uint], ['code', str(64)], ['message', str(256)]),
+  /**
+   * A listener's reception statistics for one of this session's streams (`ssrc`), relayed
+   * from RECEIVER_REPORT; sent only to the stream's sender.
+   */
+  RECEIVER_REPORT: object(
+    ['room', roomName],
+    ['fromUserId', userId],
+    ['ssrc', ssrc],
+    ['fractionLost', fractionLost],
+    ['jitterMs', uint],
+    ['lostTotal', uint],
+  ),
 } as const;
 
 /** Name of a dispatch event. */
@@ -145,6 +187,7 @@ export const EventCodes: Readonly<Record<EventName, number>> = Object.freeze({
   SPEAKING: 5,
   REQUEST_ACK: 6,
   REQUEST_ERROR: 7,
+  RECEIVER_REPORT: 8,
 });
 
 /** Event names by wire code. */
@@ -198,6 +241,13 @@ export type UpdateVoiceStateMessage = {
 };
 /** SPEAKING update. */
 export type SpeakingMessage = { op: typeof Op.Speaking; d: PayloadOf<typeof Op.Speaking> };
+/** RECEIVER_REPORT: loss and jitter per sender stream. */
+export type ReceiverReportMessage = {
+  op: typeof Op.ReceiverReport;
+  d: PayloadOf<typeof Op.ReceiverReport>;
+};
+/** One sender's entry of a RECEIVER_REPORT. */
+export type ReceiverReport = Infer<typeof receiverReport>;
 
 /** DISPATCH: one server event; `seq` strictly increases per session. */
 export type DispatchMessage = {
@@ -212,7 +262,8 @@ export type ClientMessage =
   | JoinRoomMessage
   | LeaveRoomMessage
   | UpdateVoiceStateMessage
-  | SpeakingMessage;
+  | SpeakingMessage
+  | ReceiverReportMessage;
 
 /** Any message a server sends. */
 export type ServerMessage =
@@ -236,4 +287,5 @@ export const CLIENT_OPS: ReadonlySet<number> = new Set<number>([
   Op.LeaveRoom,
   Op.UpdateVoiceState,
   Op.Speaking,
+  Op.ReceiverReport,
 ]);

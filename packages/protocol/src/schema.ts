@@ -8,18 +8,20 @@ export interface StrSchema {
   readonly kind: 'str';
   readonly maxChars?: number;
 }
-/** A non-negative safe integer. */
+/** A non-negative safe integer, at most `max` when set. */
 export interface UintSchema {
   readonly kind: 'uint';
+  readonly max?: number;
 }
 /** A boolean. */
 export interface BoolSchema {
   readonly kind: 'bool';
 }
-/** An array of one element schema. */
+/** An array of one element schema, at most `maxItems` long when set. */
 export interface ArraySchema<E extends Schema = Schema> {
   readonly kind: 'array';
   readonly of: E;
+  readonly maxItems?: number;
 }
 /** A record encoded positionally: `fields` in order. */
 export interface ObjectSchema<F extends readonly Field[] = readonly Field[]> {
@@ -49,10 +51,13 @@ export const str = (maxChars?: number): StrSchema =>
   maxChars === undefined ? { kind: 'str' } : { kind: 'str', maxChars };
 /** A non-negative integer field. */
 export const uint: UintSchema = { kind: 'uint' };
+/** A non-negative integer field of at most `max` (e.g. `0xffffffff` for a u32). */
+export const uintMax = (max: number): UintSchema => ({ kind: 'uint', max });
 /** A boolean field. */
 export const bool: BoolSchema = { kind: 'bool' };
 /** An array field. */
-export const array = <E extends Schema>(of: E): ArraySchema<E> => ({ kind: 'array', of });
+export const array = <E extends Schema>(of: E, maxItems?: number): ArraySchema<E> =>
+  maxItems === undefined ? { kind: 'array', of } : { kind: 'array', of, maxItems };
 /** A positional record. */
 export const object = <const F extends readonly Field[]>(...fields: F): ObjectSchema<F> => ({
   kind: 'object',
@@ -95,12 +100,16 @@ export function fromWire(schema: Schema, wire: unknown, path: string): unknown {
       if (typeof wire !== 'number' || !Number.isSafeInteger(wire) || wire < 0) {
         throw mismatch(path, 'a non-negative integer', wire);
       }
+      if (schema.max !== undefined && wire > schema.max)
+        throw ProtocolError.invalidPayload(`${path} must be at most ${schema.max}, got ${wire}`);
       return wire;
     case 'bool':
       if (typeof wire !== 'boolean') throw mismatch(path, 'a boolean', wire);
       return wire;
     case 'array': {
       if (!Array.isArray(wire)) throw mismatch(path, 'an array', wire);
+      if (schema.maxItems !== undefined && wire.length > schema.maxItems)
+        throw ProtocolError.limitExceeded(`${path} length`, wire.length, schema.maxItems);
       const out = new Array<unknown>(wire.length);
       for (let i = 0; i < wire.length; i++) out[i] = fromWire(schema.of, wire[i], `${path}[${i}]`);
       return out;

@@ -9,11 +9,16 @@ import { Op } from '@concord/protocol';
 import type { ConnectionError } from './errors.js';
 import { InvalidStateError } from './errors.js';
 import { getLogger } from './logger.js';
-import { Room } from './room/Room.js';
+import { AudioEngine, type AudioEngineOptions } from './media/AudioEngine.js';
+import { LocalAudio } from './media/LocalAudio.js';
+import { Room, type RoomAudioHooks } from './room/Room.js';
 import { TypedEmitter } from './TypedEmitter.js';
 
-/** Options of a {@link VoiceClient}; see {@link GatewayConnectionOptions}. */
-export type VoiceClientOptions = GatewayConnectionOptions;
+/** Options of a {@link VoiceClient}: the connection's, plus audio settings. */
+export interface VoiceClientOptions extends GatewayConnectionOptions {
+  /** Audio engine settings (assets URL, RNNoise model, context rate, remote voices). */
+  audio?: AudioEngineOptions;
+}
 
 /** Events of a {@link VoiceClient}. */
 export type VoiceClientEvents = {
@@ -55,6 +60,15 @@ export class VoiceClient extends TypedEmitter<VoiceClientEvents> {
   constructor(options: VoiceClientOptions) {
     super();
     this.connection = new GatewayConnection(options);
+    this.audio = new AudioEngine(options.audio);
+    this.localAudio = new LocalAudio(this.audio);
+    // The VAD drives the speaking indicator of every room this client is in.
+    this.localAudio.on('speakingChanged', (speaking) => {
+      for (const room of this.joined.values()) {
+        if (room.state === 'joined' && !(speaking && room.localParticipant.muted))
+          room.setSpeaking(speaking);
+      }
+    });
     this.connection.on('stateChange', (prev, next) => this.onStateChange(prev, next));
     this.connection.on('ready', (session, resumed) => this.onReady(session, resumed));
     this.connection.on('heartbeat', (rtt) => this.safeEmit('rtt', rtt));
@@ -62,6 +76,24 @@ export class VoiceClient extends TypedEmitter<VoiceClientEvents> {
       if ('room' in m.d) this.joined.get(m.d.room)?.handleDispatch(m);
     });
   }
+
+  /**
+   * The audio engine: one AudioContext, remote voices (`audio.playback`), output device,
+   * `resume()` after an autoplay block. Nothing starts until capture starts or `audio.start()`.
+   */
+  readonly audio: AudioEngine;
+  /** The local microphone and its processing chain. */
+  readonly localAudio: LocalAudio;
+
+  private readonly roomAudio: RoomAudioHooks = {
+    setCaptureMuted: (muted) => this.localAudio.setMuted(muted),
+    setVolume: (userId, volume) => {
+      if (this.audio.state.status === 'running') this.audio.playback.setVolume(userId, volume);
+    },
+    released: (userId) => {
+      if (this.audio.state.status === 'running') this.audio.playback.detach(userId);
+    },
+  };
 
   /** Connection status. */
   get state(): ConnectionStatus {
@@ -130,8 +162,13 @@ export class VoiceClient extends TypedEmitter<VoiceClientEvents> {
     }));
     if (reply.t !== 'ROOM_JOINED') throw new InvalidStateError(`unexpected reply ${reply.t}`);
     const userId = this.connection.sessionInfo?.user.id ?? '';
-    const room = new Room(name, this.connection, userId, reply.d.participants, (r) =>
-      this.joined.delete(r.name),
+    const room = new Room(
+      name,
+      this.connection,
+      userId,
+      reply.d.participants,
+      (r) => this.joined.delete(r.name),
+      this.roomAudio,
     );
     this.joined.set(name, room);
     return room;
@@ -140,6 +177,8 @@ export class VoiceClient extends TypedEmitter<VoiceClientEvents> {
   /** Leaves every room and closes the connection (idempotent). */
   async disconnect(): Promise<void> {
     this.connection.close();
+    this.localAudio.stop();
+    await this.audio.close();
   }
 
   private onStateChange(prev: ConnectionState, next: ConnectionState): void {

@@ -78,3 +78,64 @@ export class InvalidStateError extends ConcordError {
     super('CONCORD_ERR_INVALID_STATE', message);
   }
 }
+
+/** Stable codes of {@link MediaError}. */
+export type MediaErrorCode =
+  | 'CONCORD_ERR_MEDIA_ASSETS'
+  | 'CONCORD_ERR_MEDIA_PERMISSION'
+  | 'CONCORD_ERR_MEDIA_DEVICE'
+  | 'CONCORD_ERR_MEDIA_AUTOPLAY'
+  | 'CONCORD_ERR_MEDIA_WORKLET'
+  | 'CONCORD_ERR_MEDIA_UNSUPPORTED';
+
+/** A failure of the audio graph: assets, devices, permissions, autoplay, worklets. */
+export class MediaError extends ConcordError {
+  declare readonly code: MediaErrorCode;
+
+  constructor(code: MediaErrorCode, message: string, options?: { cause?: unknown }) {
+    super(code, message, options);
+  }
+
+  /** An audio asset (worklet bundle, WASM kernel) could not be fetched. */
+  static assets(url: string, cause: unknown): MediaError {
+    return new MediaError('CONCORD_ERR_MEDIA_ASSETS', `could not load audio asset ${url}`, {
+      cause,
+    });
+  }
+
+  /** The user or the browser refused microphone access. */
+  static permission(cause: unknown): MediaError {
+    return new MediaError('CONCORD_ERR_MEDIA_PERMISSION', 'microphone access was denied', {
+      cause,
+    });
+  }
+
+  /** No usable input/output device (or the requested one is gone). */
+  static device(message: string, cause?: unknown): MediaError {
+    return new MediaError('CONCORD_ERR_MEDIA_DEVICE', message, { cause });
+  }
+
+  /**
+   * The AudioContext cannot start until the user interacts with the page. Call
+   * `client.audio.resume()` from a click handler; Concord also resumes on the first gesture.
+   */
+  static autoplayBlocked(): MediaError {
+    return new MediaError(
+      'CONCORD_ERR_MEDIA_AUTOPLAY',
+      'audio is blocked until the user interacts with the page: call audio.resume() from a click or key handler',
+    );
+  }
+
+  /** An audio worklet failed to start. */
+  static worklet(message: string, cause?: unknown): MediaError {
+    return new MediaError('CONCORD_ERR_MEDIA_WORKLET', message, { cause });
+  }
+
+  /** Web Audio / getUserMedia / AudioWorklet is missing in this environment. */
+  static unsupported(what: string): MediaError {
+    return new MediaError(
+      'CONCORD_ERR_MEDIA_UNSUPPORTED',
+      `${what} is not available in this environment`,
+    );
+  }
+}

@@ -1,5 +1,21 @@
 export { VoiceClient, type VoiceClientEvents, type VoiceClientOptions } from './VoiceClient.js';
-export { Room, type RoomEvents, type RoomState } from './room/Room.js';
+export { Room, type RoomAudioHooks, type RoomEvents, type RoomState } from './room/Room.js';
+export {
+  AudioEngine,
+  type AudioEngineEvents,
+  type AudioEngineOptions,
+  type AudioEngineState,
+} from './media/AudioEngine.js';
+export {
+  LocalAudio,
+  type CapturedFrame,
+  type LocalAudioEvents,
+  type LocalAudioOptions,
+  type LocalAudioState,
+} from './media/LocalAudio.js';
+export { RemotePlayback } from './media/RemotePlayback.js';
+export { getAudioDiagnostics, type AudioDiagnostics } from './media/diagnostics.js';
+export { defaultAssetsUrl, loadAudioAssets, type AudioAssets } from './media/AudioAssets.js';
 export { Participant, type VoiceState } from './room/Participant.js';
 export {
   GatewayConnection,
@@ -14,8 +30,10 @@ export type { WebSocketConstructor, WebSocketLike } from './connection/socket.js
 export {
   ConnectionError,
   InvalidStateError,
+  MediaError,
   RequestError,
   type ConnectionErrorCode,
+  type MediaErrorCode,
 } from './errors.js';
 export {
   getLogger,
@@ -27,3 +45,32 @@ export {
 } from './logger.js';
 export { TypedEmitter, type EventMap } from './TypedEmitter.js';
 export { CloseCode, ConcordError, ProtocolError, reconnectPolicy } from '@concord/protocol';
+export {
+  JitterBuffer,
+  opusPacketHasLbrr,
+  type JitterBufferOptions,
+  type JitterBufferStats,
+  type JitterBufferStatus,
+  type JitterFrameKind,
+  type JitterPacket,
+  type JitterReceiverReport,
+} from './media/JitterBuffer.js';
+export {
+  AdaptiveBitrateController,
+  BITRATE_LADDER_BPS,
+  DEFAULT_START_BITRATE_BPS,
+  networkScore,
+  type AbrAction,
+  type AbrDecision,
+  type AdaptiveBitrateEvents,
+  type AdaptiveBitrateOptions,
+  type NetworkSample,
+} from './media/AdaptiveBitrateController.js';
+export {
+  CONNECTION_QUALITY_THRESHOLDS,
+  ConnectionQualityTracker,
+  connectionQuality,
+  type ConnectionQuality,
+  type ConnectionQualityEvents,
+  type ConnectionQualityTrackerOptions,
+} from './media/connectionQuality.js';

@@ -193,7 +193,9 @@ export class FakeGateway {
   }
 }
 
-/** A wire participant with defaults. */
+let nextSsrc = 1;
+
+/** A wire participant with defaults (a fresh ssrc each call). */
 export function participant(userId: string, patch: Partial<Participant> = {}): Participant {
   return {
     userId,
@@ -201,6 +203,7 @@ export function participant(userId: string, patch: Partial<Participant> = {}): P
     muted: false,
     deafened: false,
     speaking: false,
+    ssrc: nextSsrc++,
     ...patch,
   };
 }

@@ -21,9 +21,17 @@ export class Participant {
   deafened: boolean;
   /** Whether the participant is speaking now. */
   speaking: boolean;
+  /**
+   * The participant's media stream id in this room, assigned by the gateway (media frames
+   * carry it); 0 when not known yet.
+   */
+  readonly ssrc: number;
+  private _volume = 1;
+  /** @internal Set by the room: applies a volume to this participant's playback. */
+  volumeSink: ((userId: string, volume: number) => void) | undefined;
 
   constructor(
-    wire: WireParticipant,
+    wire: Omit<WireParticipant, 'ssrc'> & { ssrc?: number },
     /** True for this client's own participant. */
     readonly isLocal: boolean,
   ) {
@@ -32,6 +40,26 @@ export class Participant {
     this.muted = wire.muted;
     this.deafened = wire.deafened;
     this.speaking = wire.speaking;
+    this.ssrc = wire.ssrc ?? 0;
+  }
+
+  /** Playback volume of this participant, 0–2 (1 = as received). */
+  get volume(): number {
+    return this._volume;
+  }
+
+  /**
+   * Sets how loud this participant plays here: 0 (silent) to 2 (+6 dB). Local only; others
+   * are not told. Applied on the audio thread, ramped over one frame.
+   * @throws {RangeError} for a volume outside [0, 2]. @throws {TypeError} on the local participant.
+   */
+  setVolume(volume: number): void {
+    if (this.isLocal) throw new TypeError('the local participant has no playback volume');
+    if (typeof volume !== 'number' || !(volume >= 0 && volume <= 2)) {
+      throw new RangeError(`volume must be a number in [0, 2], got ${String(volume)}`);
+    }
+    this._volume = volume;
+    this.volumeSink?.(this.userId, volume);
   }
 
   /** Copies the wire state in; returns whether anything changed. */

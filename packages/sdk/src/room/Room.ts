@@ -5,6 +5,16 @@ import { getLogger } from '../logger.js';
 import { TypedEmitter } from '../TypedEmitter.js';
 import { Participant, type VoiceState } from './Participant.js';
 
+/** How a room reaches the client's audio (set by VoiceClient). */
+export interface RoomAudioHooks {
+  /** The local user muted/unmuted in this room: mute the microphone too. */
+  setCaptureMuted(muted: boolean): void;
+  /** Applies a remote participant's playback volume. */
+  setVolume(userId: string, volume: number): void;
+  /** A remote participant is gone: release its playback. */
+  released(userId: string): void;
+}
+
 /** Room lifecycle. */
 export type RoomState = 'joined' | 'rejoining' | 'left';
 
@@ -44,10 +54,10 @@ export class Room extends TypedEmitter<RoomEvents> {
     private readonly localUserId: string,
     participants: readonly WireParticipant[],
     private readonly onLeft: (room: Room) => void,
+    private readonly audio?: RoomAudioHooks,
   ) {
     super();
-    for (const p of participants)
-      this.members.set(p.userId, new Participant(p, p.userId === localUserId));
+    for (const p of participants) this.add(new Participant(p, p.userId === localUserId));
     this.local =
       this.members.get(localUserId) ??
       new Participant(
@@ -82,6 +92,8 @@ export class Room extends TypedEmitter<RoomEvents> {
    */
   async setMuted(muted: boolean): Promise<void> {
     if (typeof muted !== 'boolean') throw new TypeError('muted must be a boolean');
+    // The microphone follows at once; the server's copy follows the request.
+    this.audio?.setCaptureMuted(muted);
     await this.updateVoiceState({ muted, deafened: this.local.deafened });
   }
 
@@ -143,15 +155,16 @@ export class Room extends TypedEmitter<RoomEvents> {
           this.apply(existing, m.d.participant);
           return;
         }
-        const p = new Participant(m.d.participant, m.d.participant.userId === this.localUserId);
-        this.members.set(p.userId, p);
+        const p = this.add(
+          new Participant(m.d.participant, m.d.participant.userId === this.localUserId),
+        );
         if (!p.isLocal) this.safeEmit('participantJoined', p);
         return;
       }
       case 'PARTICIPANT_LEFT': {
         const p = this.members.get(m.d.userId);
         if (!p || p.isLocal) return;
-        this.members.delete(m.d.userId);
+        this.remove(p);
         this.safeEmit('participantLeft', p);
         return;
       }
@@ -216,6 +229,18 @@ export class Room extends TypedEmitter<RoomEvents> {
     this.safeEmit('left', reason);
   }
 
+  private add(p: Participant): Participant {
+    this.members.set(p.userId, p);
+    if (!p.isLocal && this.audio) p.volumeSink = (userId, v) => this.audio?.setVolume(userId, v);
+    return p;
+  }
+
+  private remove(p: Participant): void {
+    this.members.delete(p.userId);
+    p.volumeSink = undefined;
+    this.audio?.released(p.userId);
+  }
+
   private reconcile(list: readonly WireParticipant[]): void {
     const seen = new Set<string>();
     for (const w of list) {
@@ -223,15 +248,14 @@ export class Room extends TypedEmitter<RoomEvents> {
       const p = this.members.get(w.userId);
       if (p) this.apply(p, w);
       else {
-        const np = new Participant(w, w.userId === this.localUserId);
-        this.members.set(np.userId, np);
+        const np = this.add(new Participant(w, w.userId === this.localUserId));
         if (np.isLocal) this.local = np;
         else this.safeEmit('participantJoined', np);
       }
     }
     for (const [id, p] of this.members) {
       if (!seen.has(id) && !p.isLocal) {
-        this.members.delete(id);
+        this.remove(p);
         this.safeEmit('participantLeft', p);
       }
     }

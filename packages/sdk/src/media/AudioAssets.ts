@@ -1,0 +1,72 @@
+import { parseRnnoiseGlue, type CaptureChainSources, type DenoiserModel } from '@concord/wasm-dsp';
+import { MediaError } from '../errors.js';
+
+/** Everything the audio worklets need, loaded once per page. */
+export interface AudioAssets {
+  /** URL of the worklet bundle (both processors), for `audioWorklet.addModule`. */
+  processorsUrl: string;
+  /** DSP kernels for the capture chain (bytes: posted to the audio thread, compiled there). */
+  capture: CaptureChainSources;
+  /** Mixer kernel bytes. */
+  mixer: ArrayBuffer;
+  /** Resampler kernel bytes. */
+  resampler: ArrayBuffer;
+}
+
+/**
+ * Default location of the assets: `assets/` next to the SDK bundle (`npm run build` copies the
+ * worklet bundle, the kernels and RNNoise there).
+ */
+export function defaultAssetsUrl(): string {
+  return new URL('./assets/', import.meta.url).href;
+}
+
+const cache = new Map<string, Promise<AudioAssets>>();
+
+/**
+ * Fetches the worklet bundle URL, the WASM kernels and the RNNoise build from `baseUrl`
+ * (cached per URL and model). Main thread.
+ * @throws {MediaError} `CONCORD_ERR_MEDIA_ASSETS` when a file cannot be fetched.
+ */
+export function loadAudioAssets(baseUrl: string, nsModel: DenoiserModel): Promise<AudioAssets> {
+  const base = baseUrl.endsWith('/') ? baseUrl : `${baseUrl}/`;
+  const key = `${base}|${nsModel}`;
+  let hit = cache.get(key);
+  if (!hit) {
+    hit = fetchAssets(base, nsModel);
+    hit.catch(() => cache.delete(key));
+    cache.set(key, hit);
+  }
+  return hit;
+}
+
+async function fetchAssets(base: string, nsModel: DenoiserModel): Promise<AudioAssets> {
+  const get = async (name: string): Promise<Response> => {
+    const url = new URL(name, base).href;
+    let res: Response;
+    try {
+      res = await fetch(url);
+    } catch (cause) {
+      throw MediaError.assets(url, cause);
+    }
+    if (!res.ok) throw MediaError.assets(url, new Error(`HTTP ${res.status}`));
+    return res;
+  };
+  const bytes = async (name: string): Promise<ArrayBuffer> => (await get(name)).arrayBuffer();
+  const glueName = nsModel === 'fast' ? 'rnnoise.js' : 'rnnoise-sync.js';
+  const [aec, agc, vad, mixer, resampler, glue, rnnoiseWasm] = await Promise.all([
+    bytes('aec.wasm'),
+    bytes('agc.wasm'),
+    bytes('vad.wasm'),
+    bytes('mixer.wasm'),
+    bytes('resampler.wasm'),
+    get(glueName).then((r) => r.text()),
+    nsModel === 'fast' ? bytes('rnnoise.wasm') : Promise.resolve(undefined),
+  ]);
+  return {
+    processorsUrl: new URL('concord-processors.js', base).href,
+    capture: { aec, agc, vad, rnnoise: parseRnnoiseGlue(nsModel, glue, rnnoiseWasm) },
+    mixer,
+    resampler,
+  };
+}

@@ -1,0 +1,251 @@
+import {
+  PLAYBACK_PROCESSOR,
+  SampleRing,
+  type PlaybackEvent,
+  type PlaybackProcessorOptions,
+} from '@concord/audio-worklet';
+import type { DenoiserModel } from '@concord/wasm-dsp';
+import { MediaError } from '../errors.js';
+import { getLogger } from '../logger.js';
+import { TypedEmitter } from '../TypedEmitter.js';
+import { defaultAssetsUrl, loadAudioAssets, type AudioAssets } from './AudioAssets.js';
+import { audioDiagnostics } from './diagnostics.js';
+import { RemotePlayback } from './RemotePlayback.js';
+
+/** Options of the audio engine. */
+export interface AudioEngineOptions {
+  /** Where the worklet bundle and WASM files are served (default: `assets/` beside the SDK bundle). */
+  assetsUrl?: string;
+  /** RNNoise build: `'fast'` (default) or `'quality'`. */
+  nsModel?: DenoiserModel;
+  /** AudioContext sample rate in Hz (default: the output device's). */
+  sampleRateHz?: number;
+  /** Most remote voices mixed at once (default 16). */
+  maxRemoteStreams?: number;
+}
+
+/** Events of an {@link AudioEngine}. */
+export type AudioEngineEvents = {
+  /** The browser refused to start audio without a user gesture; Concord resumes on the next one. */
+  autoplayBlocked: [error: MediaError];
+  /** The AudioContext is running. */
+  running: [];
+};
+
+/** Lifecycle of the engine. */
+export type AudioEngineState =
+  | { status: 'idle' }
+  | { status: 'starting'; ready: Promise<void> }
+  | {
+      status: 'running';
+      context: AudioContext;
+      assets: AudioAssets;
+      playback: RemotePlayback;
+      reference: SampleRing;
+    }
+  | { status: 'closed' };
+
+// Far-end reference ring: 200 ms of 48 kHz audio between playback and capture.
+const REFERENCE_RING_SAMPLES = 9_600;
+const GESTURES = ['pointerdown', 'keydown', 'touchstart'] as const;
+
+/**
+ * One AudioContext per client, shared by capture and playback: loads the worklet bundle and
+ * the WASM kernels once, runs the playback processor (the mix of every remote voice) and hands
+ * the mix to the capture processor as the echo reference through shared memory. Resumes on the
+ * first user gesture when autoplay is blocked. Main thread.
+ */
+export class AudioEngine extends TypedEmitter<AudioEngineEvents> {
+  private _state: AudioEngineState = { status: 'idle' };
+  private readonly log = getLogger('concord:audio');
+  private readonly onGesture = (): void => void this.resume();
+
+  constructor(readonly options: AudioEngineOptions = {}) {
+    super();
+  }
+
+  /** Current state. */
+  get state(): AudioEngineState {
+    return this._state;
+  }
+
+  /**
+   * Creates the AudioContext and the playback graph (idempotent; concurrent calls share one
+   * start). Resolves even when autoplay is blocked (then `autoplayBlocked` is emitted).
+   * @throws {MediaError} for missing Web Audio support, unreachable assets or a failing worklet.
+   */
+  async start(): Promise<void> {
+    const s = this._state;
+    if (s.status === 'running') return;
+    if (s.status === 'starting') return s.ready;
+    if (s.status === 'closed') throw MediaError.unsupported('a closed audio engine');
+    const ready = this.doStart();
+    this._state = { status: 'starting', ready };
+    try {
+      await ready;
+    } catch (err) {
+      if (this._state.status === 'starting') this._state = { status: 'idle' };
+      throw err;
+    }
+  }
+
+  /** The running context, graph and assets. @throws {MediaError} before `start()`. */
+  running(): Extract<AudioEngineState, { status: 'running' }> {
+    if (this._state.status !== 'running')
+      throw MediaError.unsupported(`audio before start() (state ${this._state.status})`);
+    return this._state;
+  }
+
+  /** Remote voices: attach, feed decoded PCM, set volumes. @throws {MediaError} before `start()`. */
+  get playback(): RemotePlayback {
+    return this.running().playback;
+  }
+
+  /**
+   * Resumes a suspended AudioContext; call it from a click handler when `autoplayBlocked`
+   * fired. Resolves once running.
+   */
+  async resume(): Promise<void> {
+    if (this._state.status !== 'running') return;
+    const { context } = this._state;
+    if (context.state === 'running') return;
+    await context.resume();
+    if ((context.state as AudioContextState) === 'running') {
+      this.removeGestureListeners();
+      this.safeEmit('running');
+    }
+  }
+
+  /**
+   * Routes playback to an output device where the browser supports `AudioContext.setSinkId`.
+   * @throws {MediaError} `CONCORD_ERR_MEDIA_UNSUPPORTED` where it does not.
+   */
+  async setOutputDevice(deviceId: string): Promise<void> {
+    const { context } = this.running();
+    const ctx = context as AudioContext & { setSinkId?: (id: string) => Promise<void> };
+    if (typeof ctx.setSinkId !== 'function')
+      throw MediaError.unsupported('AudioContext.setSinkId (output device selection)');
+    try {
+      await ctx.setSinkId(deviceId);
+    } catch (cause) {
+      throw MediaError.device(`cannot play on output device ${deviceId}`, cause);
+    }
+  }
+
+  /** Closes the context and everything in it (idempotent). */
+  async close(): Promise<void> {
+    const s = this._state;
+    this._state = { status: 'closed' };
+    if (s.status === 'starting') await s.ready.catch(() => undefined);
+    const started = s.status === 'running' ? s : undefined;
+    this.removeGestureListeners();
+    if (started) {
+      started.playback.destroy();
+      await started.context.close().catch(() => undefined);
+      audioDiagnostics.audioContexts--;
+    }
+  }
+
+  private async doStart(): Promise<void> {
+    const Ctx = (globalThis as { AudioContext?: typeof AudioContext }).AudioContext;
+    if (!Ctx) throw MediaError.unsupported('Web Audio (AudioContext)');
+    const assets = await loadAudioAssets(
+      this.options.assetsUrl ?? defaultAssetsUrl(),
+      this.options.nsModel ?? 'fast',
+    );
+    const context = new Ctx({
+      latencyHint: 'interactive',
+      ...(this.options.sampleRateHz ? { sampleRate: this.options.sampleRateHz } : {}),
+    });
+    audioDiagnostics.audioContexts++;
+    try {
+      if (!context.audioWorklet)
+        throw MediaError.unsupported('AudioWorklet (a secure context is required)');
+      await context.audioWorklet.addModule(assets.processorsUrl);
+      const shared = globalThis.crossOriginIsolated === true;
+      const reference = SampleRing.allocate(REFERENCE_RING_SAMPLES, shared);
+      const maxStreams = this.options.maxRemoteStreams ?? 16;
+      const processorOptions: PlaybackProcessorOptions = {
+        mixer: assets.mixer.slice(0),
+        maxStreams,
+        ...(context.sampleRate !== 48_000 ? { resampler: assets.resampler.slice(0) } : {}),
+        ...(shared ? { reference: reference.handle } : {}),
+      };
+      const node = new AudioWorkletNode(context, PLAYBACK_PROCESSOR, {
+        numberOfInputs: 0,
+        numberOfOutputs: 1,
+        outputChannelCount: [2],
+        processorOptions,
+      });
+      const playback = new RemotePlayback(node, maxStreams, shared);
+      try {
+        await waitReady(node.port, 'playback');
+      } catch (err) {
+        playback.destroy();
+        throw err;
+      }
+      node.connect(context.destination);
+      if (this._state.status === 'closed') {
+        playback.destroy();
+        await context.close();
+        audioDiagnostics.audioContexts--;
+        return;
+      }
+      this._state = { status: 'running', context, assets, playback, reference };
+      this.log.info('audio engine running', {
+        sampleRateHz: context.sampleRate,
+        crossOriginIsolated: shared,
+      });
+    } catch (err) {
+      await context.close().catch(() => undefined);
+      audioDiagnostics.audioContexts--;
+      throw err instanceof MediaError
+        ? err
+        : MediaError.worklet('the audio worklet failed to start', err);
+    }
+    await this.tryAutoplay();
+  }
+
+  private async tryAutoplay(): Promise<void> {
+    if (this._state.status !== 'running') return;
+    const { context } = this._state;
+    if (context.state !== 'running') {
+      // Resuming can hang until a gesture; do not wait on it.
+      void context.resume().catch(() => undefined);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    if (context.state === 'running') {
+      this.safeEmit('running');
+      return;
+    }
+    const doc = (globalThis as { document?: Document }).document;
+    for (const g of GESTURES) doc?.addEventListener(g, this.onGesture, { capture: true });
+    this.log.warn('autoplay blocked: audio starts on the next user gesture');
+    this.safeEmit('autoplayBlocked', MediaError.autoplayBlocked());
+  }
+
+  private removeGestureListeners(): void {
+    const doc = (globalThis as { document?: Document }).document;
+    for (const g of GESTURES) doc?.removeEventListener(g, this.onGesture, { capture: true });
+  }
+}
+
+/** Waits for a processor's ready handshake. @throws {MediaError} on its `error` message. */
+export function waitReady(port: MessagePort, what: string, timeoutMs = 10_000): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      port.removeEventListener('message', onMessage);
+      reject(MediaError.worklet(`the ${what} processor did not start within ${timeoutMs} ms`));
+    }, timeoutMs);
+    const onMessage = (e: MessageEvent<PlaybackEvent>): void => {
+      if (e.data.type === 'ready' || e.data.type === 'error') {
+        clearTimeout(timer);
+        port.removeEventListener('message', onMessage);
+        if (e.data.type === 'ready') resolve();
+        else reject(MediaError.worklet(`the ${what} processor failed: ${e.data.message}`));
+      }
+    };
+    port.addEventListener('message', onMessage);
+    port.start();
+  });
+}

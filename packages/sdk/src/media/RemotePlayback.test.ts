@@ -1,0 +1,74 @@
+import type { PlaybackCommand } from '@concord/audio-worklet';
+import { describe, expect, it } from 'vitest';
+import { getAudioDiagnostics } from './diagnostics.js';
+import { RemotePlayback } from './RemotePlayback.js';
+
+// A stand-in for the AudioWorkletNode: records what the main thread posts to the processor.
+function fakeNode() {
+  const posted: PlaybackCommand[] = [];
+  const node = {
+    port: {
+      postMessage: (m: PlaybackCommand) => posted.push(m),
+      addEventListener: () => undefined,
+      close: () => undefined,
+    },
+    disconnect: () => undefined,
+  };
+  return { node: node as unknown as AudioWorkletNode, posted };
+}
+
+describe('RemotePlayback', () => {
+  it('gives each participant its own slot and a shared-memory ring when isolated', () => {
+    const { node, posted } = fakeNode();
+    const playback = new RemotePlayback(node, 2, true);
+    expect(playback.attach('alice')).toBe(true);
+    expect(playback.attach('alice')).toBe(true);
+    expect(playback.attach('bob')).toBe(true);
+    expect(playback.attach('carol')).toBe(false); // both slots taken
+    const streams = posted.filter((m) => m.type === 'setStream');
+    expect(streams.map((m) => m.type === 'setStream' && m.slot)).toEqual([0, 1]);
+    expect(
+      streams.every((m) => m.type === 'setStream' && m.ring?.data instanceof SharedArrayBuffer),
+    ).toBe(true);
+    playback.detach('alice');
+    expect(playback.attach('carol')).toBe(true);
+    expect(playback.attached.sort()).toEqual(['bob', 'carol']);
+  });
+
+  it('pushes frames into the ring (isolated) or as transferred copies (not isolated)', () => {
+    const shared = new RemotePlayback(fakeNode().node, 4, true);
+    const frame = new Float32Array(960).fill(0.25);
+    let accepted = 0;
+    while (shared.pushFrame('alice', frame)) accepted++;
+    expect(accepted).toBe(25); // 25 frames of buffer per voice, then frames are refused
+    const { node, posted } = fakeNode();
+    const copies = new RemotePlayback(node, 4, false);
+    expect(copies.pushFrame('bob', frame)).toBe(true);
+    const push = posted.find((m) => m.type === 'push');
+    expect(push?.type === 'push' && push.samples).not.toBe(frame);
+    expect(push?.type === 'push' && push.samples[0]).toBe(0.25);
+  });
+
+  it('validates frames and volumes, and posts gains', () => {
+    const { node, posted } = fakeNode();
+    const playback = new RemotePlayback(node, 4, true);
+    expect(() => playback.pushFrame('a', new Float32Array(480))).toThrow(RangeError);
+    expect(() => playback.setVolume('a', 2.1)).toThrow(RangeError);
+    expect(() => playback.setVolume('a', Number.NaN)).toThrow(RangeError);
+    playback.setVolume('a', 1.5);
+    expect(playback.volumeOf('a')).toBe(1.5);
+    expect(posted.at(-1)).toEqual({ type: 'setGain', slot: 0, gain: 1.5 });
+  });
+
+  it('destroy() tells the processor, releases the node once and refuses new voices', () => {
+    const before = getAudioDiagnostics().workletNodes;
+    const { node, posted } = fakeNode();
+    const playback = new RemotePlayback(node, 4, true);
+    expect(getAudioDiagnostics().workletNodes).toBe(before + 1);
+    playback.destroy();
+    playback.destroy();
+    expect(posted.filter((m) => m.type === 'destroy')).toHaveLength(1);
+    expect(getAudioDiagnostics().workletNodes).toBe(before);
+    expect(playback.attach('late')).toBe(false);
+  });
+});

@@ -1,0 +1,137 @@
+import {
+  FRAME_SAMPLES,
+  SampleRing,
+  type PlaybackCommand,
+  type PlaybackEvent,
+  type ProcessorStats,
+} from '@concord/audio-worklet';
+import { getLogger } from '../logger.js';
+import { audioDiagnostics } from './diagnostics.js';
+
+// Each remote voice may buffer this many 20 ms frames ahead of playback (the jitter buffer in
+// front of it decides how many it keeps; this only bounds memory).
+const STREAM_RING_FRAMES = 25;
+
+/**
+ * Remote voices on the playback processor: one slot per participant, decoded 48 kHz PCM in,
+ * per-participant volume. Frames go through a shared-memory ring when the page is
+ * cross-origin isolated, otherwise as transferred copies over the port. Main thread.
+ */
+export class RemotePlayback {
+  private readonly slots = new Map<
+    string,
+    { slot: number; ring: SampleRing | undefined; volume: number }
+  >();
+  private readonly free: number[];
+  private destroyed = false;
+  private readonly log = getLogger('concord:playback');
+  /** Latest counters and timing from the audio thread. */
+  lastStats: ProcessorStats | undefined;
+  /** Per-quantum processing-time histogram accumulated since creation (10 µs bins). */
+  readonly timing: number[] = [];
+
+  constructor(
+    private readonly worklet: AudioWorkletNode,
+    readonly maxStreams: number,
+    private readonly shared: boolean,
+  ) {
+    this.free = Array.from({ length: maxStreams }, (_, i) => maxStreams - 1 - i);
+    audioDiagnostics.workletNodes++;
+    worklet.port.addEventListener('message', (e: MessageEvent<PlaybackEvent>) => {
+      if (e.data.type === 'stats') {
+        this.lastStats = e.data;
+        e.data.timingHistogram.forEach((n, i) => (this.timing[i] = (this.timing[i] ?? 0) + n));
+      } else if (e.data.type === 'error')
+        this.log.error('playback processor error', { message: e.data.message });
+    });
+  }
+
+  /**
+   * The playback processor's node (its output is the mix of every remote voice, before the
+   * destination). For taps and analysis only, e.g. connecting an `AnalyserNode`; do not
+   * disconnect it or post to its port. Main thread.
+   */
+  get node(): AudioWorkletNode {
+    return this.worklet;
+  }
+
+  /** Participants with a slot. */
+  get attached(): string[] {
+    return [...this.slots.keys()];
+  }
+
+  /**
+   * Gives `key` (a user id) a mixer slot; idempotent. Returns false when every slot is taken.
+   */
+  attach(key: string): boolean {
+    if (this.destroyed) return false;
+    if (this.slots.has(key)) return true;
+    const slot = this.free.pop();
+    if (slot === undefined) return false;
+    const ring = this.shared
+      ? SampleRing.allocate(STREAM_RING_FRAMES * FRAME_SAMPLES, true)
+      : undefined;
+    this.slots.set(key, { slot, ring, volume: 1 });
+    this.post({ type: 'setStream', slot, ring: ring?.handle });
+    this.post({ type: 'setGain', slot, gain: 1 });
+    return true;
+  }
+
+  /** Releases `key`'s slot (idempotent). */
+  detach(key: string): void {
+    const s = this.slots.get(key);
+    if (!s) return;
+    this.slots.delete(key);
+    this.post({ type: 'setStream', slot: s.slot, ring: undefined });
+    this.free.push(s.slot);
+  }
+
+  /**
+   * Queues one decoded 20 ms frame (960 samples at 48 kHz) for `key` (attached on first use).
+   * Returns false when the frame was dropped (no slot, or the voice's buffer is full).
+   * @throws {RangeError} when `samples` does not hold 960 samples.
+   */
+  pushFrame(key: string, samples: Float32Array): boolean {
+    if (samples.length !== FRAME_SAMPLES)
+      throw new RangeError(`samples must hold ${FRAME_SAMPLES} samples, got ${samples.length}`);
+    if (!this.attach(key)) return false;
+    const s = this.slots.get(key)!;
+    if (s.ring) return s.ring.push(samples) === FRAME_SAMPLES;
+    const copy = samples.slice();
+    this.post({ type: 'push', slot: s.slot, samples: copy }, [copy.buffer]);
+    return true;
+  }
+
+  /**
+   * Sets `key`'s playback volume: 0 (silent) to 2 (+6 dB), 1 by default.
+   * @throws {RangeError} for a volume outside [0, 2].
+   */
+  setVolume(key: string, volume: number): void {
+    if (!(volume >= 0 && volume <= 2))
+      throw new RangeError(`volume must be in [0, 2], got ${volume}`);
+    if (!this.attach(key)) return;
+    const s = this.slots.get(key)!;
+    s.volume = volume;
+    this.post({ type: 'setGain', slot: s.slot, gain: volume });
+  }
+
+  /** `key`'s volume (1 when never set). */
+  volumeOf(key: string): number {
+    return this.slots.get(key)?.volume ?? 1;
+  }
+
+  /** Stops the processor and releases the node (idempotent). */
+  destroy(): void {
+    if (this.destroyed) return;
+    this.destroyed = true;
+    this.post({ type: 'destroy' });
+    this.worklet.disconnect();
+    this.worklet.port.close();
+    audioDiagnostics.workletNodes--;
+    this.slots.clear();
+  }
+
+  private post(cmd: PlaybackCommand, transfer: Transferable[] = []): void {
+    if (!this.destroyed || cmd.type === 'destroy') this.worklet.port.postMessage(cmd, transfer);
+  }
+}
