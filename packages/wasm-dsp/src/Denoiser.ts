@@ -26,12 +26,15 @@ export interface DenoiserOptions {
  * | SI-SDR gain, 4-voice babble    | −0.2 dB            | +1.2 dB               |
  * | pause attenuation, white/pink  | 36 / 32 dB         | 83 / 83 dB            |
  * | delay                          | 10 ms              | 20 ms                 |
- * | CPU per 20 ms frame            | CPU_FAST           | CPU_QUALITY           |
+ * | µs per 20 ms frame (load 2–4)  | 360–450            | 1,190–1,680           |
+ *
+ * (The CPU figures come from a shared 2-core machine under other work; ENVIRONMENT.md's quiet
+ * figures are 242 / 646 µs. The wrapper costs the same as bare `rnnoise_process_frame` calls.)
  *
  * `'fast'` is the default: it meets every quality goal (≥ 8 / ≥ 6 / ≥ 25 dB), and `'quality'`'s
- * +0.6 dB on stationary noise and +1.4 dB on babble (where neither really helps) cost 2.7× the
- * CPU and 10 ms more delay on every call's mouth-to-ear path. `'quality'` is the better choice for
- * recordings or when pauses must be near-silent (83 vs 32–36 dB).
+ * +0.6 dB on stationary noise and +1.4 dB on babble (where neither really helps) cost about 3×
+ * the CPU and 10 ms more delay on every call's mouth-to-ear path. `'quality'` is the better choice
+ * for recordings or when pauses must be near-silent (83 vs 32–36 dB).
  */
 export const DEFAULT_DENOISER_MODEL: DenoiserModel = 'fast';
 

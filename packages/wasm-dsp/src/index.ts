@@ -31,6 +31,7 @@ export {
   parseRnnoiseGlue,
   readRnnoiseSource,
   type DenoiserModel,
+  type RnnoiseExportNames,
   type RnnoiseWasmSource,
 } from './RnnoiseWasm.js';
 export {
@@ -60,4 +61,10 @@ export {
   type OpusFrameMs,
   type OpusPacketSink,
 } from './opus/opusTypes.js';
-export { readOpusWasm, type OpusWasmSource } from './opus/OpusWasm.js';
+export {
+  opusWasmFileName,
+  opusWasmSimdSupported,
+  readOpusWasm,
+  type OpusWasmFlavor,
+  type OpusWasmSource,
+} from './opus/OpusWasm.js';
