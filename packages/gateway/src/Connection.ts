@@ -56,8 +56,10 @@ export class Connection implements SessionSink {
   private _state: ConnectionState;
   private readonly batcher: FrameBatcher;
   private readonly bucket: TokenBucket;
-  private readonly speakingBucket: TokenBucket;
-  private readonly reportBucket: TokenBucket;
+  // Created on first use: most connections never speak or report, and idle connections are
+  // what a gateway holds most of (issue 2 measures bytes per idle connection).
+  private speakingBucket: TokenBucket | undefined;
+  private reportBucket: TokenBucket | undefined;
   private serial: Promise<void> = Promise.resolve();
   private firstPendingAt = 0;
   private pingSentAt = 0;
@@ -75,11 +77,6 @@ export class Connection implements SessionSink {
       windowMs: config.batchWindowMs,
     });
     this.bucket = new TokenBucket(config.rateLimitMessages, config.rateLimitWindowMs);
-    this.speakingBucket = new TokenBucket(
-      config.speakingRateLimitMessages,
-      config.rateLimitWindowMs,
-    );
-    this.reportBucket = new TokenBucket(config.reportRateLimitMessages, config.rateLimitWindowMs);
     this._state = {
       status: 'awaiting-identify',
       timer: setTimeout(
@@ -198,12 +195,7 @@ export class Connection implements SessionSink {
     }
     for (const m of messages) {
       this.ctx.metrics.countIn(OP_NAMES[m.op] ?? String(m.op));
-      const bucket =
-        m.op === Op.Speaking
-          ? this.speakingBucket
-          : m.op === Op.ReceiverReport
-            ? this.reportBucket
-            : this.bucket;
+      const bucket = this.bucketFor(m.op);
       if (!bucket.take()) {
         this.close(CloseCode.RATE_LIMITED, 'rate limited');
         return;
@@ -276,7 +268,8 @@ export class Connection implements SessionSink {
       case Op.Heartbeat:
         // Clients beat from HELLO on (the first beat jittered, as Discord's gateway does), so
         // a beat may arrive before IDENTIFY or after INVALID_SESSION: acknowledge it too.
-        if (state.status === 'ready') this.setState({ ...state, zombieTimer: this.zombieTimer() });
+        // Restart the zombie deadline from this beat (refresh: no new timer per heartbeat).
+        if (state.status === 'ready') state.zombieTimer.refresh();
         this.sendNow({ op: Op.HeartbeatAck, d: { nonce: m.d.nonce } });
         if (this.pingSentAt === 0) {
           this.pingSentAt = performance.now();
@@ -374,6 +367,23 @@ export class Connection implements SessionSink {
   private becomeReady(session: Session): void {
     session.attach(this);
     this.setState({ status: 'ready', session, zombieTimer: this.zombieTimer() });
+  }
+
+  private bucketFor(op: number): TokenBucket {
+    const { config } = this.ctx;
+    if (op === Op.Speaking) {
+      return (this.speakingBucket ??= new TokenBucket(
+        config.speakingRateLimitMessages,
+        config.rateLimitWindowMs,
+      ));
+    }
+    if (op === Op.ReceiverReport) {
+      return (this.reportBucket ??= new TokenBucket(
+        config.reportRateLimitMessages,
+        config.rateLimitWindowMs,
+      ));
+    }
+    return this.bucket;
   }
 
   private zombieTimer(): ReturnType<typeof setTimeout> {
