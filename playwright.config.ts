@@ -38,6 +38,7 @@ export default defineConfig({
       `--port ${PORT}`,
       '--insecure-dev-auth',
       '--static /sdk/=packages/sdk/dist',
+      '--static /e2e/=e2e/pages',
       '--static /=examples/voice-room',
       '--log-level warn',
       '--heartbeat-interval-ms 5000',
