@@ -265,6 +265,16 @@ export function process(): void {
   processBlock(micBuf + (<usize>B << 2), refBuf + (<usize>B << 2), outBuf + (<usize>B << 2));
 }
 
+/**
+ * Processes one half (block 0 or 1, B samples each) of the frame in the mic/ref buffers: two
+ * calls, half 0 then half 1, equal one process(). Lets an audio thread spread a frame's work
+ * over two render quanta.
+ */
+export function processHalf(half: i32): void {
+  const at = <usize>(half & 1) * (<usize>B << 2);
+  processBlock(micBuf + at, refBuf + at, outBuf + at);
+}
+
 // |X|² of one partition added (sign 1) or removed (sign -1) from the partition power sum.
 function accumulatePower(slot: usize, sign: f32): void {
   const s = f32x4.splat(sign);

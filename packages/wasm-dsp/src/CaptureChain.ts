@@ -87,6 +87,9 @@ export class CaptureChain {
   };
   private readonly enabled: Record<CaptureStage, boolean>;
   private readonly work = new Float32Array(FRAME_SAMPLES);
+  // Views of each 10 ms half, made once: subarray() allocates, and this runs per frame.
+  private readonly halves: readonly [HalfViews, HalfViews];
+  private halfProbability = -1;
   private readonly now: () => number;
   private destroyed = false;
   private farEndHangoverFrames = 0;
@@ -102,6 +105,19 @@ export class CaptureChain {
     this.enabled = { aec: true, ns: true, agc: true, vad: true, ...options.stages };
     this.now = options.now ?? defaultNow();
     this.farEndTailFrames = Math.ceil(aec.tailMs / FRAME_MS);
+    const half = (i: 0 | 1): HalfViews => {
+      const from = i * HALF_FRAME_SAMPLES;
+      const to = from + HALF_FRAME_SAMPLES;
+      return {
+        input: this.input.subarray(from, to),
+        reference: this.reference.subarray(from, to),
+        work: this.work.subarray(from, to),
+        aecMic: aec.micView.subarray(from, to),
+        aecRef: aec.refView.subarray(from, to),
+        aecOut: aec.outView.subarray(from, to),
+      };
+    };
+    this.halves = [half(0), half(1)];
   }
 
   /**
@@ -178,32 +194,62 @@ export class CaptureChain {
 
   /**
    * Processes {@link input} (with {@link reference}) into {@link output} and updates
-   * {@link report}. Audio-thread safe: no allocation, no logging.
+   * {@link report}: `processHalf(0)` then `processHalf(1)`. Audio-thread safe: no allocation,
+   * no logging.
    * @throws {DspError} `CONCORD_ERR_DSP_DESTROYED` after {@link destroy}.
    */
   process(): CaptureFrameReport {
+    this.processHalf(0);
+    return this.processHalf(1)!;
+  }
+
+  /**
+   * Processes one 10 ms half of the frame, so an audio thread can spread a frame's work over two
+   * render quanta (half the frame's cost in each, instead of all of it in one): half 0 needs
+   * samples 0–479 of {@link input} and {@link reference} and runs the echo canceller and RNNoise
+   * on them; half 1 needs the rest, runs the same on it, then AGC and level/VAD on the whole
+   * frame, fills {@link output} and returns the report. The result is identical to
+   * {@link process}. Audio-thread safe: no allocation, no logging.
+   * @throws {DspError} `CONCORD_ERR_DSP_DESTROYED` after {@link destroy}.
+   */
+  processHalf(half: 0 | 1): CaptureFrameReport | undefined {
     if (this.destroyed) throw DspError.destroyed('CaptureChain');
-    const { report, enabled, work } = this;
+    const { report, enabled } = this;
     const stageUs = report.stageUs;
+    const h = this.halves[half];
     const t0 = this.now();
     let t = t0;
-    let frame: Float32Array = this.input;
+    if (half === 0) {
+      stageUs.fill(0);
+      report.totalUs = 0;
+      this.halfProbability = -1;
+    }
 
+    let src = h.input;
     if (enabled.aec) {
-      this.aec.micView.set(frame);
-      this.aec.refView.set(this.reference);
-      this.aec.process();
-      frame = this.aec.outView;
+      h.aecMic.set(h.input);
+      h.aecRef.set(h.reference);
+      this.aec.processHalf(half);
+      src = h.aecOut;
     }
     let now = this.now();
-    stageUs[0] = enabled.aec ? (now - t) * 1000 : 0;
+    if (enabled.aec) stageUs[0]! += (now - t) * 1000;
     t = now;
 
-    let probability = -1;
     if (enabled.ns) {
-      probability = this.ns.process(frame, work);
-      frame = work;
-    }
+      const p = this.ns.process(src, h.work);
+      // The frame's speech probability is the louder half's, as Denoiser reports for 20 ms.
+      if (p > this.halfProbability) this.halfProbability = p;
+    } else h.work.set(src);
+    now = this.now();
+    if (enabled.ns) stageUs[1]! += (now - t) * 1000;
+    report.totalUs += (now - t0) * 1000;
+    if (half === 0) return undefined;
+    t = now;
+    const tAfterNs = now;
+
+    let probability = this.halfProbability;
+    let frame: Float32Array = this.work;
     // While only the far end talks, what is left after the echo canceller is residual echo,
     // not the local talker: it must neither drive the AGC's gain up (measured: +30 dB of gain
     // undid 30 dB of echo cancellation) nor light the speaking indicator.
@@ -212,9 +258,6 @@ export class CaptureChain {
     else if (this.farEndHangoverFrames > 0) this.farEndHangoverFrames--;
     const echoOnly = enabled.aec && this.farEndHangoverFrames > 0 && !this.aec.doubleTalk;
     if (echoOnly) probability = 0;
-    now = this.now();
-    stageUs[1] = enabled.ns ? (now - t) * 1000 : 0;
-    t = now;
 
     if (enabled.agc) {
       this.agc.frame.set(frame);
@@ -222,7 +265,7 @@ export class CaptureChain {
       frame = this.agc.frame;
     }
     now = this.now();
-    stageUs[2] = enabled.agc ? (now - t) * 1000 : 0;
+    if (enabled.agc) stageUs[2] = (now - t) * 1000;
     t = now;
 
     this.output.set(frame);
@@ -238,8 +281,8 @@ export class CaptureChain {
       report.speaking = false;
     }
     now = this.now();
-    stageUs[3] = enabled.vad ? (now - t) * 1000 : 0;
-    report.totalUs = (now - t0) * 1000;
+    if (enabled.vad) stageUs[3] = (now - t) * 1000;
+    report.totalUs += (now - tAfterNs) * 1000;
     return report;
   }
 
@@ -252,6 +295,18 @@ export class CaptureChain {
     this.agc.destroy();
     this.vad.destroy();
   }
+}
+
+/** Samples in half a frame (10 ms at 48 kHz): the unit of {@link CaptureChain.processHalf}. */
+export const HALF_FRAME_SAMPLES = FRAME_SAMPLES / 2;
+
+interface HalfViews {
+  input: Float32Array;
+  reference: Float32Array;
+  work: Float32Array;
+  aecMic: Float32Array;
+  aecRef: Float32Array;
+  aecOut: Float32Array;
 }
 
 // −60 dBFS: below this the far end is silent (comfort noise at most).

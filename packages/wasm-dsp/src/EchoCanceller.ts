@@ -23,6 +23,7 @@ interface AecExports {
   setSuppression(on: number): void;
   reset(): void;
   process(): void;
+  processHalf(half: number): void;
 }
 
 /** Filter block (partition) length in samples: two per 20 ms frame. */
@@ -101,6 +102,17 @@ export class EchoCanceller {
    */
   process(): void {
     this.live().process();
+  }
+
+  /**
+   * Processes one half of the frame in `micView`/`refView` (samples 0–479 for `half` 0,
+   * 480–959 for 1) into the same half of `outView`. Half 0 then half 1 equals one
+   * {@link process}: an audio thread can spread a frame's work over two render quanta.
+   * Audio-thread safe: no allocation.
+   * @throws {DspError} `CONCORD_ERR_DSP_DESTROYED` after {@link destroy}.
+   */
+  processHalf(half: 0 | 1): void {
+    this.live().processHalf(half);
   }
 
   /**

@@ -37,6 +37,7 @@ export {
 export {
   CAPTURE_STAGES,
   CaptureChain,
+  HALF_FRAME_SAMPLES,
   type CaptureChainOptions,
   type CaptureChainSources,
   type CaptureFrameReport,

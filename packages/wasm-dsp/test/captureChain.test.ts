@@ -93,6 +93,35 @@ describe('CaptureChain', () => {
     chain.destroy();
   });
 
+  it('processHalf(0) then processHalf(1), fed half by half, equals process() exactly', async () => {
+    const n = 2 * FS;
+    const far = scaleTo(speechTrack(n, 'en-us', 300, 2), -20);
+    const mic = far.map((v, i) => 0.3 * v + 0.01 * Math.sin(i / 7));
+    const whole = await CaptureChain.create();
+    const halves = await CaptureChain.create();
+    const half = FRAME_SAMPLES / 2;
+    for (let f = 0; f < n / FRAME_SAMPLES; f++) {
+      const at = f * FRAME_SAMPLES;
+      whole.input.set(mic.subarray(at, at + FRAME_SAMPLES));
+      whole.reference.set(far.subarray(at, at + FRAME_SAMPLES));
+      const a = whole.process();
+      halves.input.set(mic.subarray(at, at + half));
+      halves.reference.set(far.subarray(at, at + half));
+      expect(halves.processHalf(0)).toBeUndefined();
+      halves.input.set(mic.subarray(at + half, at + FRAME_SAMPLES), half);
+      halves.reference.set(far.subarray(at + half, at + FRAME_SAMPLES), half);
+      const b = halves.processHalf(1)!;
+      expect(Array.from(halves.output)).toEqual(Array.from(whole.output));
+      expect([b.levelDbfs, b.speechProbability, b.speaking]).toEqual([
+        a.levelDbfs,
+        a.speechProbability,
+        a.speaking,
+      ]);
+    }
+    whole.destroy();
+    halves.destroy();
+  });
+
   it('switches stages at runtime', async () => {
     const chain = await CaptureChain.create({
       stages: { aec: false, ns: false, agc: false, vad: false },
