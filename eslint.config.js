@@ -9,6 +9,7 @@ export default tseslint.config(
       '**/dist/**',
       '**/build/**',
       'test-results/**',
+      'test-reports/**',
       'playwright-report/**',
       'bench/results/**',
       // AssemblyScript is not TypeScript: its types (f32, v128, …) are checked by asc.

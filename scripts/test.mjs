@@ -10,7 +10,8 @@ import { build, ensureNodeModules } from './ensure-install.mjs';
 import { ensureSystemDeps } from './system-deps.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-const reports = join(root, 'test-results');
+// Not test-results/: Playwright empties that folder when it starts.
+const reports = join(root, 'test-reports');
 mkdirSync(reports, { recursive: true });
 
 ensureNodeModules(root);
