@@ -14,6 +14,7 @@ export default defineConfig({
       '@concord/sdk': pkg('sdk'),
       '@concord/wasm-dsp': pkg('wasm-dsp'),
       '@concord/audio-worklet': pkg('audio-worklet'),
+      '@concord/testing': pkg('testing'),
     },
   },
   test: {

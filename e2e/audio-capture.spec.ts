@@ -3,7 +3,7 @@
 // Browser processing is off in every test (`browserFallback: false`): its AGC would double
 // the level. Measured numbers are printed (and attached as annotations) for the closing note.
 import { expect, test } from '@playwright/test';
-import { dbfs, scaleTo, tone, whiteNoise } from '../packages/wasm-dsp/test/signals.js';
+import { dbfs, scaleTo, tone, whiteNoise } from '@concord/testing';
 import {
   alignToLoop,
   decodeSamples,

@@ -2,7 +2,7 @@
 // switch, leave/rejoin and capture stop/start end with the same live audio resources and
 // about the same memory as after the first cycle.
 import { expect, test } from '@playwright/test';
-import { tone } from '../packages/wasm-dsp/test/signals.js';
+import { tone } from '@concord/testing';
 import type { Stages } from './support/harness.js';
 import { launchWithWav, WAV_RATE_HZ, writeWav } from './support/wav.js';
 import { note } from './support/note.js';

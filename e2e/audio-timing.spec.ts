@@ -5,7 +5,7 @@
 // fails only when no timing data arrives.
 import { cpus, loadavg } from 'node:os';
 import { expect, test } from '@playwright/test';
-import { tone } from '../packages/wasm-dsp/test/signals.js';
+import { tone } from '@concord/testing';
 import { percentile, report, round, type BenchRow } from '../bench/lib/harness.js';
 import type { Stages } from './support/harness.js';
 import { launchWithWav, WAV_RATE_HZ, writeWav } from './support/wav.js';

@@ -12,7 +12,7 @@ import {
   scaleTo,
   speechTrack,
   whiteNoise,
-} from '../../packages/wasm-dsp/test/signals.js';
+} from '../../packages/testing/src/signals.js';
 import { report, round, timeUs, type BenchRow } from '../lib/harness.js';
 
 const FRAME = 960;

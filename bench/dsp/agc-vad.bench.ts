@@ -5,7 +5,7 @@ import { ScalarAgc } from '../../packages/wasm-dsp/src/reference/ScalarAgc.js';
 import { ScalarVad } from '../../packages/wasm-dsp/src/reference/ScalarVad.js';
 import { vadParams } from '../../packages/wasm-dsp/src/vadOptions.js';
 import { VoiceActivityDetector } from '../../packages/wasm-dsp/src/VoiceActivityDetector.js';
-import { mix, pinkNoise, scaleTo, speechTrack } from '../../packages/wasm-dsp/test/signals.js';
+import { mix, pinkNoise, scaleTo, speechTrack } from '../../packages/testing/src/signals.js';
 import { report, round, timeUs, type BenchRow } from '../lib/harness.js';
 
 const N = 960;

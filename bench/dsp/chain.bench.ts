@@ -14,7 +14,7 @@ import {
   roomImpulseResponse,
   scaleTo,
   speechTrack,
-} from '../../packages/wasm-dsp/test/signals.js';
+} from '../../packages/testing/src/signals.js';
 import { report, round, timeUs, type BenchRow } from '../lib/harness.js';
 
 const FRAME = 960;

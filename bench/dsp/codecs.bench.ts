@@ -15,7 +15,7 @@ import {
   type OpusEncoderSettings,
 } from '../../packages/wasm-dsp/src/opus/opusTypes.js';
 import { readRnnoiseSource, RnnoiseWasm } from '../../packages/wasm-dsp/src/RnnoiseWasm.js';
-import { FS, mix, pinkNoise, scaleTo, speechTrack } from '../../packages/wasm-dsp/test/signals.js';
+import { FS, mix, pinkNoise, scaleTo, speechTrack } from '../../packages/testing/src/signals.js';
 import { report, round, timeUs as wallUs, type BenchRow, type Timing } from '../lib/harness.js';
 
 const FRAME = 960;

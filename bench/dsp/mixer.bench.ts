@@ -2,7 +2,7 @@
 // reference (src/reference/ScalarMixer.ts) and a plain JS accumulate loop, in the same run.
 import { Mixer } from '../../packages/wasm-dsp/src/Mixer.js';
 import { ScalarMixer } from '../../packages/wasm-dsp/src/reference/ScalarMixer.js';
-import { whiteNoise } from '../../packages/wasm-dsp/test/signals.js';
+import { whiteNoise } from '../../packages/testing/src/signals.js';
 import { report, round, timeUs, type BenchRow } from '../lib/harness.js';
 
 const STREAMS = 8;

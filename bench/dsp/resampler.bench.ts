@@ -2,7 +2,7 @@
 // scalar TS reference (src/reference/ScalarResampler.ts), same run; also per 128-sample quantum.
 import { Resampler } from '../../packages/wasm-dsp/src/Resampler.js';
 import { ScalarResampler } from '../../packages/wasm-dsp/src/reference/ScalarResampler.js';
-import { whiteNoise } from '../../packages/wasm-dsp/test/signals.js';
+import { whiteNoise } from '../../packages/testing/src/signals.js';
 import { report, round, timeUs, type BenchRow } from '../lib/harness.js';
 
 const opts = { batches: 41, batchSize: 500, warmupCalls: 5_000 };

@@ -10,8 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium, test, type Browser, type Page } from '@playwright/test';
-import { decodeWav, encodeWav } from '../../packages/wasm-dsp/src/wav.js';
-import { SENTENCES } from '../../packages/wasm-dsp/test/signals.js';
+import { decodeWav, encodeWav } from '@concord/testing';
+import { SENTENCES } from '@concord/testing';
 
 /** Sample rate of every fake-microphone WAV, in Hz. */
 export const WAV_RATE_HZ = 44_100;

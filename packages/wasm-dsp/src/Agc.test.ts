@@ -6,7 +6,7 @@ import {
   scaleTo,
   speechTrack,
   whiteNoise,
-} from '../test/signals.js';
+} from '@concord/testing';
 import { Agc, type AgcOptions } from './Agc.js';
 import { DspError } from './DspError.js';
 import { ScalarAgc } from './reference/ScalarAgc.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { rng, speechTrack, whiteNoise } from '../test/signals.js';
+import { rng, speechTrack, whiteNoise } from '@concord/testing';
 import { DspError } from './DspError.js';
 import { Mixer } from './Mixer.js';
 import { ScalarMixer } from './reference/ScalarMixer.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { tone, whiteNoise } from '../test/signals.js';
+import { tone, whiteNoise } from '@concord/testing';
 import { DspError } from './DspError.js';
 import { ScalarResampler } from './reference/ScalarResampler.js';
 import { Resampler } from './Resampler.js';

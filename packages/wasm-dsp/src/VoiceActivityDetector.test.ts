@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { dbfs, mix, pinkNoise, scaleTo, speechTrack, tone, whiteNoise } from '../test/signals.js';
+import { dbfs, mix, pinkNoise, scaleTo, speechTrack, tone, whiteNoise } from '@concord/testing';
 import { DspError } from './DspError.js';
 import { ScalarVad } from './reference/ScalarVad.js';
 import { vadParams } from './vadOptions.js';

@@ -17,7 +17,7 @@ import {
   scaleTo,
   siSdr,
   speechTrack,
-} from './signals.js';
+} from '@concord/testing';
 
 const FRAME = 960;
 const ECHO_DBFS = -26;

@@ -17,7 +17,7 @@ import {
   scaleTo,
   speechTrack,
   tone,
-} from './signals.js';
+} from '@concord/testing';
 
 function run(
   chain: CaptureChain,

@@ -14,7 +14,7 @@ import {
   siSdr,
   speechTrack,
   whiteNoise,
-} from './signals.js';
+} from '@concord/testing';
 
 const FRAME = 960;
 const SECONDS = 8;

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { DspError } from '../src/DspError.js';
 import { Fft } from '../src/Fft.js';
 import { ReferenceFft } from '../src/reference/fft.js';
-import { fftInPlace, whiteNoise } from './signals.js';
+import { fftInPlace, whiteNoise } from '@concord/testing';
 
 const SIZES = [16, 32, 64, 256, 1024, 4096];
 

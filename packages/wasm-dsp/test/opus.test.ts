@@ -4,7 +4,7 @@ import { WasmOpusDecoder } from '../src/opus/WasmOpusDecoder.js';
 import { OPUS_MAX_PACKET_BYTES, WasmOpusEncoder } from '../src/opus/WasmOpusEncoder.js';
 import { OpusWasm } from '../src/opus/OpusWasm.js';
 import type { OpusEncoderSettings } from '../src/opus/opusTypes.js';
-import { bestLag, dbfs, FS, rng, scaleTo, siSdr, speechTrack, tone } from './signals.js';
+import { bestLag, dbfs, FS, rng, scaleTo, siSdr, speechTrack, tone } from '@concord/testing';
 
 const FRAME = 960;
 let module: WebAssembly.Module;

@@ -4,7 +4,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { decodeWav } from '../src/wav.js';
+import { decodeWav } from '@concord/wasm-dsp';
 
 export const FS = 48_000;
 
@@ -340,5 +340,67 @@ export function erleDb(
 export function mix(...xs: Float32Array[]): Float32Array {
   const out = new Float32Array(xs[0]!.length);
   for (const x of xs) for (let i = 0; i < out.length; i++) out[i]! += x[i]!;
+  return out;
+}
+
+/** Layout of a tone-burst signal: where each burst starts, in samples. */
+export interface ToneBursts {
+  samples: Float32Array;
+  /** First sample of each burst. */
+  burstStarts: number[];
+}
+
+/**
+ * Tone bursts for loopback latency and routing tests: `count` bursts of `burstMs` at `freqHz`
+ * separated by `gapMs` of silence (leading with one gap), each with 2 ms raised-cosine edges so
+ * the onset is sharp but click-free. Peak amplitude `amp`.
+ */
+export function toneBursts({
+  freqHz = 1000,
+  burstMs = 100,
+  gapMs = 400,
+  count = 5,
+  amp = 0.5,
+  sampleRateHz = FS,
+}: {
+  freqHz?: number;
+  burstMs?: number;
+  gapMs?: number;
+  count?: number;
+  amp?: number;
+  sampleRateHz?: number;
+} = {}): ToneBursts {
+  const burst = Math.round((burstMs * sampleRateHz) / 1000);
+  const gap = Math.round((gapMs * sampleRateHz) / 1000);
+  const edge = Math.round((2 * sampleRateHz) / 1000);
+  const samples = new Float32Array(count * (burst + gap) + gap);
+  const burstStarts: number[] = [];
+  for (let b = 0; b < count; b++) {
+    const start = gap + b * (burst + gap);
+    burstStarts.push(start);
+    for (let i = 0; i < burst; i++) {
+      const ramp = Math.min(1, i / edge, (burst - 1 - i) / edge);
+      const w = 0.5 - 0.5 * Math.cos(Math.PI * Math.max(0, ramp));
+      samples[start + i] = amp * w * Math.sin((2 * Math.PI * freqHz * i) / sampleRateHz);
+    }
+  }
+  return { samples, burstStarts };
+}
+
+/** Linear chirp from `f0Hz` to `f1Hz` over `samples`, peak amplitude `amp`. */
+export function chirp(
+  samples: number,
+  f0Hz: number,
+  f1Hz: number,
+  amp = 0.5,
+  sampleRateHz = FS,
+): Float32Array {
+  const out = new Float32Array(samples);
+  const seconds = samples / sampleRateHz;
+  const k = (f1Hz - f0Hz) / seconds;
+  for (let i = 0; i < samples; i++) {
+    const t = i / sampleRateHz;
+    out[i] = amp * Math.sin(2 * Math.PI * (f0Hz * t + 0.5 * k * t * t));
+  }
   return out;
 }

@@ -1,0 +1,10 @@
+export * from './signals.js';
+export * from './analysis.js';
+export { decodeWav, encodeWav, writeWavFile, type WavData, type WavEncoding } from './wav.js';
+export {
+  chromiumLaunchOptions,
+  DEBIAN_CHROMIUM,
+  joinRoomInPage,
+  type FakeMicrophoneOptions,
+  type JoinRoomOptions,
+} from './playwright.js';
