@@ -16,6 +16,7 @@ import { GatewayError } from './errors.js';
 import type { GatewayContext } from './GatewayContext.js';
 import { ISOLATION_HEADERS, serveStatic } from './http/staticFiles.js';
 import { createLogger, type Logger } from './logger.js';
+import { MediaImpairment } from './MediaImpairment.js';
 import { MediaRelay } from './MediaRelay.js';
 import { GatewayMetrics } from './metrics.js';
 import { RoomService } from './RoomService.js';
@@ -261,6 +262,10 @@ export class Gateway implements GatewayContext {
         res.end(await this.metrics.registry.metrics());
         return;
       }
+      if (url.pathname === '/test/impairment' && this.config.enableTestImpairment) {
+        this.testImpairment(req.method ?? 'GET', url, res);
+        return;
+      }
       if (url.pathname === '/dev/token' && this.config.insecureDevAuth) {
         await this.devToken(url, res);
         return;
@@ -273,6 +278,36 @@ export class Gateway implements GatewayContext {
       if (!res.headersSent) res.writeHead(500);
       res.end();
     }
+  }
+
+  // Test-only: PUT sets seeded loss/jitter on forwarded media, DELETE clears it, GET reads it.
+  private testImpairment(method: string, url: URL, res: ServerResponse): void {
+    const reply = (status: number, body: unknown): void => {
+      res.writeHead(status, { 'Content-Type': 'application/json', ...ISOLATION_HEADERS });
+      res.end(JSON.stringify(body));
+    };
+    if (method === 'DELETE') this.relay.impairment = undefined;
+    else if (method === 'PUT' || method === 'POST') {
+      const num = (name: string, fallback: number): number => {
+        const v = url.searchParams.get(name);
+        return v === null ? fallback : Number(v);
+      };
+      try {
+        this.relay.impairment = new MediaImpairment({
+          lossPct: num('lossPct', 0),
+          jitterMs: num('jitterMs', 0),
+          seed: num('seed', 1),
+        });
+      } catch (err) {
+        reply(400, { error: (err as Error).message });
+        return;
+      }
+      this.logger.warn({ ...this.relay.impairment.settings }, 'test impairment on');
+    } else if (method !== 'GET') {
+      reply(405, { error: 'use GET, PUT or DELETE' });
+      return;
+    }
+    reply(200, { impairment: this.relay.impairment?.settings ?? null });
   }
 
   // Insecure dev mode only: mints a signed token (or a dev token without a secret) for anyone.

@@ -1,3 +1,4 @@
+import type { MediaImpairment } from './MediaImpairment.js';
 import { randomInt } from 'node:crypto';
 import { readMediaHeader } from '@concord/protocol';
 import { GatewayError } from './errors.js';
@@ -48,6 +49,8 @@ export interface RelayRoom {
  * thread; nothing allocated or logged per frame.
  */
 export class MediaRelay {
+  /** Test-only loss/jitter on forwarded frames (see {@link MediaImpairment}); none by default. */
+  impairment: MediaImpairment | undefined;
   private readonly rooms = new Map<string, RelayRoom>();
   private readonly bySsrc = new Map<number, RelayMember>();
 
@@ -175,7 +178,13 @@ export class MediaRelay {
       const other = members[i]!;
       if (other === member || other.deafened) continue;
       // A session waiting to resume has no connection: media is live-only, never replayed.
-      const result = other.session.connection?.sendMedia(frame);
+      const connection = other.session.connection;
+      if (this.impairment && connection) {
+        if (this.impairment.forward(() => connection.sendMedia(frame))) sent++;
+        else counts.dropped.impairment++;
+        continue;
+      }
+      const result = connection?.sendMedia(frame);
       if (result === 'sent') sent++;
       else if (result === 'slow') slow++;
     }

@@ -186,6 +186,13 @@ const SETTINGS: Setting[] = [
     help: 'grace period on SIGTERM',
   },
   {
+    flag: 'enable-test-impairment',
+    env: 'CONCORD_ENABLE_TEST_IMPAIRMENT',
+    key: 'enableTestImpairment',
+    kind: 'boolean',
+    help: 'serve PUT/DELETE /test/impairment?lossPct=&jitterMs=&seed= (seeded media loss/jitter; tests only)',
+  },
+  {
     flag: 'log-level',
     env: 'CONCORD_LOG_LEVEL',
     key: 'logLevel',

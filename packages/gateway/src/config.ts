@@ -70,6 +70,11 @@ export interface GatewayConfig {
   drainTimeoutMs: number;
   /** Static directories to serve. */
   staticMounts: StaticMount[];
+  /**
+   * Serves `PUT`/`DELETE /test/impairment` (seeded media loss and jitter) for e2e tests and
+   * benchmarks. Test-only: never in production.
+   */
+  enableTestImpairment: boolean;
   /** pino log level. */
   logLevel: string;
 }
@@ -103,6 +108,7 @@ export const DEFAULT_CONFIG: Readonly<GatewayConfig> = Object.freeze({
   limits: resolveLimits(),
   drainTimeoutMs: 10_000,
   staticMounts: [],
+  enableTestImpairment: false,
   logLevel: 'info',
 });
 

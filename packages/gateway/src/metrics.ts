@@ -2,7 +2,13 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 
 /** Why a media frame was not forwarded (label of `concord_media_frames_dropped_total`). */
 export type MediaDropReason =
-  'rate_limited' | 'slow_consumer' | 'not_selected' | 'sender_muted' | 'stale_ssrc' | 'not_ready';
+  | 'rate_limited'
+  | 'slow_consumer'
+  | 'not_selected'
+  | 'sender_muted'
+  | 'stale_ssrc'
+  | 'not_ready'
+  | 'impairment';
 
 /** Media counts accumulated between scrapes. */
 export class MediaCounters {
@@ -16,6 +22,7 @@ export class MediaCounters {
     sender_muted: 0,
     stale_ssrc: 0,
     not_ready: 0,
+    impairment: 0,
   };
 }
 
@@ -125,7 +132,8 @@ export class GatewayMetrics {
    * Media frames not forwarded, by reason: `rate_limited` (sender over its frame rate),
    * `slow_consumer` (a listener's socket buffer over the limit; counted per listener),
    * `not_selected` (not among the room's loudest speakers), `sender_muted`, `stale_ssrc` (a
-   * stream the session just left), `not_ready` (sent while a RESUME/IDENTIFY is in flight).
+   * stream the session just left), `not_ready` (sent while a RESUME/IDENTIFY is in flight),
+   * `impairment` (dropped on purpose by the test-only impairment layer).
    */
   readonly mediaFramesDropped = new Counter({
     name: 'concord_media_frames_dropped_total',
