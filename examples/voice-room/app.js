@@ -36,7 +36,24 @@ function render() {
       badges.textContent = [p.muted ? 'muted' : '', p.deafened ? 'deafened' : '']
         .filter(Boolean)
         .join(' · ');
-      li.append(dot, name, badges);
+      const quality = document.createElement('span');
+      quality.className = 'quality';
+      quality.dataset.quality = p.connectionQuality ?? 'good';
+      quality.textContent = p.connectionQuality ?? '';
+      li.append(dot, name, badges, quality);
+      if (!p.isLocal) {
+        const volume = document.createElement('input');
+        Object.assign(volume, {
+          type: 'range',
+          min: '0',
+          max: '2',
+          step: '0.05',
+          value: String(p.volume),
+        });
+        volume.setAttribute('aria-label', `Volume of ${p.name}`);
+        volume.addEventListener('input', () => p.setVolume(Number(volume.value)));
+        li.append(volume);
+      }
       return li;
     }),
   );
@@ -44,6 +61,50 @@ function render() {
   $('mute').textContent = room.localParticipant.muted ? 'Unmute' : 'Mute';
   $('deafen').setAttribute('aria-pressed', String(room.localParticipant.deafened));
   $('deafen').textContent = room.localParticipant.deafened ? 'Undeafen' : 'Deafen';
+}
+
+// ---- live statistics: numbers once a second and a one-minute chart ----
+const history = [];
+let statsTimer;
+
+function renderStats() {
+  if (!client || typeof client.getStats !== 'function') return;
+  const stats = client.getStats();
+  const remote = Object.values(stats.participants ?? {});
+  const mean = (key) =>
+    remote.length ? remote.reduce((s, r) => s + (r[key] ?? 0), 0) / remote.length : NaN;
+  const fmt = (v, unit, digits = 0) => (Number.isFinite(v) ? `${v.toFixed(digits)} ${unit}` : '–');
+  $('stat-bitrate').textContent = fmt(stats.bitrateBps / 1000, 'kbps');
+  $('stat-loss').textContent = fmt(mean('lossPct'), '%', 1);
+  $('stat-jitter').textContent = fmt(mean('jitterMs'), 'ms', 1);
+  $('stat-buffer').textContent = fmt(mean('jitterBufferDelayMs'), 'ms');
+  $('rtt').textContent = fmt(stats.rttMs, 'ms', 1);
+  $('stat-quality').textContent = stats.quality ?? '–';
+  history.push({ kbps: stats.bitrateBps / 1000, rtt: stats.rttMs });
+  if (history.length > 60) history.shift();
+  drawChart();
+}
+
+function drawChart() {
+  const canvas = $('chart');
+  const g = canvas.getContext('2d');
+  const { width, height } = canvas;
+  g.clearRect(0, 0, width, height);
+  const line = (key, max, color) => {
+    g.strokeStyle = color;
+    g.lineWidth = 2;
+    g.beginPath();
+    history.forEach((h, i) => {
+      const v = Number.isFinite(h[key]) ? h[key] : 0;
+      const x = (i / 59) * (width - 4) + 2;
+      const y = height - 4 - (Math.min(v, max) / max) * (height - 8);
+      if (i === 0) g.moveTo(x, y);
+      else g.lineTo(x, y);
+    });
+    g.stroke();
+  };
+  line('kbps', 128, '#4f5bd5');
+  line('rtt', 200, '#e08a1e');
 }
 
 form.addEventListener('submit', async (event) => {
@@ -78,10 +139,15 @@ form.addEventListener('submit', async (event) => {
       'speakingChanged',
     ])
       room.on(e, render);
+    room.on('connectionQualityChanged', render);
     room.on('left', () => {
       view.hidden = true;
       form.hidden = false;
+      clearInterval(statsTimer);
     });
+    statsTimer = setInterval(renderStats, 1000);
+    // The Join click is a user gesture: start the microphone right away (the button toggles it).
+    startMicrophone();
     $('room-name').textContent = room.name;
     form.hidden = true;
     view.hidden = false;
@@ -121,26 +187,36 @@ function wireMicrophone() {
   client.audio.on('autoplayBlocked', (e) => showError(e.message));
 }
 
-$('mic').addEventListener('click', async () => {
+async function startMicrophone() {
   const audio = client?.localAudio;
-  if (!audio) return;
+  if (!audio || audio.state.status !== 'stopped') return;
   try {
-    if (audio.state.status === 'live') audio.stop();
-    else {
-      const stages = Object.fromEntries(
-        ['aec', 'ns', 'agc'].map((s) => [s, $(`stage-${s}`).checked]),
-      );
-      await audio.start({ stages });
-      audio.setMuted(room.localParticipant.muted);
-      await refreshDevices();
-    }
+    const stages = Object.fromEntries(
+      ['aec', 'ns', 'agc'].map((s) => [s, $(`stage-${s}`).checked]),
+    );
+    await audio.start({ stages });
+    audio.setMuted(room.localParticipant.muted);
+    await refreshDevices();
   } catch (err) {
     showError(err.message);
   }
-  const live = audio.state.status === 'live';
+  updateMicButton();
+}
+
+function updateMicButton() {
+  const live = client?.localAudio.state.status === 'live';
   $('mic').setAttribute('aria-pressed', String(live));
   $('mic').textContent = live ? 'Stop microphone' : 'Start microphone';
   if (!live) $('level').value = -80;
+}
+
+$('mic').addEventListener('click', async () => {
+  const audio = client?.localAudio;
+  if (!audio) return;
+  if (audio.state.status === 'live') {
+    audio.stop();
+    updateMicButton();
+  } else await startMicrophone();
 });
 
 $('input-device').addEventListener('change', (e) =>

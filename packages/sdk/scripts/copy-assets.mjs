@@ -1,5 +1,7 @@
 // Copies what the browser audio graph loads at run time next to the SDK bundle, in
-// dist/assets/: the worklet bundle, the DSP kernels and RNNoise (both builds).
+// dist/assets/: the worklet bundle, the DSP kernels, RNNoise (both builds) and libopus (SIMD and
+// scalar builds of `@evan/opus`, the media path's codec).
+// The codec worker bundle (concord-codec-worker.js) is written there by rollup directly.
 import { copyFileSync, mkdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
@@ -13,6 +15,10 @@ mkdirSync(out, { recursive: true });
 const dsp = join(root, '..', 'wasm-dsp', 'build');
 const worklet = join(root, '..', 'audio-worklet', 'dist');
 const rnnoise = dirname(require.resolve('@jitsi/rnnoise-wasm/dist/rnnoise.wasm'));
+// @evan/opus is a dependency of wasm-dsp: resolve it from there.
+const opus = dirname(
+  createRequire(join(root, '..', 'wasm-dsp', 'package.json')).resolve('@evan/opus/wasm/simd.wasm'),
+);
 const files = [
   ...['aec', 'agc', 'vad', 'mixer', 'resampler'].map((k) => [join(dsp, `${k}.wasm`), `${k}.wasm`]),
   [join(worklet, 'concord-processors.js'), 'concord-processors.js'],
@@ -20,6 +26,8 @@ const files = [
   [join(rnnoise, 'rnnoise.js'), 'rnnoise.js'],
   [join(rnnoise, 'rnnoise.wasm'), 'rnnoise.wasm'],
   [join(rnnoise, 'rnnoise-sync.js'), 'rnnoise-sync.js'],
+  [join(opus, 'simd.wasm'), 'opus-simd.wasm'],
+  [join(opus, 'opus.wasm'), 'opus.wasm'],
 ];
 for (const [from, name] of files) copyFileSync(from, join(out, name));
 console.log(`sdk: copied ${files.length} audio assets to dist/assets/`);

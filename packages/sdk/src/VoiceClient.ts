@@ -10,14 +10,19 @@ import type { ConnectionError } from './errors.js';
 import { InvalidStateError } from './errors.js';
 import { getLogger } from './logger.js';
 import { AudioEngine, type AudioEngineOptions } from './media/AudioEngine.js';
+import { defaultAssetsUrl } from './media/AudioAssets.js';
+import type { AbrDecision } from './media/AdaptiveBitrateController.js';
 import { LocalAudio } from './media/LocalAudio.js';
 import { Room, type RoomAudioHooks } from './room/Room.js';
+import { MediaSession, type MediaOptions, type MediaStats } from './transport/MediaSession.js';
 import { TypedEmitter } from './TypedEmitter.js';
 
 /** Options of a {@link VoiceClient}: the connection's, plus audio settings. */
 export interface VoiceClientOptions extends GatewayConnectionOptions {
   /** Audio engine settings (assets URL, RNNoise model, context rate, remote voices). */
   audio?: AudioEngineOptions;
+  /** Media path settings (frame source, playback sink, codec, jitter buffer, ABR). */
+  media?: MediaOptions;
 }
 
 /** Events of a {@link VoiceClient}. */
@@ -32,6 +37,10 @@ export type VoiceClientEvents = {
   disconnected: [error: ConnectionError | undefined];
   /** Heartbeat round trip to the gateway, ms. */
   rtt: [rttMs: number];
+  /** The adaptive bitrate moved the encoder's bitrate (bit/s). */
+  bitrateChanged: [bitrateBps: number, previousBps: number, decision: AbrDecision];
+  /** The media path could not start (e.g. the codec failed to load). */
+  mediaError: [error: Error];
 };
 
 const MAX_ROOM_NAME = 128;
@@ -62,6 +71,25 @@ export class VoiceClient extends TypedEmitter<VoiceClientEvents> {
     this.connection = new GatewayConnection(options);
     this.audio = new AudioEngine(options.audio);
     this.localAudio = new LocalAudio(this.audio);
+    this.media = new MediaSession(
+      {
+        connection: this.connection,
+        rooms: () => this.joined.values(),
+        userId: () => this.user?.id,
+        frameSource: this.localAudio,
+        sink: () => (this.audio.state.status === 'running' ? this.audio.playback : undefined),
+        rttMs: () => this.rttMs,
+        assetsUrl: () => options.audio?.assetsUrl ?? defaultAssetsUrl(),
+      },
+      options.media,
+    );
+    this.media.on('bitrateChanged', (bps, prev, d) =>
+      this.safeEmit('bitrateChanged', bps, prev, d),
+    );
+    this.media.on('error', (err) => this.safeEmit('mediaError', err));
+    this.media.on('connectionQualityChanged', (owner, quality) =>
+      this.joined.get(owner.room)?.setConnectionQuality(owner.userId, quality),
+    );
     // The VAD drives the speaking indicator of every room this client is in.
     this.localAudio.on('speakingChanged', (speaking) => {
       for (const room of this.joined.values()) {
@@ -84,6 +112,11 @@ export class VoiceClient extends TypedEmitter<VoiceClientEvents> {
   readonly audio: AudioEngine;
   /** The local microphone and its processing chain. */
   readonly localAudio: LocalAudio;
+  /**
+   * The media path (transport, sender, receiver); starts at the first join. Sends while
+   * `localAudio` is live, plays into `audio.playback` while the engine runs.
+   */
+  readonly media: MediaSession;
 
   private readonly roomAudio: RoomAudioHooks = {
     setCaptureMuted: (muted) => this.localAudio.setMuted(muted),
@@ -114,6 +147,15 @@ export class VoiceClient extends TypedEmitter<VoiceClientEvents> {
   get rttMs(): number {
     const s = this.connection.state;
     return 'heartbeat' in s ? s.heartbeat.rttMs : Number.NaN;
+  }
+
+  /**
+   * Media statistics for a stats panel: the encoder's bitrate/FEC/expected loss and network
+   * score, the RTT, and per remote participant jitter, loss, jitter-buffer delay, concealment and
+   * quality.
+   */
+  getStats(): MediaStats {
+    return this.media.getStats();
   }
 
   /** The underlying connection (advanced use: `entersState`, raw events). */
@@ -171,12 +213,18 @@ export class VoiceClient extends TypedEmitter<VoiceClientEvents> {
       this.roomAudio,
     );
     this.joined.set(name, room);
+    room.on('participantLeft', (p) => this.media.participantLeft(name, p.userId));
+    room.on('left', () => this.media.participantLeft(name));
+    // Media starts with the first room. A codec failure is logged and emitted as `mediaError`
+    // by the session (and retried at the next join); the room works without media.
+    this.media.start().catch(() => undefined);
     return room;
   }
 
   /** Leaves every room and closes the connection (idempotent). */
   async disconnect(): Promise<void> {
     this.connection.close();
+    this.media.close();
     this.localAudio.stop();
     await this.audio.close();
   }

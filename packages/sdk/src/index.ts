@@ -74,3 +74,39 @@ export {
   type ConnectionQualityEvents,
   type ConnectionQualityTrackerOptions,
 } from './media/connectionQuality.js';
+export { loadOpusWasm, OPUS_WASM_ASSETS } from './media/AudioAssets.js';
+export type { Transport, TransportEvents } from './transport/Transport.js';
+export {
+  WebSocketMediaTransport,
+  type WebSocketMediaTransportOptions,
+  type WebSocketMediaTransportStats,
+} from './transport/WebSocketMediaTransport.js';
+export {
+  audioLevel,
+  VoiceSender,
+  type FrameSource,
+  type IncomingReceiverReport,
+  type SendTarget,
+  type SenderEncoder,
+  type VoiceSenderEvents,
+  type VoiceSenderOptions,
+  type VoiceSenderStats,
+} from './transport/VoiceSender.js';
+export {
+  VoiceReceiver,
+  type ParticipantMediaStats,
+  type PlaybackSink,
+  type StreamOwner,
+  type VoiceReceiverEvents,
+  type VoiceReceiverOptions,
+} from './transport/VoiceReceiver.js';
+export { inlineEncoder } from './transport/inlineEncoder.js';
+export { WorkerOpusEncoder, type CodecWorkerLike } from './transport/WorkerOpusEncoder.js';
+export {
+  CODEC_WORKER_ASSET,
+  MediaSession,
+  type MediaOptions,
+  type MediaSessionEvents,
+  type MediaSessionHost,
+  type MediaStats,
+} from './transport/MediaSession.js';

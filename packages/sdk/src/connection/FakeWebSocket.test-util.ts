@@ -4,6 +4,8 @@
 import {
   DEFAULT_LIMITS,
   FrameCodec,
+  FrameType,
+  frameTypeOf,
   Op,
   PROTOCOL_VERSION,
   type ClientMessage,
@@ -29,6 +31,8 @@ export class FakeWebSocket implements WebSocketLike {
   onerror: ((ev: unknown) => void) | null = null;
   /** Every message the client sent, decoded, in order. */
   readonly received: ClientMessage[] = [];
+  /** Every binary media frame the client sent, as sent. */
+  readonly mediaReceived: Uint8Array[] = [];
   /** Number of frames the client sent (a batch counts once). */
   framesReceived = 0;
   /** The code the client closed with, once it called `close()`. */
@@ -43,6 +47,10 @@ export class FakeWebSocket implements WebSocketLike {
 
   send(data: Uint8Array): void {
     if (this.readyState !== OPEN) throw new Error(`send() while readyState ${this.readyState}`);
+    if (frameTypeOf(data) === FrameType.Media) {
+      this.mediaReceived.push(data.slice());
+      return;
+    }
     this.framesReceived++;
     this.received.push(...this.codec.decodeClientFrame(data));
   }

@@ -602,4 +602,44 @@ describe('GatewayConnection', () => {
       expect(gateway.socket.attached).toBe(false);
     });
   });
+
+  describe('media frames', () => {
+    const frame = Uint8Array.of(0x40, 0, 0, 0, 7, 0, 1, 0, 0, 3, 0xc0, 0x01, 0x14, 0xf8, 0xff);
+
+    it('sendMedia sends the bytes as one message, outside the batcher, only when ready', async () => {
+      const { gateway, connection } = setup();
+      void connection.connect();
+      gateway.socket.hello(INTERVAL_MS);
+      expect(connection.sendMedia(frame)).toBe(false);
+      await settle();
+      gateway.socket.ready('session-1');
+      expect(connection.sendMedia(frame)).toBe(true);
+      expect(gateway.socket.mediaReceived).toEqual([frame]);
+      connection.close();
+      expect(connection.sendMedia(frame)).toBe(false);
+    });
+
+    it('incoming media is emitted raw when ready and never decoded as control', async () => {
+      const { gateway, connection, dispatches, statuses } = await connected();
+      const media: Uint8Array[] = [];
+      connection.on('media', (bytes) => media.push(bytes));
+      gateway.socket.serverSendRaw(frame);
+      expect(media).toHaveLength(1);
+      expect([...media[0]!]).toEqual([...frame]);
+      expect(dispatches).toHaveLength(0);
+      expect(statuses.at(-1)).toBe('ready');
+    });
+
+    it('media arriving before READY is ignored without closing the socket', async () => {
+      const { gateway, connection, statuses } = setup();
+      const media: Uint8Array[] = [];
+      connection.on('media', (bytes) => media.push(bytes));
+      void connection.connect();
+      gateway.socket.hello(INTERVAL_MS);
+      await settle();
+      gateway.socket.serverSendRaw(frame);
+      expect(media).toHaveLength(0);
+      expect(statuses.at(-1)).toBe('identifying');
+    });
+  });
 });

@@ -1,6 +1,8 @@
 import {
   FrameBatcher,
   FrameCodec,
+  FrameType,
+  frameTypeOf,
   Op,
   PROTOCOL_VERSION,
   ProtocolError,
@@ -59,6 +61,11 @@ export type GatewayConnectionEvents = {
   dispatch: [message: DispatchMessage];
   /** A heartbeat round trip, in ms. */
   heartbeat: [rttMs: number];
+  /**
+   * A binary media frame from the server (first byte `0x40`), undecoded, while ready; media
+   * arriving in any other state is ignored. The bytes are a fresh view per frame: keep them.
+   */
+  media: [frame: Uint8Array];
 };
 
 /** Options of a {@link GatewayConnection}. */
@@ -92,6 +99,8 @@ type PendingRequest = {
 // Client-side close code for "keep my session": anything but 1000/1001, which end it.
 const CLOSE_KEEP_SESSION = 4000;
 const SDK_CLIENT = 'concord-sdk/0.1.0';
+/** Unsent bytes above which {@link GatewayConnection.sendMedia} drops frames (~0.5 s at 128 kbit/s). */
+export const MEDIA_MAX_BUFFERED_BYTES = 8_192;
 
 /**
  * The SDK's gateway connection: a state machine (idle → connecting → identifying → ready →
@@ -253,6 +262,21 @@ export class GatewayConnection extends TypedEmitter<GatewayConnectionEvents> {
     }
   }
 
+  /**
+   * Sends one binary media frame as its own WebSocket message, bypassing the batcher and
+   * MessagePack. Returns false (frame dropped) unless ready with an open socket, or when the
+   * socket has more than {@link MEDIA_MAX_BUFFERED_BYTES} unsent: old audio is worth nothing, so
+   * a backed-up socket drops media rather than queueing it. Main thread; allocates nothing.
+   */
+  sendMedia(frame: Uint8Array): boolean {
+    const s = this._state;
+    if (s.status !== 'ready' || s.socket.readyState !== WS_OPEN) return false;
+    const buffered = s.socket.bufferedAmount ?? 0;
+    if (buffered > MEDIA_MAX_BUFFERED_BYTES) return false;
+    s.socket.send(frame);
+    return true;
+  }
+
   /** Closes for good (idempotent): the server ends the session; pending requests reject. */
   close(): void {
     if (this._state.status === 'closed') return;
@@ -363,6 +387,12 @@ export class GatewayConnection extends TypedEmitter<GatewayConnectionEvents> {
       bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
     else {
       this.fail(socket, ProtocolError.invalidFrame('text frame from the server'));
+      return;
+    }
+    // Media bypasses the control codec; it only means something on a ready session.
+    if (frameTypeOf(bytes) === FrameType.Media) {
+      if (this._state.status === 'ready' && this._state.socket === socket)
+        this.safeEmit('media', bytes);
       return;
     }
     let messages: ServerMessage[];

@@ -6,6 +6,8 @@
 export interface WebSocketLike {
   binaryType: string;
   readonly readyState: number;
+  /** Bytes queued but not yet sent (both implementations have it; fakes may omit it). */
+  readonly bufferedAmount?: number;
   onopen: ((ev: unknown) => void) | null;
   onmessage: ((ev: { data: unknown }) => void) | null;
   onclose: ((ev: { code: number; reason: string }) => void) | null;

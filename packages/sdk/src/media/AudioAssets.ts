@@ -1,4 +1,9 @@
-import { parseRnnoiseGlue, type CaptureChainSources, type DenoiserModel } from '@concord/wasm-dsp';
+import {
+  opusWasmSimdSupported,
+  parseRnnoiseGlue,
+  type CaptureChainSources,
+  type DenoiserModel,
+} from '@concord/wasm-dsp';
 import { MediaError } from '../errors.js';
 
 /** Everything the audio worklets need, loaded once per page. */
@@ -69,4 +74,38 @@ async function fetchAssets(base: string, nsModel: DenoiserModel): Promise<AudioA
     mixer,
     resampler,
   };
+}
+
+/** File names of the libopus builds in the assets folder (copied from `@evan/opus/wasm/`). */
+export const OPUS_WASM_ASSETS = Object.freeze({ simd: 'opus-simd.wasm', scalar: 'opus.wasm' });
+
+const opusCache = new Map<string, Promise<WebAssembly.Module>>();
+
+/**
+ * Fetches and compiles the libopus build for this engine (SIMD when supported) from `baseUrl`
+ * (cached per URL): the codec of the media path, shared by every encoder and decoder of the page.
+ * Main thread (or a Worker); async.
+ * @throws {MediaError} `CONCORD_ERR_MEDIA_ASSETS` when the file cannot be fetched or compiled.
+ */
+export function loadOpusWasm(baseUrl: string): Promise<WebAssembly.Module> {
+  const base = baseUrl.endsWith('/') ? baseUrl : `${baseUrl}/`;
+  const url = new URL(
+    opusWasmSimdSupported() ? OPUS_WASM_ASSETS.simd : OPUS_WASM_ASSETS.scalar,
+    base,
+  ).href;
+  let hit = opusCache.get(url);
+  if (!hit) {
+    hit = (async () => {
+      try {
+        const res = await fetch(url);
+        if (!res.ok) throw new Error(`HTTP ${res.status}`);
+        return await WebAssembly.compile(await res.arrayBuffer());
+      } catch (cause) {
+        throw MediaError.assets(url, cause);
+      }
+    })();
+    hit.catch(() => opusCache.delete(url));
+    opusCache.set(url, hit);
+  }
+  return hit;
 }

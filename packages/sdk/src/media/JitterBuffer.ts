@@ -820,7 +820,9 @@ export class JitterBuffer {
   }
 
   private expected(): number {
-    if (this.state.status === 'idle') return 0;
+    // Idle with a packet received happens only inside start(), whose first loss snapshot must
+    // already count that packet as expected (else every stream shows one phantom loss).
+    if (this.state.status === 'idle' && this.received === 0) return 0;
     return this.expectedBefore + this.highestSeq - this.baseSeq + 1;
   }
 

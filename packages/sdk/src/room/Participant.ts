@@ -1,4 +1,5 @@
 import type { Participant as WireParticipant } from '@concord/protocol';
+import type { ConnectionQuality } from '../media/connectionQuality.js';
 
 /** Voice state of a participant. */
 export interface VoiceState {
@@ -23,9 +24,15 @@ export class Participant {
   speaking: boolean;
   /**
    * The participant's media stream id in this room, assigned by the gateway (media frames
-   * carry it); 0 when not known yet.
+   * carry it); 0 when not known yet. A new membership (rejoin after a lost session) gets a new one.
    */
-  readonly ssrc: number;
+  ssrc: number;
+  /**
+   * Connection quality: for a remote participant, of their stream as received here (loss, jitter,
+   * RTT); for the local one, of this client's uplink as the receivers report it. `good` until
+   * measured. The room emits `connectionQualityChanged` on change.
+   */
+  connectionQuality: ConnectionQuality = 'good';
   private _volume = 1;
   /** @internal Set by the room: applies a volume to this participant's playback. */
   volumeSink: ((userId: string, volume: number) => void) | undefined;
@@ -62,8 +69,9 @@ export class Participant {
     this.volumeSink?.(this.userId, volume);
   }
 
-  /** Copies the wire state in; returns whether anything changed. */
+  /** Copies the wire state in; returns whether a voice state (muted/deafened/speaking) changed. */
   apply(wire: Partial<WireParticipant>): boolean {
+    if (wire.ssrc !== undefined) this.ssrc = wire.ssrc;
     let changed = false;
     for (const key of ['muted', 'deafened', 'speaking'] as const) {
       const v = wire[key];

@@ -56,6 +56,28 @@ describe('Room', () => {
     expect(room.participants.get('bob')!.muted).toBe(false);
   });
 
+  it('a new membership of someone already present brings their new ssrc', async () => {
+    const { gateway, room } = await joinedRoom();
+    const before = room.participants.get('bob')!.ssrc;
+    gateway.dispatch('PARTICIPANT_JOINED', {
+      room: 'lobby',
+      participant: participant('bob', { muted: true, ssrc: before + 1000 }),
+    });
+    expect(room.participants.get('bob')!.ssrc).toBe(before + 1000);
+  });
+
+  it('emits connectionQualityChanged once per change, with the previous quality', async () => {
+    const { room } = await joinedRoom();
+    const seen: string[] = [];
+    room.on('connectionQualityChanged', (p, q, prev) => seen.push(`${p.userId}:${prev}>${q}`));
+    room.setConnectionQuality('bob', 'poor');
+    room.setConnectionQuality('bob', 'poor');
+    room.setConnectionQuality('me', 'excellent');
+    room.setConnectionQuality('nobody', 'lost');
+    expect(seen).toEqual(['bob:good>poor', 'me:good>excellent']);
+    expect(room.participants.get('bob')!.connectionQuality).toBe('poor');
+  });
+
   it('applies VOICE_STATE_UPDATE and emits voiceStateChanged only on a change', async () => {
     const { gateway, room } = await joinedRoom();
     const changes: [string, boolean, boolean][] = [];

@@ -2,6 +2,7 @@ import { Op, type DispatchMessage, type Participant as WireParticipant } from '@
 import type { GatewayConnection } from '../connection/GatewayConnection.js';
 import { InvalidStateError } from '../errors.js';
 import { getLogger } from '../logger.js';
+import type { ConnectionQuality } from '../media/connectionQuality.js';
 import { TypedEmitter } from '../TypedEmitter.js';
 import { Participant, type VoiceState } from './Participant.js';
 
@@ -28,6 +29,15 @@ export type RoomEvents = {
   voiceStateChanged: [participant: Participant, state: VoiceState];
   /** Someone started or stopped speaking. */
   speakingChanged: [participant: Participant, speaking: boolean];
+  /**
+   * Someone's connection quality changed: a remote participant's stream as received here, or
+   * (for the local participant) this client's uplink as the others report it.
+   */
+  connectionQualityChanged: [
+    participant: Participant,
+    quality: ConnectionQuality,
+    previous: ConnectionQuality,
+  ];
   /** Room lifecycle transitions. */
   stateChange: [previous: RoomState, next: RoomState];
   /** This client is no longer in the room (`reason`: requested, replaced, disconnected…). */
@@ -144,6 +154,15 @@ export class Room extends TypedEmitter<RoomEvents> {
 
   private assertJoined(): void {
     if (this._state === 'left') throw new InvalidStateError(`room "${this.name}" was left`);
+  }
+
+  /** @internal Sets a participant's connection quality (from the media receiver/sender). */
+  setConnectionQuality(userId: string, quality: ConnectionQuality): void {
+    const p = this.members.get(userId);
+    if (!p || p.connectionQuality === quality) return;
+    const previous = p.connectionQuality;
+    p.connectionQuality = quality;
+    this.safeEmit('connectionQualityChanged', p, quality, previous);
   }
 
   /** @internal Applies a dispatch addressed to this room. */

@@ -1,0 +1,365 @@
+import { encodeMediaFrame, MAX_AUDIO_LEVEL, MediaFlags } from '@concord/protocol';
+import type { OpusEncoderSettings } from '@concord/wasm-dsp';
+import { InvalidStateError } from '../errors.js';
+import { getLogger } from '../logger.js';
+import {
+  AdaptiveBitrateController,
+  DEFAULT_START_BITRATE_BPS,
+  type AbrDecision,
+  type AdaptiveBitrateOptions,
+  type NetworkSample,
+} from '../media/AdaptiveBitrateController.js';
+import { opusPacketHasLbrr } from '../media/JitterBuffer.js';
+import type { CapturedFrame } from '../media/LocalAudio.js';
+import { TypedEmitter } from '../TypedEmitter.js';
+import type { Transport } from './Transport.js';
+
+/** Samples per 20 ms frame at 48 kHz: the RTP timestamp step (RFC 7587 §4.1). */
+export const FRAME_SAMPLES = 960;
+const FRAME_FLAG_SPEAKING = 1;
+const FRAME_FLAG_MUTED = 2;
+/** A receiver's report counts for the ABR this long after it arrived, ms. */
+const REPORT_TTL_MS = 3_000;
+
+/** Where captured 20 ms frames come from: `LocalAudio`, or a bot's/test's own source. */
+export interface FrameSource {
+  /** Subscribes to every processed frame; returns an unsubscribe function. */
+  onFrame(listener: (frame: CapturedFrame) => void): () => void;
+}
+
+/**
+ * The Opus encoder the sender drives: `inlineEncoder(WasmOpusEncoder)` on the calling thread, or
+ * `WorkerOpusEncoder` in the codec worker.
+ */
+export interface SenderEncoder {
+  /**
+   * Encodes one 20 ms frame (960 samples); `done` receives the packet — synchronously or later,
+   * but in call order. The packet is valid only during `done`.
+   */
+  encode(pcm: Float32Array, done: (packet: Uint8Array) => void): void;
+  /** Applies settings from the next frame on. */
+  configure(changes: Partial<OpusEncoderSettings>): void;
+  /** Frees the encoder. */
+  destroy(): void;
+  /** Mean encode time, µs per frame, when the encoder measures it. */
+  readonly encodeUsMean?: number;
+}
+
+/** One stream the sender feeds: this client's membership of a room. */
+export interface SendTarget {
+  /** Room name. */
+  room: string;
+  /** This client's ssrc in the room (from its ROOM_JOINED entry); 0 = unknown, not sent. */
+  ssrc: number;
+  /** Muted in this room: nothing is sent, the timestamp keeps advancing. */
+  muted: boolean;
+}
+
+/** A RECEIVER_REPORT about one of this client's streams (the dispatch's payload). */
+export interface IncomingReceiverReport {
+  fromUserId: string;
+  ssrc: number;
+  /** Loss since the receiver's previous report, 0–255 (lost / expected · 256). */
+  fractionLost: number;
+  /** Interarrival jitter, ms. */
+  jitterMs: number;
+}
+
+/** Options of {@link VoiceSender}. */
+export interface VoiceSenderOptions {
+  /** Captured frames. */
+  source: FrameSource;
+  /** Where media frames go. */
+  transport: Transport;
+  /** The Opus encoder (owned: `close()` destroys it). Configured here: 20 ms, DTX on, ABR's bitrate/FEC. */
+  encoder: SenderEncoder;
+  /** The streams to feed, asked once per frame (cheap: a handful of rooms). */
+  targets: () => Iterable<SendTarget>;
+  /** Adaptive bitrate settings (start 48 kbit/s). */
+  abr?: AdaptiveBitrateOptions;
+  /** Monotonic clock, ms. Default `performance.now()`. */
+  now?: () => number;
+  /** Randomness for the initial seq and timestamp of each stream (RFC 3550 §5.1). */
+  random?: () => number;
+}
+
+/** Events of {@link VoiceSender}. */
+export type VoiceSenderEvents = {
+  /** The ABR moved the encoder's bitrate. */
+  bitrateChanged: [bitrateBps: number, previousBps: number, decision: AbrDecision];
+  /** Every ABR decision with the network sample it was made from. */
+  decision: [decision: AbrDecision, sample: NetworkSample];
+};
+
+/** Counters of a {@link VoiceSender}; a snapshot. */
+export interface VoiceSenderStats {
+  /** Frames run through the encoder. */
+  framesEncoded: number;
+  /** Media frames handed to the transport (all streams). */
+  framesSent: number;
+  /** Media frames the transport dropped. */
+  framesDropped: number;
+  /** DTX packets not sent (the silence after the first DTX frame of a pause). */
+  dtxSkipped: number;
+  /** Opus payload bytes sent. */
+  payloadBytesSent: number;
+  /** Mean encode time per frame, µs (on the thread that encodes; 0 when not measured). */
+  encodeUsMean: number;
+  /** The encoder's current settings as the ABR set them. */
+  bitrateBps: number;
+  fec: boolean;
+  expectedLossPct: number;
+  /** The last network score (1 before any report). */
+  score: number;
+  /** The network sample behind the last decision (undefined before any report). */
+  sample: NetworkSample | undefined;
+}
+
+type StreamState = { seq: number; timestamp: number; inDtx: boolean; seen: boolean };
+
+/**
+ * This client's outgoing voice: each captured 20 ms frame is Opus-encoded once and sent as a
+ * media frame on every room stream that is not muted, each with its own ssrc, seq (+1 per sent
+ * frame) and RTP timestamp (+960 per captured frame, sent or not, so muting and DTX pauses
+ * appear to receivers as timestamp jumps, never as loss). Flags: speech from the VAD bit, FEC
+ * when the packet carries LBRR, DTX on the first ≤ 2-byte packet of a pause — the rest of the
+ * pause is not sent (RFC 7587 §3.1.3). DTX is enabled in the encoder only while the VAD bit is
+ * clear. Level = −dBov of the frame (RFC 6464), 127 = silence.
+ *
+ * The bitrate, FEC and expected loss follow an {@link AdaptiveBitrateController} fed by the
+ * receivers' reports (worst receiver of the last 3 s) and the heartbeat RTT.
+ *
+ * Threads: the sender itself runs on the main thread; where encoding runs is the
+ * {@link SenderEncoder}'s choice. In browsers `MediaSession` uses `WorkerOpusEncoder` (libopus in
+ * the dedicated codec worker, `concord-codec-worker.js`), because although encoding measured
+ * harmless on average — Chromium main thread, warm: 315–342 µs per 20 ms frame at 24–128 kbit/s
+ * (1.6–1.7 % of a core) — it costs up to ≈ 1.3 ms per frame in the first seconds while the wasm
+ * tiers up, and any main-thread stall (layout, GC, app code) would delay every outgoing frame;
+ * in the worker a busy page only delays packets, never capture. If the worker cannot start it
+ * falls back to `inlineEncoder` on the main thread. In Node (bots, tests) encoding is inline.
+ * Timestamps are taken at capture and seq at send, so an asynchronous encoder changes nothing
+ * on the wire.
+ */
+export class VoiceSender extends TypedEmitter<VoiceSenderEvents> {
+  private readonly abr: AdaptiveBitrateController;
+  private readonly streams = new Map<number, StreamState>();
+  private readonly reports = new Map<string, { report: IncomingReceiverReport; atMs: number }>();
+  private readonly now: () => number;
+  private readonly random: () => number;
+  private readonly unsubscribe: () => void;
+  private readonly log = getLogger('concord:sender');
+  private rttMs = 0;
+  private closed = false;
+  private dtx = true;
+  private applied: { bitrateBps: number; fec: boolean; expectedLossPct: number };
+  private lastSample: NetworkSample | undefined;
+  private readonly counters = {
+    framesEncoded: 0,
+    framesSent: 0,
+    framesDropped: 0,
+    dtxSkipped: 0,
+    payloadBytesSent: 0,
+  };
+
+  constructor(private readonly options: VoiceSenderOptions) {
+    super();
+    this.now = options.now ?? (() => performance.now());
+    this.random = options.random ?? Math.random;
+    this.abr = new AdaptiveBitrateController(options.abr);
+    const d = this.abr.decision;
+    this.applied = { bitrateBps: d.bitrateBps, fec: d.fec, expectedLossPct: d.expectedLossPct };
+    options.encoder.configure({
+      frameMs: 20,
+      bitrateBps: d.bitrateBps ?? DEFAULT_START_BITRATE_BPS,
+      fec: d.fec,
+      packetLossPercent: d.expectedLossPct,
+      dtx: true,
+    });
+    this.abr.on('bitrateChanged', (bps, prev, decision) =>
+      this.safeEmit('bitrateChanged', bps, prev, decision),
+    );
+    this.abr.on('decision', (decision, sample) => this.safeEmit('decision', decision, sample));
+    this.unsubscribe = options.source.onFrame((frame) => this.onFrame(frame));
+  }
+
+  /** The ABR's latest decision. */
+  get decision(): AbrDecision {
+    return this.abr.decision;
+  }
+
+  /** Counters and the encoder's current settings. */
+  getStats(): VoiceSenderStats {
+    const c = this.counters;
+    const d = this.abr.decision;
+    return {
+      framesEncoded: c.framesEncoded,
+      framesSent: c.framesSent,
+      framesDropped: c.framesDropped,
+      dtxSkipped: c.dtxSkipped,
+      payloadBytesSent: c.payloadBytesSent,
+      encodeUsMean: this.options.encoder.encodeUsMean ?? 0,
+      bitrateBps: this.applied.bitrateBps,
+      fec: this.applied.fec,
+      expectedLossPct: this.applied.expectedLossPct,
+      score: d.score,
+      sample: this.lastSample,
+    };
+  }
+
+  /**
+   * Feeds a RECEIVER_REPORT about one of this client's streams to the ABR and applies the
+   * decision to the encoder. Reports for ssrcs this sender does not feed are ignored.
+   * @throws {InvalidStateError} after `close()`.
+   */
+  handleReceiverReport(report: IncomingReceiverReport): void {
+    this.assertOpen();
+    if (!this.streams.has(report.ssrc)) return;
+    const nowMs = this.now();
+    this.reports.set(`${report.fromUserId}|${report.ssrc}`, { report, atMs: nowMs });
+    this.decide(nowMs);
+  }
+
+  /**
+   * A new heartbeat round trip (ms): re-decides with the receivers' latest reports, if any is
+   * fresh. @throws {InvalidStateError} after `close()`.
+   */
+  handleRtt(rttMs: number): void {
+    this.assertOpen();
+    if (!(Number.isFinite(rttMs) && rttMs >= 0)) return;
+    this.rttMs = rttMs;
+    if (this.reports.size > 0) this.decide(this.now());
+  }
+
+  /** Stops sending, destroys the encoder, removes listeners. Idempotent. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.unsubscribe();
+    this.abr.close();
+    this.options.encoder.destroy();
+    this.streams.clear();
+    this.removeAllListeners();
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new InvalidStateError('VoiceSender is closed');
+  }
+
+  // Worst receiver wins: a sender serves everyone in the room with one encoding.
+  private decide(nowMs: number): void {
+    let lossPct = 0;
+    let jitterMs = 0;
+    for (const [key, { report, atMs }] of this.reports) {
+      if (nowMs - atMs > REPORT_TTL_MS) {
+        this.reports.delete(key);
+        continue;
+      }
+      lossPct = Math.max(lossPct, report.fractionLost / 2.56);
+      jitterMs = Math.max(jitterMs, report.jitterMs);
+    }
+    if (this.reports.size === 0) return;
+    const sample: NetworkSample = { lossPct, rttMs: this.rttMs, jitterMs };
+    this.lastSample = sample;
+    const d = this.abr.update(sample, nowMs);
+    const a = this.applied;
+    if (
+      d.bitrateBps !== a.bitrateBps ||
+      d.fec !== a.fec ||
+      d.expectedLossPct !== a.expectedLossPct
+    ) {
+      this.options.encoder.configure({
+        bitrateBps: d.bitrateBps,
+        fec: d.fec,
+        packetLossPercent: d.expectedLossPct,
+      });
+      this.applied = { bitrateBps: d.bitrateBps, fec: d.fec, expectedLossPct: d.expectedLossPct };
+      this.log.debug('encoder reconfigured', this.applied);
+    }
+  }
+
+  private onFrame(frame: CapturedFrame): void {
+    if (this.closed) return;
+    const { meta } = frame;
+    const captureMuted = (meta.flags & FRAME_FLAG_MUTED) !== 0;
+    // Streams this frame belongs to; those gone since the last frame are forgotten.
+    let anySend = false;
+    for (const s of this.streams.values()) s.seen = false;
+    const targets: SendTarget[] = [];
+    for (const t of this.options.targets()) {
+      if (t.ssrc === 0) continue;
+      let s = this.streams.get(t.ssrc);
+      if (!s) {
+        s = {
+          seq: Math.floor(this.random() * 0x10000) & 0xffff,
+          timestamp: Math.floor(this.random() * 0x1_0000_0000) >>> 0,
+          inDtx: false,
+          seen: true,
+        };
+        this.streams.set(t.ssrc, s);
+      }
+      s.seen = true;
+      targets.push(t);
+      if (!t.muted && !captureMuted) anySend = true;
+    }
+    for (const [ssrc, s] of this.streams) if (!s.seen) this.streams.delete(ssrc);
+
+    if (anySend) {
+      // DTX follows Concord's VAD: off while it hears speech, so libopus's own activity detector
+      // (which also classifies steady tones and music as inactive) never cuts a talker off.
+      const speaking = (meta.flags & FRAME_FLAG_SPEAKING) !== 0;
+      if (speaking === this.dtx) {
+        this.dtx = !speaking;
+        this.options.encoder.configure({ dtx: this.dtx });
+      }
+      // Timestamps are taken now, at capture; seq at send time (an async encoder answers later,
+      // in order).
+      const sends: { room: string; ssrc: number; timestamp: number }[] = [];
+      for (const t of targets) {
+        const s = this.streams.get(t.ssrc)!;
+        if (t.muted || captureMuted) s.inDtx = false;
+        else sends.push({ room: t.room, ssrc: t.ssrc, timestamp: s.timestamp });
+      }
+      const level = audioLevel(meta.levelDbfs);
+      this.counters.framesEncoded++;
+      this.options.encoder.encode(frame.samples, (packet) =>
+        this.send(sends, packet, speaking, level),
+      );
+    }
+    // Every captured frame advances every stream's clock, sent or not.
+    for (const s of this.streams.values()) s.timestamp = (s.timestamp + FRAME_SAMPLES) >>> 0;
+  }
+
+  private send(
+    sends: readonly { room: string; ssrc: number; timestamp: number }[],
+    packet: Uint8Array,
+    speaking: boolean,
+    level: number,
+  ): void {
+    if (this.closed) return;
+    const dtx = packet.length <= 2;
+    let flags = speaking ? MediaFlags.Speech : 0;
+    if (!dtx && opusPacketHasLbrr(packet)) flags |= MediaFlags.Fec;
+    if (dtx) flags |= MediaFlags.Dtx;
+    for (const { room, ssrc, timestamp } of sends) {
+      const s = this.streams.get(ssrc);
+      if (!s) continue; // the room was left while the frame was being encoded
+      if (dtx && s.inDtx) {
+        this.counters.dtxSkipped++;
+        continue;
+      }
+      s.inDtx = dtx;
+      const bytes = encodeMediaFrame({ ssrc, seq: s.seq, timestamp, flags, level }, packet);
+      s.seq = (s.seq + 1) & 0xffff;
+      if (this.options.transport.sendMedia(room, bytes)) {
+        this.counters.framesSent++;
+        this.counters.payloadBytesSent += packet.length;
+      } else this.counters.framesDropped++;
+    }
+  }
+}
+
+/** RFC 6464 audio level: −dBov rounded, clamped to 0–127 (127 = silence, also for −∞/NaN). */
+export function audioLevel(levelDbfs: number): number {
+  if (!(levelDbfs > -MAX_AUDIO_LEVEL)) return MAX_AUDIO_LEVEL;
+  return Math.min(MAX_AUDIO_LEVEL, Math.max(0, Math.round(-levelDbfs)));
+}
