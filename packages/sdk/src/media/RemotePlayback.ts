@@ -103,6 +103,15 @@ export class RemotePlayback {
   }
 
   /**
+   * Frames queued for `key` that the audio thread has not played yet (shared-memory path);
+   * 0 for an unknown key, and 0 without shared memory (frames are already on the audio thread).
+   */
+  bufferedFrames(key: string): number {
+    const ring = this.slots.get(key)?.ring;
+    return ring ? Math.floor(ring.availableRead / FRAME_SAMPLES) : 0;
+  }
+
+  /**
    * Sets `key`'s playback volume: 0 (silent) to 2 (+6 dB), 1 by default.
    * @throws {RangeError} for a volume outside [0, 2].
    */

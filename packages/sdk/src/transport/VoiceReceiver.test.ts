@@ -161,4 +161,21 @@ describe('VoiceReceiver', () => {
     expect(vi.getTimerCount()).toBe(0);
     expect(() => receiver.tick()).toThrow(InvalidStateError);
   });
+
+  it('drops a decoded frame instead of queueing it when playback is more than 6 frames behind', async () => {
+    const { sink, receiver, deliver } = setup();
+    let backlog = 0;
+    (sink as FakeSink & { bufferedFrames(key: string): number }).bufferedFrames = () => backlog;
+    await stream(deliver, [0, 1, 2, 3, 4, 5]);
+    const queuedBefore = sink.frames.get('bob')?.length ?? 0;
+    expect(queuedBefore).toBeGreaterThan(0);
+    expect(receiver.driftDrops).toBe(0);
+    backlog = 7; // the audio clock runs slower than the wall clock: the queue has grown
+    await stream(deliver, [6, 7, 8]);
+    expect(receiver.driftDrops).toBeGreaterThanOrEqual(2);
+    expect(sink.frames.get('bob')?.length ?? 0).toBeLessThanOrEqual(queuedBefore + 1);
+    backlog = 2;
+    await stream(deliver, [9, 10]);
+    expect((sink.frames.get('bob')?.length ?? 0) - queuedBefore).toBeGreaterThanOrEqual(2);
+  });
 });

@@ -19,7 +19,19 @@ export interface PlaybackSink {
    * participant survives pauses in their stream.
    */
   pushFrame(key: string, samples: Float32Array): boolean;
+  /**
+   * Frames queued for `key` and not yet played, when the sink can tell (shared-memory rings).
+   * Lets the receiver's wall-clock pull keep in step with the audio clock over a long call.
+   */
+  bufferedFrames?(key: string): number;
 }
+
+/**
+ * Frames queued at the playback side beyond which one decoded frame is dropped instead of
+ * queued: the receiver pulls on the wall clock, the worklet plays on the audio clock, and a
+ * few ppm of difference would otherwise add delay (or empty the queue) over a long call.
+ */
+export const MAX_PLAYBACK_BACKLOG_FRAMES = 6;
 
 /** Who sends a stream, as the room lists say. */
 export interface StreamOwner {
@@ -230,6 +242,9 @@ export class VoiceReceiver extends TypedEmitter<VoiceReceiverEvents> {
    * reports and updates quality. Called by the clock; public for tests and custom clocks.
    * @throws {InvalidStateError} after `close()`.
    */
+  /** Decoded frames dropped to keep the playback queue short (clock drift, see {@link MAX_PLAYBACK_BACKLOG_FRAMES}). */
+  driftDrops = 0;
+
   tick(nowMs = this.now()): void {
     if (this.closed) throw new InvalidStateError('VoiceReceiver is closed');
     const sink = this.options.sink();
@@ -239,7 +254,10 @@ export class VoiceReceiver extends TypedEmitter<VoiceReceiverEvents> {
         continue;
       }
       const frame = s.jb.pull(nowMs);
-      if (sink) sink.pushFrame(s.owner.userId, frame);
+      if (!sink) continue;
+      const backlog = sink.bufferedFrames?.(s.owner.userId) ?? 0;
+      if (backlog > MAX_PLAYBACK_BACKLOG_FRAMES) this.driftDrops++;
+      else sink.pushFrame(s.owner.userId, frame);
     }
     if (++this.ticks % this.reportEveryTicks === 0) this.report();
   }
