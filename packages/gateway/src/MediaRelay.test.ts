@@ -249,6 +249,35 @@ describe('MediaRelay (through Connection)', () => {
     expect(await dropped('not_selected')).toBeGreaterThan(0);
   });
 
+  it('marks the first frame forwarded after a pause Resumed, and clears a sender-set Resumed', async () => {
+    gateway = makeGateway({ maxSpeakers: 1 });
+    const a = await member('a');
+    const b = await member('b');
+    const c = await member('c');
+    const flagsOf = (f: Uint8Array): number => f[11]!;
+    const ssrcOf = (f: Uint8Array): number => Buffer.from(f).readUInt32BE(1);
+    // a holds the only slot; b's frames are not forwarded. a even claims Resumed itself.
+    for (let t = 0; t < 20; t++) {
+      a.ws.deliverMedia(frame(a.ssrc, 10, MediaFlags.Speech | MediaFlags.Resumed));
+      b.ws.deliverMedia(frame(b.ssrc, 40));
+      vi.advanceTimersByTime(20);
+    }
+    const fromA = c.ws.media.filter((f) => ssrcOf(f) === a.ssrc);
+    expect(fromA.length).toBeGreaterThan(0);
+    expect(fromA.every((f) => (flagsOf(f) & MediaFlags.Resumed) === 0)).toBe(true);
+    expect(c.ws.media.some((f) => ssrcOf(f) === b.ssrc)).toBe(false);
+    // a falls silent for more than a second: b takes the slot, its first frame says Resumed.
+    vi.advanceTimersByTime(1_200);
+    for (let t = 0; t < 5; t++) {
+      b.ws.deliverMedia(frame(b.ssrc, 40));
+      vi.advanceTimersByTime(20);
+    }
+    const fromB = c.ws.media.filter((f) => ssrcOf(f) === b.ssrc);
+    expect(fromB.length).toBeGreaterThan(1);
+    expect(flagsOf(fromB[0]!) & MediaFlags.Resumed).toBe(MediaFlags.Resumed);
+    expect(fromB.slice(1).every((f) => (flagsOf(f) & MediaFlags.Resumed) === 0)).toBe(true);
+  });
+
   it('skips deafened listeners and muted senders', async () => {
     const a = await member('a');
     const b = await member('b');

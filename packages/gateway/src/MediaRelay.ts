@@ -1,6 +1,6 @@
 import type { MediaImpairment } from './MediaImpairment.js';
 import { randomInt } from 'node:crypto';
-import { readMediaHeader } from '@concord/protocol';
+import { MediaFlags, readMediaHeader } from '@concord/protocol';
 import { GatewayError } from './errors.js';
 import { MediaRateLimiter } from './MediaRateLimiter.js';
 import type { GatewayMetrics } from './metrics.js';
@@ -29,6 +29,8 @@ export interface RelayMember {
   muted: boolean;
   /** The listener's deafened flag: a deafened member is sent no media. */
   deafened: boolean;
+  /** Frames of this stream were not forwarded since the last one that was (not selected). */
+  paused: boolean;
 }
 
 /** A room with members on this node. */
@@ -97,6 +99,7 @@ export class MediaRelay {
       limiter: new MediaRateLimiter(this.options.mediaRateLimitFps, this.options.mediaBurstFrames),
       speaker: newSpeakerState(),
       muted: false,
+      paused: false,
       deafened: false,
     };
     r.members.push(member);
@@ -167,9 +170,17 @@ export class MediaRelay {
       return;
     }
     const room = member.room;
+    // The Resumed flag is the relay's to set, never a sender's.
+    frame[11] = frame[11]! & ~MediaFlags.Resumed;
     if (!room.selector.onFrame(member.speaker, frame[11]!, frame[12]!, started)) {
       counts.dropped.not_selected++;
+      member.paused = true;
       return;
+    }
+    if (member.paused) {
+      // Tell receivers the sequence gap before this frame was the relay's choice, not loss.
+      frame[11] = frame[11]! | MediaFlags.Resumed;
+      member.paused = false;
     }
     let sent = 0;
     let slow = 0;

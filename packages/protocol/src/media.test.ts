@@ -91,7 +91,7 @@ describe('media frames', () => {
       ['reserved header bits', '41 00000001 0000 00000000 00 00'],
       ['reserved frame type 2', '80 00000001 0000 00000000 00 00'],
       ['ssrc 0', '40 00000000 0000 00000000 00 00'],
-      ['reserved flag bits', '40 00000001 0000 00000000 08 00'],
+      ['reserved flag bits', '40 00000001 0000 00000000 10 00'],
       ['a level above 127', '40 00000001 0000 00000000 00 80'],
     ])('%s with INVALID_FRAME', (_name, bytes) => {
       expectInvalidFrame(unhex(bytes));
@@ -107,7 +107,7 @@ describe('media frames', () => {
       expect(() => encodeMediaFrame({ ...fields, ssrc: 2 ** 32 }, p)).toThrow(RangeError);
       expect(() => encodeMediaFrame({ ...fields, seq: 65536 }, p)).toThrow(/seq/);
       expect(() => encodeMediaFrame({ ...fields, timestamp: -1 }, p)).toThrow(/timestamp/);
-      expect(() => encodeMediaFrame({ ...fields, flags: 8 }, p)).toThrow(/flags/);
+      expect(() => encodeMediaFrame({ ...fields, flags: 0x10 }, p)).toThrow(/flags/);
       expect(() => encodeMediaFrame({ ...fields, level: 128 }, p)).toThrow(/level/);
       expect(() => encodeMediaFrame({ ...fields, level: 1.5 }, p)).toThrow(/level/);
       expect(() => encodeMediaFrame(fields, new Uint8Array(1276))).toThrow(/payload/);

@@ -10,7 +10,7 @@
 //   7      4    timestamp, u32 big-endian, 48 kHz clock: +960 per 20 ms frame, wraps
 //                (RFC 7587 §4.1: Opus RTP timestamps always run at 48 kHz)
 //   11     1    flags: bit 0 speech (sender VAD), bit 1 FEC (in-band LBRR present),
-//                bit 2 DTX, bits 3–7 reserved = 0
+//                bit 2 DTX, bit 3 resumed (set by the relay), bits 4–7 reserved = 0
 //   12     1    level: audio level 0–127 = −dBov, 127 = silence (RFC 6464 §3)
 //   13     n    Opus packet, 0–1275 bytes (RFC 6716 §3.4 R2: at most 1275 bytes per frame)
 import { FrameType } from './codec.js';
@@ -35,8 +35,14 @@ export const MediaFlags = {
   Fec: 0x02,
   /** Discontinuous transmission: comfort noise / silence frame. */
   Dtx: 0x04,
+  /**
+   * Set by the relay (never by a sender) on the first frame it forwards after not forwarding
+   * this stream for a while (not among the room's loudest speakers): the sequence gap before it
+   * is not loss.
+   */
+  Resumed: 0x08,
 } as const;
-const RESERVED_FLAGS = 0xf8;
+const RESERVED_FLAGS = 0xf0;
 
 /** Header fields of a media frame. */
 export interface MediaFrameFields {
@@ -69,7 +75,7 @@ export function encodeMediaFrame(fields: MediaFrameFields, payload: Uint8Array):
   checkInt('timestamp', timestamp, 0, 0xffffffff);
   checkInt('flags', flags, 0, 0xff);
   if ((flags & RESERVED_FLAGS) !== 0)
-    throw new RangeError(`flags must only use bits 0–2, got 0x${flags.toString(16)}`);
+    throw new RangeError(`flags must only use bits 0–3, got 0x${flags.toString(16)}`);
   checkInt('level', level, 0, MAX_AUDIO_LEVEL);
   if (payload.length > MAX_OPUS_PAYLOAD_BYTES)
     throw new RangeError(

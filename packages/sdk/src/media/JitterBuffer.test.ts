@@ -273,6 +273,29 @@ describe('JitterBuffer delay adaptation', () => {
     expect(dec.decodedFrames).toEqual(sent);
   });
 
+  it.each([30, 80])(
+    'does not count a %i-frame gap the relay announces (Resumed) as loss',
+    (gap) => {
+      const run = (resumed: boolean) => {
+        const { jb } = buffer();
+        // Frames 0–99 forwarded, then `gap` frames not forwarded by the relay (sequence numbers
+        // and timestamps both keep running at the sender), then forwarded again.
+        const back = 100 + gap;
+        const sent = range(back + 100).filter((k) => k < 100 || k >= back);
+        const arrivals = sent.map((k) => ({
+          packet: { ...fakePacket(k), ...(resumed && k === back ? { resumed: true } : {}) },
+          atMs: k * 20 + 40,
+        }));
+        return at(simulate(jb, arrivals, (back + 110) * 20), (back + 105) * 20).stats;
+      };
+      const announced = run(true);
+      expect(announced).toMatchObject({ lostTotal: 0, concealed: 0 });
+      expect(announced.lossPct).toBe(0);
+      // The same gap unannounced is loss: the test would catch the flag being ignored.
+      expect(run(false).lostTotal).toBe(gap);
+    },
+  );
+
   it.each([
     ['slow', 1.005],
     ['fast', 0.995],

@@ -52,6 +52,12 @@ export interface JitterPacket {
    * corrections may drop or insert a frame unnoticed.
    */
   readonly speech?: boolean;
+  /**
+   * The relay did not forward this stream for a while before this packet (it was not among
+   * the room's loudest speakers): the sequence gap before it was never sent to this receiver,
+   * so it is neither loss nor concealed — it plays like a DTX pause.
+   */
+  readonly resumed?: boolean;
 }
 
 /** Where the frame returned by {@link JitterBuffer.pull} came from. */
@@ -270,6 +276,8 @@ export class JitterBuffer {
   private dropped = 0;
   private decodeErrors = 0;
   private resyncs = 0;
+  // Sequence numbers the relay never forwarded to us (see JitterPacket.resumed): not loss.
+  private notForwarded = 0;
 
   // Loss window snapshots: (time, expected, received).
   private readonly snapTime: Float64Array;
@@ -356,6 +364,8 @@ export class JitterBuffer {
     }
     this.seen[extSeq % SEEN_WINDOW] = extSeq;
     const extTs = this.extendTs(timestamp);
+    const skippedByRelay = packet.resumed === true && extSeq > this.highestSeq + 1;
+    if (skippedByRelay) this.notForwarded += extSeq - this.highestSeq - 1;
     this.received++;
     if (extSeq > this.highestSeq) this.highestSeq = extSeq;
     // A packet older than the first one (reordered at start) extends the expected range.
@@ -398,8 +408,9 @@ export class JitterBuffer {
       return;
     }
     if (st.underrunFrames > 0 && this.buffered === 0) {
-      // First packet after the buffer ran empty: DTX if no seq is missing, else loss.
-      this.resolveUnderrun(st, extSeq - st.nextSeq);
+      // First packet after the buffer ran empty: DTX if no seq is missing (or the relay paused
+      // the stream), else loss.
+      this.resolveUnderrun(st, skippedByRelay ? 0 : extSeq - st.nextSeq);
       st.nextSeq = extSeq;
       this.reanchor(st, extTs);
     }
@@ -517,6 +528,7 @@ export class JitterBuffer {
     this.resyncs++;
     // Counters stay cumulative across streams.
     this.expectedBefore = this.expected();
+    this.notForwarded = 0; // already taken out of expectedBefore
     this.clearSlots();
     log.debug('stream resync', { seq: packet.seq });
     this.start(packet, arrivalMs);
@@ -823,7 +835,7 @@ export class JitterBuffer {
     // Idle with a packet received happens only inside start(), whose first loss snapshot must
     // already count that packet as expected (else every stream shows one phantom loss).
     if (this.state.status === 'idle' && this.received === 0) return 0;
-    return this.expectedBefore + this.highestSeq - this.baseSeq + 1;
+    return this.expectedBefore + this.highestSeq - this.baseSeq + 1 - this.notForwarded;
   }
 
   private lostTotal(): number {

@@ -154,6 +154,7 @@ export class VoiceReceiver extends TypedEmitter<VoiceReceiverEvents> {
           payload: frame.payload,
           fec: (frame.flags & MediaFlags.Fec) !== 0,
           speech: (frame.flags & MediaFlags.Speech) !== 0,
+          resumed: (frame.flags & MediaFlags.Resumed) !== 0,
         },
         arrivalMs,
       );
