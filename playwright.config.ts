@@ -1,4 +1,5 @@
 import { defineConfig } from '@playwright/test';
+import { chromiumLaunchOptions } from './packages/testing/src/playwright.js';
 
 // e2e runs real Debian Chromium (never a Playwright-downloaded browser) against a real
 // gateway that Playwright starts. One worker: timing-sensitive audio specs need both cores.
@@ -16,27 +17,19 @@ export default defineConfig({
     baseURL: `http://127.0.0.1:${PORT}`,
     browserName: 'chromium',
     headless: true,
-    launchOptions: {
-      executablePath: process.env.CONCORD_CHROMIUM ?? '/usr/bin/chromium',
-      args: [
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-        '--autoplay-policy=no-user-gesture-required',
-        '--use-fake-ui-for-media-stream',
-        '--use-fake-device-for-media-stream',
-      ],
-    },
+    // The QA kit's launch options: Debian Chromium, fake microphone and camera, no prompts,
+    // autoplay allowed (specs add --use-file-for-fake-audio-capture per WAV).
+    launchOptions: chromiumLaunchOptions({
+      ...(process.env.CONCORD_CHROMIUM ? { executablePath: process.env.CONCORD_CHROMIUM } : {}),
+    }),
   },
   webServer: {
     command: [
       'node packages/gateway/dist/cli.js',
       `--port ${PORT}`,
       '--insecure-dev-auth',
+      // Test-only seeded media loss/jitter (PUT/DELETE /test/impairment): voice-impairment.spec.ts.
+      '--enable-test-impairment',
       '--static /sdk/=packages/sdk/dist',
       '--static /e2e/=e2e/pages',
       '--static /=examples/voice-room',

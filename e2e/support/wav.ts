@@ -4,14 +4,11 @@
 // stereo and loops the file, so every WAV here is written at 44.1 kHz: into a 44.1 kHz
 // AudioContext it arrives bit-exact, and the only thing between the file and the SDK's frames
 // is the capture worklet (its 44.1 → 48 kHz resampler included).
-import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium, test, type Browser, type Page } from '@playwright/test';
-import { decodeWav, encodeWav } from '@concord/testing';
-import { SENTENCES } from '@concord/testing';
+import { encodeWav, SENTENCES, speech } from '@concord/testing';
 
 /** Sample rate of every fake-microphone WAV, in Hz. */
 export const WAV_RATE_HZ = 44_100;
@@ -38,47 +35,12 @@ export function quantize16(x: Float32Array): Float32Array {
   return x.map((v) => Math.round(Math.max(-1, Math.min(1, v)) * 32767) / 32767);
 }
 
-const speechCache = new Map<string, Float32Array>();
-
 /**
- * One sentence from espeak-ng (22.05 kHz), resampled by sox to 44.1 kHz (an exact ×2), mono
- * float. Trimmed of espeak's leading and trailing silence so burst layouts are what they say.
+ * One sentence from espeak-ng at 44.1 kHz (the fake microphone's rate), mono float, trimmed of
+ * espeak's leading and trailing silence so burst layouts are what they say.
  */
 export function speech44k(text: string, voice = 'en-us', wordsPerMinute = 160): Float32Array {
-  const key = `${voice}|${wordsPerMinute}|${text}`;
-  const hit = speechCache.get(key);
-  if (hit) return hit;
-  const dir = mkdtempSync(join(tmpdir(), 'concord-e2e-speech-'));
-  try {
-    const raw = join(dir, 'raw.wav');
-    const out = join(dir, 'out.wav');
-    execFileSync('espeak-ng', ['-v', voice, '-s', String(wordsPerMinute), '-w', raw, text]);
-    execFileSync('sox', [
-      raw,
-      '-r',
-      String(WAV_RATE_HZ),
-      '-c',
-      '1',
-      '-e',
-      'floating-point',
-      '-b',
-      '32',
-      out,
-    ]);
-    const samples = trimSilence(decodeWav(readFileSync(out)).channels[0]!);
-    speechCache.set(key, samples);
-    return samples;
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
-
-function trimSilence(x: Float32Array, threshold = 1e-3): Float32Array {
-  let a = 0;
-  let b = x.length;
-  while (a < b && Math.abs(x[a]!) < threshold) a++;
-  while (b > a && Math.abs(x[b - 1]!) < threshold) b--;
-  return x.slice(a, b);
+  return speech(text, voice, wordsPerMinute, { sampleRateHz: WAV_RATE_HZ, trim: true });
 }
 
 /** A 44.1 kHz layout of speech bursts: the signal and where each burst starts and ends. */

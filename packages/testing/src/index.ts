@@ -8,3 +8,10 @@ export {
   type FakeMicrophoneOptions,
   type JoinRoomOptions,
 } from './playwright.js';
+export {
+  medianIntervalMs,
+  pairBurstLatencies,
+  percentiles,
+  type BurstLatency,
+  type PairBurstOptions,
+} from './burstTiming.js';

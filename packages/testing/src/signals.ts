@@ -70,11 +70,18 @@ export function tone(samples: number, freqHz: number, amp = 0.5, sampleRateHz = 
 const speechCache = new Map<string, Float32Array>();
 
 /**
- * Speech from espeak-ng, resampled to 48 kHz by sox. `voice` picks an espeak voice
- * (e.g. 'en-us', 'en-gb+f3') so babble can mix several speakers.
+ * Speech from espeak-ng, resampled by sox to `sampleRateHz` (48 kHz by default; 44.1 kHz for
+ * Chromium's fake microphone). `voice` picks an espeak voice (e.g. 'en-us', 'en-gb+f3') so
+ * babble can mix several speakers; `trim` removes espeak's leading and trailing silence so
+ * burst layouts are exactly what they say. Cached per arguments.
  */
-export function speech(text: string, voice = 'en-us', wordsPerMinute = 160): Float32Array {
-  const key = `${voice}|${wordsPerMinute}|${text}`;
+export function speech(
+  text: string,
+  voice = 'en-us',
+  wordsPerMinute = 160,
+  { sampleRateHz = FS, trim = false }: { sampleRateHz?: number; trim?: boolean } = {},
+): Float32Array {
+  const key = `${voice}|${wordsPerMinute}|${sampleRateHz}|${trim}|${text}`;
   const hit = speechCache.get(key);
   if (hit) return hit;
   const dir = mkdtempSync(join(tmpdir(), 'concord-speech-'));
@@ -85,7 +92,7 @@ export function speech(text: string, voice = 'en-us', wordsPerMinute = 160): Flo
     execFileSync('sox', [
       raw,
       '-r',
-      String(FS),
+      String(sampleRateHz),
       '-c',
       '1',
       '-e',
@@ -94,12 +101,22 @@ export function speech(text: string, voice = 'en-us', wordsPerMinute = 160): Flo
       '32',
       out,
     ]);
-    const samples = decodeWav(readFileSync(out)).channels[0]!;
+    const decoded = decodeWav(readFileSync(out)).channels[0]!;
+    const samples = trim ? trimSilence(decoded) : decoded;
     speechCache.set(key, samples);
     return samples;
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** `x` without its leading and trailing samples below `threshold` in magnitude. */
+export function trimSilence(x: Float32Array, threshold = 1e-3): Float32Array {
+  let a = 0;
+  let b = x.length;
+  while (a < b && Math.abs(x[a]!) < threshold) a++;
+  while (b > a && Math.abs(x[b - 1]!) < threshold) b--;
+  return x.slice(a, b);
 }
 
 /** Standard test sentences (Harvard list 1). */
