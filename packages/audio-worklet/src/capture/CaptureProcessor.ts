@@ -11,6 +11,8 @@ import { QuantumTimer } from '../shared/QuantumTimer.js';
 import { SampleRing } from '../shared/SampleRing.js';
 import { CaptureEngine } from './CaptureEngine.js';
 
+// Shared empty channel list for a disconnected input/output: `[]` in process() would allocate.
+const NO_CHANNELS: readonly Float32Array[] = [];
 // Reports every 10 frames (200 ms): counters and level stay "a few times per second".
 const REPORT_EVERY_FRAMES = 10;
 
@@ -103,7 +105,7 @@ class CaptureProcessor extends AudioWorkletProcessor {
     if (!engine) return true;
     this.timer.start();
     const out = outputs[0];
-    engine.processQuantum(inputs[0] ?? [], out?.[0]);
+    engine.processQuantum(inputs[0] ?? NO_CHANNELS, out?.[0]);
     if (out) for (let c = 1; c < out.length; c++) out[c]!.set(out[0]!);
     this.timer.stop();
     return true;

@@ -10,6 +10,8 @@ import { QuantumTimer } from '../shared/QuantumTimer.js';
 import { SampleRing } from '../shared/SampleRing.js';
 import { PlaybackEngine } from './PlaybackEngine.js';
 
+// Shared empty channel list for a disconnected input/output: `[]` in process() would allocate.
+const NO_CHANNELS: readonly Float32Array[] = [];
 // Stats every 75 quanta (200 ms at 48 kHz).
 const REPORT_EVERY_QUANTA = 75;
 // Without shared memory, each slot gets a local ring of this many frames fed by 'push'.
@@ -63,7 +65,7 @@ class PlaybackProcessor extends AudioWorkletProcessor {
     const engine = this.engine;
     if (!engine) return true;
     this.timer.start();
-    engine.processQuantum(outputs[0] ?? []);
+    engine.processQuantum(outputs[0] ?? NO_CHANNELS);
     this.timer.stop();
     if (engine.stats.quanta % REPORT_EVERY_QUANTA === 0) {
       const { histogram, maxUs } = this.timer.take();
