@@ -27,6 +27,10 @@ test('two pages join one room, see each other, and see mute changes propagate', 
 
   await expect(participant(alice, 'bob')).toContainText('Bob');
   await expect(participant(bob, 'alice')).toContainText('Alice');
+  // The Join click started the microphone, and the stats panel shows the sending bitrate.
+  await expect(alice.getByRole('button', { name: 'Stop microphone' })).toBeVisible();
+  await expect(alice.locator('#stat-bitrate')).toHaveText(/^\d+ kbps$/);
+  await expect(alice.getByLabel('Volume of Bob')).toBeVisible();
   await expect(alice.locator('#participants li')).toHaveCount(2);
 
   await bob.getByRole('button', { name: 'Mute' }).click();
