@@ -178,4 +178,18 @@ describe('VoiceReceiver', () => {
     await stream(deliver, [9, 10]);
     expect((sink.frames.get('bob')?.length ?? 0) - queuedBefore).toBeGreaterThanOrEqual(2);
   });
+
+  it('sends no report and keeps the quality of a stream that went quiet (muted, DTX)', async () => {
+    const { transport, receiver, deliver } = setup();
+    await stream(
+      deliver,
+      Array.from({ length: 100 }, (_, i) => i),
+    ); // 2 s of packets
+    const reportsWhileTalking = transport.reports.length;
+    expect(reportsWhileTalking).toBeGreaterThanOrEqual(1);
+    const quality = receiver.qualityOf('bob');
+    await vi.advanceTimersByTimeAsync(3_000); // silence, shorter than the idle timeout
+    expect(transport.reports.length).toBe(reportsWhileTalking);
+    expect(receiver.qualityOf('bob')).toBe(quality);
+  });
 });

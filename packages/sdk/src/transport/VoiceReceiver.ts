@@ -109,6 +109,8 @@ type Sender = {
   readonly jb: JitterBuffer;
   readonly quality: ConnectionQualityTracker;
   lastArrivalMs: number;
+  /** Packets received when the last report was made. */
+  receivedAtReport: number;
 };
 
 /**
@@ -269,7 +271,7 @@ export class VoiceReceiver extends TypedEmitter<VoiceReceiverEvents> {
       decoder: this.options.createDecoder(),
     });
     const quality = new ConnectionQualityTracker();
-    const s: Sender = { ssrc, owner, jb, quality, lastArrivalMs: arrivalMs };
+    const s: Sender = { ssrc, owner, jb, quality, lastArrivalMs: arrivalMs, receivedAtReport: 0 };
     quality.on('connectionQualityChanged', (q, prev) =>
       this.safeEmit('connectionQualityChanged', owner, q, prev),
     );
@@ -298,6 +300,12 @@ export class VoiceReceiver extends TypedEmitter<VoiceReceiverEvents> {
     const rtt = this.options.rttMs();
     const lost = !this.options.transport.ready;
     for (const s of this.senders.values()) {
+      // A stream that sent nothing since the last report (muted, DTX, not selected) tells us
+      // nothing new about the network: keep its quality, send no report (as RTCP does for
+      // inactive sources).
+      const received = s.jb.getStats().received;
+      if (received === s.receivedAtReport) continue;
+      s.receivedAtReport = received;
       const r = s.jb.takeReceiverReport();
       let list = byRoom.get(s.owner.room);
       if (!list) byRoom.set(s.owner.room, (list = []));
