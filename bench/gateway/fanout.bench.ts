@@ -8,7 +8,13 @@ import { readFileSync } from 'node:fs';
 import { loadavg, setPriority } from 'node:os';
 import { startGateway, type GatewayProcess } from '../../packages/gateway/test/harness.js';
 import { report, round, type BenchRow } from '../lib/harness.js';
-import { BIN_MS, BINS, SUB_WINDOWS, type StepResult } from './fanoutShared.js';
+import {
+  BINS,
+  histPercentile,
+  robustP99,
+  SUB_WINDOWS,
+  type StepResult,
+} from './fanoutShared.js';
 import {
   cpuMs,
   forkWorker,
@@ -71,19 +77,6 @@ interface Mode {
   capacity: BenchRow | undefined;
   /** Like `best`, judged by the median of the sub-windows' p99. */
   robustBest?: BenchRow | undefined;
-}
-
-/** Percentile of a latency histogram (bin upper edge), overflow bin = Infinity. */
-function histPercentile(hist: number[], p: number): number {
-  const total = hist.reduce((a, b) => a + b, 0);
-  if (total === 0) return Number.NaN;
-  const rank = Math.ceil(p * total);
-  let acc = 0;
-  for (let i = 0; i < hist.length; i++) {
-    acc += hist[i]!;
-    if (acc >= rank) return i === BINS ? Number.POSITIVE_INFINITY : (i + 1) * BIN_MS;
-  }
-  return Number.POSITIVE_INFINITY;
 }
 
 // Extra Node flags for the gateway processes (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`);
@@ -219,21 +212,7 @@ async function runStep(mode: Mode, updatesPerSec: number): Promise<BenchRow> {
     );
   // Deliveries that never arrived count as beyond every percentile.
   hist[BINS]! += Math.max(0, expected - receivedCount);
-  // p99 of each sub-window (by send time), then their median: one ~100 ms VM stall spoils one
-  // sub-window, sustained queueing spoils all of them.
-  const subP99 = Array.from({ length: SUB_WINDOWS }, (_, w) => {
-    const h = new Array<number>(BINS + 1).fill(0);
-    let subSent = 0;
-    let subReceived = 0;
-    for (const r of results) {
-      r.subHistograms[w]!.forEach((n, i) => (h[i]! += n));
-      subSent += r.subSent[w]!;
-      subReceived += r.subReceived[w]!;
-    }
-    h[BINS]! += Math.max(0, subSent * (ROOM_SIZE - 1) - subReceived);
-    return histPercentile(h, 0.99);
-  });
-  const p99Robust = [...subP99].sort((a, c) => a - c)[Math.floor(SUB_WINDOWS / 2)]!;
+  const { median: p99Robust, perWindow: subP99 } = robustP99(results, ROOM_SIZE - 1);
   const p50 = histPercentile(hist, 0.5);
   const p95 = histPercentile(hist, 0.95);
   const p99 = histPercentile(hist, 0.99);

@@ -27,3 +27,50 @@ export interface StepResult {
   /** Longest event-loop lag seen by the send clock during the window, in ms. */
   maxTickLagMs: number;
 }
+
+/** Percentile of a latency histogram (bin upper edge, ms); the overflow bin reads Infinity. */
+export function histPercentile(hist: readonly number[], p: number): number {
+  const total = hist.reduce((a, b) => a + b, 0);
+  if (total === 0) return Number.NaN;
+  const rank = Math.ceil(p * total);
+  let acc = 0;
+  for (let i = 0; i < hist.length; i++) {
+    acc += hist[i]!;
+    if (acc >= rank) return i === BINS ? Number.POSITIVE_INFINITY : (i + 1) * BIN_MS;
+  }
+  return Number.POSITIVE_INFINITY;
+}
+
+/** What {@link robustP99} needs of each client worker's step result. */
+export interface SubWindowCounts {
+  subHistograms: number[][];
+  subSent: number[];
+  subReceived: number[];
+}
+
+/**
+ * p99 of each sub-window (by send time), then their median: one ~100 ms VM stall spoils one
+ * sub-window, sustained queueing spoils all of them. Deliveries that never arrived count as
+ * beyond every percentile (`fanout` = receivers per sent message).
+ */
+export function robustP99(
+  results: readonly SubWindowCounts[],
+  fanout: number,
+): { median: number; perWindow: number[] } {
+  const subP99 = Array.from({ length: SUB_WINDOWS }, (_, w) => {
+    const h = new Array<number>(BINS + 1).fill(0);
+    let subSent = 0;
+    let subReceived = 0;
+    for (const r of results) {
+      r.subHistograms[w]!.forEach((n, i) => (h[i]! += n));
+      subSent += r.subSent[w]!;
+      subReceived += r.subReceived[w]!;
+    }
+    h[BINS]! += Math.max(0, subSent * fanout - subReceived);
+    return histPercentile(h, 0.99);
+  });
+  return {
+    median: [...subP99].sort((a, c) => a - c)[Math.floor(SUB_WINDOWS / 2)]!,
+    perWindow: subP99,
+  };
+}
