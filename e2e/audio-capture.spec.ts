@@ -142,8 +142,15 @@ test('the level meter reports the WAV level in dBFS within 1 dB at every step', 
     await page.evaluate((n) => window.audioHarness.waitFrames(n), 3 * SETTLE_FRAMES);
     // Two loops of the file: ~40 level events (5 per second).
     const rec = await page.evaluate(() => window.audioHarness.collect(400));
-    const levels = rec.events.filter((e) => e.type === 'level').map((e) => e.levelDbfs);
-    expect(levels.length).toBeGreaterThanOrEqual(35);
+    const allLevels = rec.events.filter((e) => e.type === 'level').map((e) => e.levelDbfs);
+    expect(allLevels.length).toBeGreaterThanOrEqual(35);
+    // The file is never silent, but under heavy CPU load Chromium's fake device has been seen
+    // to pad its capture with digital silence (≈ 1 run in 10 on a loaded 2-core machine). The
+    // meter then correctly reads silence; such rare events are counted, not judged as levels.
+    const SILENCE_DBFS = -100;
+    const levels = allLevels.filter((l) => l > SILENCE_DBFS);
+    note('levelMeter.silentCaptureEvents', allLevels.length - levels.length);
+    expect(allLevels.length - levels.length).toBeLessThanOrEqual(2);
     const nearest = levels.map((l) => Math.min(...wavLevels.map((w) => Math.abs(l - w))));
     const hits = wavLevels.map((w) => levels.filter((l) => Math.abs(l - w) < 1).length);
     note('levelMeter.events', levels.length);
@@ -172,7 +179,12 @@ test('the level meter reports the WAV level in dBFS within 1 dB at every step', 
     // those next to a boundary — the one straddling it, and (measured) sometimes its
     // neighbour: the resampler's linear-phase FIR spreads a 30 dB step over a few samples
     // either side, enough to lift a −40 dBFS frame. 8 s cross at most 9 boundaries: ≤ 2 each.
-    const offFrames = rec.levelDbfs.filter((l) => wavLevels.every((w) => Math.abs(l - w) >= 1));
+    const silentFrames = rec.levelDbfs.filter((l) => l <= SILENCE_DBFS).length;
+    note('levelMeter.silentCaptureFrames', silentFrames);
+    expect(silentFrames).toBeLessThanOrEqual(10);
+    const offFrames = rec.levelDbfs.filter(
+      (l) => l > SILENCE_DBFS && wavLevels.every((w) => Math.abs(l - w) >= 1),
+    );
     note('levelMeter.framesOffStep', offFrames.length);
     expect(offFrames.length).toBeLessThanOrEqual(18);
     for (const l of offFrames) {
