@@ -28,10 +28,13 @@ export interface PlaybackSink {
 
 /**
  * Frames queued at the playback side beyond which one decoded frame is dropped instead of
- * queued: the receiver pulls on the wall clock, the worklet plays on the audio clock, and a
- * few ppm of difference would otherwise add delay (or empty the queue) over a long call.
+ * queued. The jitter buffer already absorbs network jitter; this queue only has to cover the
+ * main thread's timer jitter. Left unbounded it kept 2–7 frames (40–140 ms) of extra latency in
+ * the browser e2e (bursts of catch-up pulls after stalls never drain: the worklet plays at the
+ * audio clock); at 2 frames push-to-speaker measured ~12 ms. It also absorbs the slow drift
+ * between the wall clock the receiver pulls on and the audio clock.
  */
-export const MAX_PLAYBACK_BACKLOG_FRAMES = 6;
+export const MAX_PLAYBACK_BACKLOG_FRAMES = 2;
 
 /** Who sends a stream, as the room lists say. */
 export interface StreamOwner {

@@ -1,0 +1,207 @@
+// Latency benchmark (issue 5, "Benchmarks → Latency"), run by bench/media/latency.bench.ts:
+// graph-to-graph delay on loopback for Concord's WebSocket media path with the full capture
+// chain on (AEC, RNNoise, AGC, VAD) and, in the same run, for raw Chromium-to-Chromium WebRTC
+// with browser processing off. Publishes bench/results/media-latency.json. Measured, not
+// asserted: the spec fails only when bursts were not detected.
+//
+// Signal: a spoken syllable every 500 ms (support/voice.ts `syllableWav`; tones would be removed
+// by RNNoise), the same WAV for both paths. Clock: Date.now() in every page (one system clock).
+// Sender point, both paths: an AudioWorklet onset tap on a MediaStreamAudioSourceNode of the
+// microphone track — the render quantum that carried the onset (capture graph input).
+// Receiver points:
+// - WebRTC: the remote track's MediaStreamAudioSourceNode (attached to a muted <audio> too) into
+//   the same onset tap — when the audio entered B's graph.
+// - Concord, `toPlaybackOutput` (the like-for-like row, with the goal): the playback processor's
+//   output (`playback.node`) into the onset tap — when the decoded voice is a signal in B's graph,
+//   the playback ring's queueing included.
+// - Concord, `toPlaybackInput`: when the receiver pushed the onset's 20 ms frame into
+//   RemotePlayback (the playback worklet's input; e2e definition; excludes the playback ring).
+// - Concord, `capture.toCapturedFrame`: A's own `localAudio.onFrame` (the capture chain's share).
+// The first burst of every path is dropped. Each path runs alone (the other's browsers closed).
+import { expect, test } from '@playwright/test';
+import { cpus, loadavg } from 'node:os';
+import { report, round, type BenchRow } from '../bench/lib/harness.js';
+import type { Stages } from './support/harness.js';
+import { note } from './support/note.js';
+import {
+  harness,
+  joinVoice,
+  launchVoicePage,
+  receivedBursts,
+  STAGES_ALL,
+  STAGES_OFF,
+  summarise,
+  syllableWav,
+  type LatencySummary,
+  type VoiceTake,
+} from './support/voice.js';
+
+const RECORD_FRAMES = 500; // 10 s: 20 bursts
+const GOAL_P50_MS = 35;
+
+interface ConcordRun {
+  toCaptured: LatencySummary;
+  toInput: LatencySummary;
+  toOutput: LatencySummary;
+  receiving: Record<string, unknown>;
+}
+
+/** Concord's path: alice speaks, bob (capture muted) listens; both with `stages`. */
+async function runConcord(wav: string, stages: Stages, label: string): Promise<ConcordRun> {
+  const a = await launchVoicePage(wav);
+  const b = await launchVoicePage(wav);
+  try {
+    const room = `latency-${label}-${Date.now()}`;
+    const alice = await joinVoice(a, 'alice', room, stages, { recordCapture: true });
+    await joinVoice(b, 'bob', room, stages, { tapOutput: true });
+    await b.page.evaluate(() =>
+      (
+        window as unknown as {
+          voiceHarness: { client: { localAudio: { setMuted(m: boolean): void } } };
+        }
+      ).voiceHarness.client.localAudio.setMuted(true),
+    );
+    await harness(b.page, 'waitReceived', alice.userId, 150);
+    await Promise.all([harness(a.page, 'reset'), harness(b.page, 'reset')]);
+    await harness(b.page, 'waitReceived', alice.userId, RECORD_FRAMES);
+    const ta = await harness<VoiceTake>(a.page, 'take');
+    const tb = await harness<VoiceTake>(b.page, 'take');
+    const sent = ta.captureOnsets.map((o) => o.t);
+    const onsetsIn = (stream: { times: number[]; samples: string }) =>
+      receivedBursts(stream, [1_000]).map((x) => x.pushedMs);
+    const st = await harness<{ participants: Record<string, Record<string, unknown>> }>(
+      b.page,
+      'stats',
+    );
+    const p = st.participants[alice.userId]!;
+    const ring = [...(tb.backlog[alice.userId] ?? [])].sort((x, y) => x - y);
+    const run: ConcordRun = {
+      toCaptured: summarise(sent, onsetsIn(ta.captured)),
+      toInput: summarise(sent, onsetsIn(tb.received[alice.userId]!)),
+      toOutput: summarise(
+        sent,
+        tb.outputOnsets.map((o) => o.t),
+      ),
+      receiving: {
+        jitterBufferDelayMs: p['jitterBufferDelayMs'],
+        targetDelayMs: p['targetDelayMs'],
+        jitterMs: p['jitterMs'],
+        late: p['late'],
+        concealed: p['concealed'],
+        crossOriginIsolated: tb.crossOriginIsolated,
+        playbackRingFramesMedian: ring[Math.floor(ring.length / 2)],
+        playbackRingFramesMax: ring[ring.length - 1],
+      },
+    };
+    note(`concord.${label}.sentBursts`, sent.length);
+    for (const [k, v] of Object.entries(run)) note(`concord.${label}.${k}`, v);
+    return run;
+  } finally {
+    await a.browser.close();
+    await b.browser.close();
+  }
+}
+
+test('graph-to-graph latency: Concord WebSocket path (full chain) vs raw WebRTC, same run', async () => {
+  test.setTimeout(150_000);
+  const wav = syllableWav('latency-pa');
+
+  // 1) Concord with the full capture chain (the goal), and with the chain off (transport only).
+  const full = await runConcord(wav, STAGES_ALL, 'fullChain');
+  const off = await runConcord(wav, STAGES_OFF, 'chainOff');
+
+  // 2) Raw WebRTC, browser processing off, same WAV.
+  const c = await launchVoicePage(wav);
+  const d = await launchVoicePage(wav);
+  let rtc: LatencySummary;
+  try {
+    await harness(c.page, 'rtcSender');
+    await harness(d.page, 'rtcReceiver');
+    const offer = await harness<object>(c.page, 'rtcDescription', null);
+    const answer = await harness<object>(d.page, 'rtcDescription', offer);
+    await harness(c.page, 'rtcAccept', answer);
+    await expect
+      .poll(
+        () =>
+          d.page.evaluate(
+            () =>
+              (window as unknown as { voiceHarness: { outputOnsets: unknown[] } }).voiceHarness
+                .outputOnsets.length,
+          ),
+        { timeout: 15_000 },
+      )
+      .toBeGreaterThanOrEqual(3);
+    await Promise.all([harness(c.page, 'reset'), harness(d.page, 'reset')]);
+    // Recording N seconds of audio: the same 10 s as the Concord path.
+    await d.page.waitForTimeout(RECORD_FRAMES * 20);
+    const tc = await harness<VoiceTake & { captureOnsets: Array<{ t: number }> }>(
+      c.page,
+      'takeRaw',
+    );
+    const td = await harness<VoiceTake>(d.page, 'takeRaw');
+    rtc = summarise(
+      tc.captureOnsets.map((o) => o.t),
+      td.outputOnsets.map((o) => o.t),
+    );
+    note('webrtc.sentBursts', tc.captureOnsets.length);
+    note('webrtc.toGraphInput', rtc);
+  } finally {
+    await c.browser.close();
+    await d.browser.close();
+  }
+
+  // Measured, not asserted: only that the bursts were found on every path.
+  for (const r of [full, off]) {
+    expect(r.toInput.bursts).toBeGreaterThanOrEqual(12);
+    expect(r.toOutput.bursts).toBeGreaterThanOrEqual(12);
+  }
+  expect(rtc.bursts).toBeGreaterThanOrEqual(12);
+
+  const row = (name: string, s: LatencySummary, extra: Record<string, unknown>): BenchRow => ({
+    name,
+    median: s.p50Ms,
+    p95: s.p95Ms,
+    unit: 'ms',
+    minMs: s.minMs,
+    maxMs: s.maxMs,
+    bursts: s.bursts,
+    ...extra,
+  });
+  const goal = `p50 <= ${GOAL_P50_MS} ms and < raw WebRTC p50 (${rtc.p50Ms} ms, same run)`;
+  const goalRow = (s: LatencySummary) => ({
+    goal,
+    met: s.p50Ms <= GOAL_P50_MS && s.p50Ms < rtc.p50Ms,
+  });
+  const output = "A's capture graph input -> B's playback processor output (like for like)";
+  const input =
+    "A's capture graph input -> RemotePlayback.pushFrame at B (before the playback ring)";
+  const captured = "A's capture graph input -> A's localAudio.onFrame (the capture side's share)";
+  report(
+    'media-latency',
+    [
+      row('concord.ws.fullChain.toPlaybackOutput', full.toOutput, {
+        ...goalRow(full.toOutput),
+        where: output,
+      }),
+      row('concord.ws.fullChain.toPlaybackInput', full.toInput, {
+        ...goalRow(full.toInput),
+        where: input,
+      }),
+      row('concord.ws.fullChain.toCapturedFrame', full.toCaptured, { where: captured }),
+      row('concord.ws.chainOff.toPlaybackOutput', off.toOutput, { where: output }),
+      row('concord.ws.chainOff.toPlaybackInput', off.toInput, { where: input }),
+      row('concord.ws.chainOff.toCapturedFrame', off.toCaptured, { where: captured }),
+      row('webrtc.raw.processingOff.toGraphInput', rtc, {
+        where: "A's capture graph input -> B's remote-track MediaStreamAudioSourceNode",
+      }),
+    ],
+    {
+      clock: 'Date.now() in every page (1 ms ticks); first burst dropped',
+      signal: "espeak-ng 'pa' every 500 ms, 44.1 kHz fake microphone, 48 kHz contexts",
+      stages: { fullChain: STAGES_ALL, chainOff: STAGES_OFF },
+      receiver: { fullChain: full.receiving, chainOff: off.receiving },
+      cpus: cpus().length,
+      loadavg: loadavg().map((x) => round(x, 2)),
+    },
+  );
+});
