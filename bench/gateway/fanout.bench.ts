@@ -8,13 +8,7 @@ import { readFileSync } from 'node:fs';
 import { loadavg, setPriority } from 'node:os';
 import { startGateway, type GatewayProcess } from '../../packages/gateway/test/harness.js';
 import { report, round, type BenchRow } from '../lib/harness.js';
-import {
-  BINS,
-  histPercentile,
-  robustP99,
-  SUB_WINDOWS,
-  type StepResult,
-} from './fanoutShared.js';
+import { BINS, histPercentile, robustP99, SUB_WINDOWS, type StepResult } from './fanoutShared.js';
 import {
   cpuMs,
   forkWorker,
