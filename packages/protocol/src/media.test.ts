@@ -1,3 +1,4 @@
+import { rng } from '@concord/testing'; // seeded mulberry32: the same inputs every run
 import { describe, expect, it } from 'vitest';
 import { CloseCode } from './closeCodes.js';
 import { FrameCodec, FrameType, frameTypeOf } from './codec.js';
@@ -114,18 +115,6 @@ describe('media frames', () => {
     });
   });
 });
-
-// Seeded PRNG (mulberry32): the same inputs every run, so failures reproduce.
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const CASES = Number(process.env.CONCORD_FUZZ_CASES ?? 120_000);
 

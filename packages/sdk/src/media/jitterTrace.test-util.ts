@@ -6,17 +6,8 @@ import type { JitterPacket } from './JitterBuffer.js';
 
 export const FRAME = 960;
 
-/** Mulberry32: a small seeded PRNG in [0, 1). */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Seeded PRNG in [0, 1) (mulberry32, from the QA kit). */
+export { rng } from '@concord/testing';
 
 /**
  * A fake packet for frame `k`: the payload carries k (so the fake decoder can tell which frame
