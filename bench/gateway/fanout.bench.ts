@@ -4,13 +4,13 @@
 // window, the gateway with batching off, and a plain `ws` relay (baseline). Each mode steps up
 // until it saturates; server CPU from /proc/<pid>/stat, client CPU from the workers.
 // Run: npm run bench gateway/fanout   (see bench/README.md for the environment knobs)
-import { readFileSync } from 'node:fs';
 import { loadavg, setPriority } from 'node:os';
 import { startGateway, type GatewayProcess } from '../../packages/gateway/test/harness.js';
 import { report, round, type BenchRow } from '../lib/harness.js';
 import { BINS, histPercentile, robustP99, SUB_WINDOWS, type StepResult } from './fanoutShared.js';
 import {
   cpuMs,
+  cpuPressurePct,
   forkWorker,
   requireGatewayBuild,
   sleep,
@@ -35,16 +35,6 @@ const SUITE_BUDGET_MS = 170_000;
 // workers, so a busy shared machine disturbs the latency numbers less. Default: unchanged.
 const NICE =
   process.env['FANOUT_NICE'] === undefined ? undefined : Number(process.env['FANOUT_NICE']);
-
-/** Share of time some runnable task waited for a CPU over the last 10 s (Linux PSI), in %. */
-function cpuPressurePct(): number | null {
-  try {
-    const m = /some avg10=([\d.]+)/.exec(readFileSync('/proc/pressure/cpu', 'utf8'));
-    return m ? Number(m[1]) : null;
-  } catch {
-    return null; // no PSI on this kernel
-  }
-}
 
 /** Every mode under test, in step order (module-level so cleanup always sees them). */
 const modes: Mode[] = [];

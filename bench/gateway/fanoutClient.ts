@@ -8,7 +8,7 @@
 // {cmd:'exit'}.
 import WebSocket from 'ws';
 import { FrameCodec, Op, PROTOCOL_VERSION, type ServerMessage } from '@concord/protocol';
-import { BIN_MS, BINS, SUB_WINDOWS, type StepResult } from './fanoutShared.js';
+import { BIN_MS, BINS, SUB_WINDOWS, waitFor, type StepResult } from './fanoutShared.js';
 
 interface ConnectCommand {
   cmd: 'connect';
@@ -140,23 +140,6 @@ function onFrame(c: Client, data: Buffer): void {
       c.inbox.push(m);
       c.wake?.();
     }
-  }
-}
-
-async function waitFor(c: Client, pred: (m: ServerMessage) => boolean, timeoutMs = 20_000) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const i = c.inbox.findIndex(pred);
-    if (i >= 0) return c.inbox.splice(0, i + 1)[i]!;
-    if (Date.now() > deadline) throw new Error(`${c.userId}: timed out during setup`);
-    await new Promise<void>((resolve) => {
-      const t = setTimeout(resolve, 200);
-      c.wake = () => {
-        clearTimeout(t);
-        c.wake = undefined;
-        resolve();
-      };
-    });
   }
 }
 

@@ -74,3 +74,35 @@ export function robustP99(
     perWindow: subP99,
   };
 }
+
+/** What {@link waitFor} needs of a benchmark client: its inbox and a wake-up hook. */
+export interface Inbox<M> {
+  userId: string;
+  inbox: M[];
+  wake: (() => void) | undefined;
+}
+
+/**
+ * Resolves with the first message in `c.inbox` matching `pred`, dropping it and everything
+ * before it (setup only, never on the measured path).
+ */
+export async function waitFor<M>(
+  c: Inbox<M>,
+  pred: (m: M) => boolean,
+  timeoutMs = 20_000,
+): Promise<M> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const i = c.inbox.findIndex(pred);
+    if (i >= 0) return c.inbox.splice(0, i + 1)[i]!;
+    if (Date.now() > deadline) throw new Error(`${c.userId}: timed out during setup`);
+    await new Promise<void>((resolve) => {
+      const t = setTimeout(resolve, 200);
+      c.wake = () => {
+        clearTimeout(t);
+        c.wake = undefined;
+        resolve();
+      };
+    });
+  }
+}

@@ -103,3 +103,13 @@ export function forkWorker<Out extends { type: string }>(
     },
   };
 }
+
+/** Share of time some runnable task waited for a CPU over the last 10 s (Linux PSI), in %. */
+export function cpuPressurePct(): number | null {
+  try {
+    const m = /some avg10=([\d.]+)/.exec(readFileSync('/proc/pressure/cpu', 'utf8'));
+    return m ? Number(m[1]) : null;
+  } catch {
+    return null; // no PSI on this kernel
+  }
+}

@@ -7,13 +7,13 @@
 // both alike. Latency: the send time is in the payload (same machine clock); server CPU from
 // /proc/<pid>/stat, client CPU from the workers.
 // Run: npm run bench gateway/relay   (build first: npx tsc -b; knobs in bench/README.md)
-import { readFileSync } from 'node:fs';
 import { loadavg, setPriority } from 'node:os';
 import { startGateway } from '../../packages/gateway/test/harness.js';
 import { report, round, type BenchRow } from '../lib/harness.js';
 import { BINS, histPercentile, robustP99 } from './fanoutShared.js';
 import {
   cpuMs,
+  cpuPressurePct,
   forkWorker,
   requireGatewayBuild,
   sleep,
@@ -43,16 +43,6 @@ const SUITE_BUDGET_MS = 170_000;
 /** Optional nice value (e.g. -10 as root) for servers and client workers. Default: unchanged. */
 const NICE =
   process.env['RELAY_NICE'] === undefined ? undefined : Number(process.env['RELAY_NICE']);
-
-/** Share of time some runnable task waited for a CPU over the last 10 s (Linux PSI), in %. */
-function cpuPressurePct(): number | null {
-  try {
-    const m = /some avg10=([\d.]+)/.exec(readFileSync('/proc/pressure/cpu', 'utf8'));
-    return m ? Number(m[1]) : null;
-  } catch {
-    return null; // no PSI on this kernel
-  }
-}
 
 type WorkerMessage =
   | { type: 'started' }

@@ -17,7 +17,7 @@ import {
   PROTOCOL_VERSION,
   type ServerMessage,
 } from '@concord/protocol';
-import { BIN_MS, BINS, SUB_WINDOWS } from './fanoutShared.js';
+import { BIN_MS, BINS, SUB_WINDOWS, waitFor } from './fanoutShared.js';
 import type { RelayStepResult } from './relayShared.js';
 
 interface ConnectCommand {
@@ -110,23 +110,6 @@ function decodeOrExit(data: Buffer): ServerMessage[] {
       message: `undecodable gateway frame (is the build current? npx tsc -b): ${String(err)}`,
     });
     process.exit(1);
-  }
-}
-
-async function waitFor(m: Member, pred: (msg: ServerMessage) => boolean, timeoutMs = 20_000) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const i = m.inbox.findIndex(pred);
-    if (i >= 0) return m.inbox.splice(0, i + 1)[i]!;
-    if (Date.now() > deadline) throw new Error(`${m.userId}: timed out during setup`);
-    await new Promise<void>((resolve) => {
-      const t = setTimeout(resolve, 200);
-      m.wake = () => {
-        clearTimeout(t);
-        m.wake = undefined;
-        resolve();
-      };
-    });
   }
 }
 

@@ -5,6 +5,7 @@
 // REQUEST_ACK), talk spurts toggle SPEAKING, every connection heartbeats. Every message is listed
 // per connection and direction with its time, exactly as the gateway would produce it (fan-out
 // to every member, per-session seq), so the consumer can batch it like FrameBatcher does.
+import { rng } from '../../packages/testing/src/signals.js';
 import {
   EventSchemas,
   Op,
@@ -71,18 +72,6 @@ export function toParticipant(record: ParticipantRecord): Participant {
   return out as Participant;
 }
 
-/** Deterministic PRNG (mulberry32). */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 const FIRST = ['Alex', 'Sam', 'Robin', 'Kai', 'Jordan', 'Noa', 'Mika', 'Luca', 'Ada', 'Yuki'];
 const LAST = ['Martin', 'Okafor', 'Nguyen', 'Schmidt', 'Silva', 'Kowalski', 'Haddad', 'Ito'];
 
@@ -100,7 +89,7 @@ interface Member {
 
 /** Builds the trace, sorted by time (stable). */
 export function buildTrace(options: TraceOptions = {}): TraceEntry[] {
-  const rand = mulberry32(options.seed ?? 42);
+  const rand = rng(options.seed ?? 42);
   const durationMs = options.durationMs ?? 60_000;
   const initial = options.initialMembers ?? 99;
   const shortIds = options.ids === 'short';
