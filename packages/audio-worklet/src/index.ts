@@ -5,6 +5,7 @@ export {
   FRAME_SAMPLES,
 } from './shared/constants.js';
 export { SampleRing, type SampleRingHandle } from './shared/SampleRing.js';
+export { AudioClock } from './shared/AudioClock.js';
 export {
   FrameRing,
   FRAME_FLAG_MUTED,

@@ -125,8 +125,11 @@ export class CaptureEngine {
       const muted = this.muted;
       const samples = muted ? this.silence : chain.output;
       const flags = (report.speaking ? FRAME_FLAG_SPEAKING : 0) | (muted ? FRAME_FLAG_MUTED : 0);
-      if (frames && !frames.push(samples, seq, report.levelDbfs, report.speechProbability, flags))
-        this.stats.overruns++;
+      if (frames) {
+        if (frames.push(samples, seq, report.levelDbfs, report.speechProbability, flags))
+          frames.notify(); // the sender wakes now instead of at its next poll
+        else this.stats.overruns++;
+      }
       onFrame?.(report, seq, muted);
       this.stats.frames++;
       if (output) {

@@ -2,13 +2,13 @@ import { Mixer, Resampler } from '@concord/wasm-dsp';
 import { afterEach, describe, expect, it } from 'vitest';
 import { FRAME_SAMPLES } from '../shared/constants.js';
 import { SampleRing } from '../shared/SampleRing.js';
-import { PlaybackEngine } from './PlaybackEngine.js';
+import { MIX_SAMPLES, PlaybackEngine } from './PlaybackEngine.js';
 
 const disposables: Array<{ destroy(): void }> = [];
 afterEach(() => disposables.splice(0).forEach((d) => d.destroy()));
 
 async function mixer(maxStreams = 4): Promise<Mixer> {
-  const m = await Mixer.create({ maxStreams });
+  const m = await Mixer.create({ maxStreams, frameSamples: MIX_SAMPLES });
   m.limiterEnabled = false;
   disposables.push(m);
   return m;
@@ -69,13 +69,42 @@ describe('PlaybackEngine', () => {
     const s = SampleRing.allocate(16 * FRAME_SAMPLES, false);
     engine.setStream(0, s);
     for (let f = 0; f < 10; f++) s.push(constant(FRAME_SAMPLES, 0.25));
-    const out = render(engine, 300); // 38,400 samples at 44.1 kHz ≈ 0.87 s ≈ 44 mixes
-    expect(engine.stats.mixes).toBeGreaterThanOrEqual(40);
-    expect(reference.availableRead).toBe(
-      engine.stats.mixes * FRAME_SAMPLES - engine.stats.referenceOverruns * FRAME_SAMPLES,
-    );
+    const out = render(engine, 100); // 12,800 samples at 44.1 kHz ≈ 13,930 at 48 kHz ≈ 109 mixes
+    expect(engine.stats.mixes).toBeGreaterThanOrEqual(108);
+    expect(engine.stats.referenceOverruns).toBe(0);
+    expect(reference.availableRead).toBe(engine.stats.mixes * MIX_SAMPLES);
     // Mid-signal the DC level survives resampling.
     expect(out[4000]).toBeCloseTo(0.25, 2);
+  });
+
+  it('takes a voice quantum by quantum: a frame pushed late is heard at the next quantum', async () => {
+    const engine = new PlaybackEngine({ contextRateHz: 48_000, mixer: await mixer() });
+    const s = SampleRing.allocate(4 * FRAME_SAMPLES, false);
+    engine.setStream(0, s);
+    render(engine, 5); // 5 quanta of underrun: nothing queued
+    s.push(constant(FRAME_SAMPLES, 0.5));
+    const next = render(engine, 1);
+    // Gain ramps from 0 only on a new stream; slot 0 starts at gain 1: the quantum is the frame.
+    expect(next[MIX_SAMPLES - 1]).toBeCloseTo(0.5, 5);
+    // Whole-frame mixing would have taken all 960 samples at once; per quantum 128 are used.
+    expect(s.availableRead).toBe(FRAME_SAMPLES - MIX_SAMPLES);
+  });
+
+  it('plays a partial quantum and pads the rest with silence, counting one underrun', async () => {
+    const engine = new PlaybackEngine({ contextRateHz: 48_000, mixer: await mixer() });
+    const s = SampleRing.allocate(4 * FRAME_SAMPLES, false);
+    engine.setStream(0, s);
+    s.push(constant(64, 0.25));
+    const out = render(engine, 1);
+    expect(out[63]).toBeCloseTo(0.25, 5);
+    expect(out[64]).toBe(0);
+    expect(engine.stats.streamUnderruns).toBe(1);
+  });
+
+  it('refuses a mixer that does not work on render quanta', async () => {
+    const m = await Mixer.create({ maxStreams: 2 }); // 960-sample frames
+    disposables.push(m);
+    expect(() => new PlaybackEngine({ contextRateHz: 48_000, mixer: m })).toThrow(/128-sample/);
   });
 
   it('validates slots and gains', async () => {

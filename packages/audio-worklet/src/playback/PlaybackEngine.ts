@@ -2,11 +2,19 @@ import type { Mixer, Resampler } from '@concord/wasm-dsp';
 import { FRAME_SAMPLES, RENDER_QUANTUM_FRAMES, SAMPLE_RATE_HZ } from '../shared/constants.js';
 import { SampleRing } from '../shared/SampleRing.js';
 
+/**
+ * Samples per mix, 48 kHz: one render quantum. The engine mixes just what the next quantum
+ * needs, so a decoded frame is wanted only when its first samples are (a whole-frame mix took
+ * each voice's next frame up to 20 ms before it was heard, and the receiver had to keep it
+ * there early).
+ */
+export const MIX_SAMPLES = RENDER_QUANTUM_FRAMES;
+
 /** Parts of a {@link PlaybackEngine}. */
 export interface PlaybackEngineOptions {
   /** Sample rate of the AudioContext, in Hz. */
   contextRateHz: number;
-  /** The SIMD mixer with limiter (48 kHz, 960-sample frames). */
+  /** The SIMD mixer with limiter (48 kHz, {@link MIX_SAMPLES}-sample frames). */
   mixer: Mixer;
   /** 48 kHz → context rate; required when the context does not run at 48 kHz. */
   resampleOut?: Resampler;
@@ -18,9 +26,9 @@ export interface PlaybackEngineOptions {
 export interface PlaybackStats {
   /** Render quanta produced. */
   quanta: number;
-  /** 20 ms mixes produced. */
+  /** Mixes of {@link MIX_SAMPLES} samples produced. */
   mixes: number;
-  /** Times an attached stream had no frame ready when a mix needed one. */
+  /** Mixes for which an attached stream had fewer samples than needed (padded with silence). */
   streamUnderruns: number;
   /** Reference samples dropped because the capture side did not read them. */
   referenceOverruns: number;
@@ -46,6 +54,10 @@ export class PlaybackEngine {
         `a ${options.contextRateHz} Hz context needs resampleOut (from ${SAMPLE_RATE_HZ} Hz)`,
       );
     }
+    if (options.mixer.frameSamples !== MIX_SAMPLES)
+      throw new RangeError(
+        `the mixer must work on ${MIX_SAMPLES}-sample frames, got ${options.mixer.frameSamples}`,
+      );
     this.streams = new Array<SampleRing | undefined>(options.mixer.maxStreams).fill(undefined);
     this.out = SampleRing.allocate(4 * FRAME_SAMPLES, false);
   }
@@ -97,22 +109,23 @@ export class PlaybackEngine {
     for (let slot = 0; slot < this.highest; slot++) {
       const ring = this.streams[slot];
       const input = mixer.input(slot);
-      if (ring && ring.availableRead >= FRAME_SAMPLES) ring.pull(input, 0, FRAME_SAMPLES);
-      else {
-        input.fill(0);
+      const got = ring ? ring.pull(input, 0, MIX_SAMPLES) : 0;
+      if (got < MIX_SAMPLES) {
+        input.fill(0, got);
         if (ring) this.stats.streamUnderruns++;
       }
     }
     const mix = mixer.process(this.highest);
     this.stats.mixes++;
     if (reference) {
-      const written = reference.push(mix, 0, FRAME_SAMPLES);
-      if (written < FRAME_SAMPLES) this.stats.referenceOverruns++;
+      const written = reference.push(mix, 0, MIX_SAMPLES);
+      if (written < MIX_SAMPLES) this.stats.referenceOverruns++;
     }
     if (resampleOut) {
-      resampleOut.input.set(mix);
-      this.out.push(resampleOut.output, 0, resampleOut.process(FRAME_SAMPLES));
-    } else this.out.push(mix, 0, FRAME_SAMPLES);
+      const input = resampleOut.input;
+      for (let i = 0; i < MIX_SAMPLES; i++) input[i] = mix[i]!;
+      this.out.push(resampleOut.output, 0, resampleOut.process(MIX_SAMPLES));
+    } else this.out.push(mix, 0, MIX_SAMPLES);
   }
 
   private checkSlot(slot: number): void {

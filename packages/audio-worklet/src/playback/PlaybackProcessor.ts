@@ -1,4 +1,5 @@
 import { Mixer, Resampler } from '@concord/wasm-dsp';
+import { AudioClock } from '../shared/AudioClock.js';
 import { FRAME_SAMPLES, SAMPLE_RATE_HZ } from '../shared/constants.js';
 import {
   PLAYBACK_PROCESSOR,
@@ -8,7 +9,7 @@ import {
 } from '../shared/messages.js';
 import { QuantumTimer } from '../shared/QuantumTimer.js';
 import { SampleRing } from '../shared/SampleRing.js';
-import { PlaybackEngine } from './PlaybackEngine.js';
+import { MIX_SAMPLES, PlaybackEngine } from './PlaybackEngine.js';
 
 // Shared empty channel list for a disconnected input/output: `[]` in process() would allocate.
 const NO_CHANNELS: readonly Float32Array[] = [];
@@ -28,6 +29,7 @@ class PlaybackProcessor extends AudioWorkletProcessor {
   private resampler: Resampler | undefined;
   private readonly localRings = new Map<number, SampleRing>();
   private readonly timer = new QuantumTimer();
+  private clock: AudioClock | undefined;
   private destroyed = false;
 
   constructor(options: AudioWorkletNodeOptions) {
@@ -37,8 +39,9 @@ class PlaybackProcessor extends AudioWorkletProcessor {
       const o = options.processorOptions as PlaybackProcessorOptions;
       this.mixer = Mixer.createSync(o.mixer, {
         maxStreams: o.maxStreams,
-        frameSamples: FRAME_SAMPLES,
+        frameSamples: MIX_SAMPLES,
       });
+      if (o.clock) this.clock = new AudioClock(o.clock);
       if (sampleRate !== SAMPLE_RATE_HZ) {
         if (!o.resampler) throw new Error(`a ${sampleRate} Hz context needs the resampler kernel`);
         this.resampler = Resampler.createSync(o.resampler, {
@@ -67,6 +70,7 @@ class PlaybackProcessor extends AudioWorkletProcessor {
     this.timer.start();
     engine.processQuantum(outputs[0] ?? NO_CHANNELS);
     this.timer.stop();
+    this.clock?.tick();
     if (engine.stats.quanta % REPORT_EVERY_QUANTA === 0) {
       const { histogram, maxUs } = this.timer.take();
       this.post(
@@ -116,6 +120,7 @@ class PlaybackProcessor extends AudioWorkletProcessor {
     this.mixer = undefined;
     this.resampler = undefined;
     this.engine = undefined;
+    this.clock = undefined;
     this.localRings.clear();
     this.port.onmessage = null;
   }

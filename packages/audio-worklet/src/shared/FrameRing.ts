@@ -69,6 +69,28 @@ export class FrameRing {
     return true;
   }
 
+  /**
+   * Wakes the consumer (see {@link waitForFrame}) after a push. Producer side; no allocation.
+   */
+  notify(): void {
+    this.ring.notifyWrite();
+  }
+
+  /**
+   * Consumer side: resolves after the producer's next {@link notify}, at once if a frame was
+   * pushed since `sinceMark` ({@link writeMark} read before the last drain), or after
+   * `timeoutMs`. Undefined when waiting is impossible here (no shared memory or no
+   * `Atomics.waitAsync`): poll instead.
+   */
+  waitForFrame(sinceMark: number, timeoutMs: number): Promise<unknown> | undefined {
+    return this.ring.waitForWrite(sinceMark, timeoutMs);
+  }
+
+  /** The producer's write position; pass it to {@link waitForFrame}. */
+  get writeMark(): number {
+    return this.ring.writeMark;
+  }
+
   /** Pulls one frame into `samples` and `meta`; false when none is complete. Consumer side. */
   pull(samples: Float32Array, meta: FrameMeta): boolean {
     if (this.ring.availableRead < FrameRing.ENTRY) return false;

@@ -50,6 +50,30 @@ describe('SampleRing', () => {
     expect(producer.availableRead).toBe(0);
   });
 
+  it('a consumer waiting for a write wakes on notifyWrite, at once when behind, and times out', async () => {
+    const producer = SampleRing.allocate(32, true);
+    const consumer = new SampleRing(producer.handle);
+    const mark = consumer.writeMark;
+    let woke = false;
+    const waiting = consumer.waitForWrite(mark, 5_000)!.then(() => (woke = true));
+    await new Promise((r) => setTimeout(r, 20));
+    expect(woke).toBe(false);
+    producer.push(seq(4));
+    producer.notifyWrite();
+    await waiting;
+    expect(woke).toBe(true);
+    // Written since the mark: resolves without a notify.
+    await expect(consumer.waitForWrite(mark, 5_000)).resolves.toBe('not-equal');
+    await expect(consumer.waitForWrite(consumer.writeMark, 10)).resolves.toBe('timed-out');
+  });
+
+  it('cannot be waited on without shared memory (the caller polls)', () => {
+    const ring = SampleRing.allocate(32, false);
+    expect(ring.shared).toBe(false);
+    expect(ring.waitForWrite(ring.writeMark, 10)).toBeUndefined();
+    ring.notifyWrite(); // harmless
+  });
+
   it('rejects bad capacities', () => {
     expect(() => SampleRing.allocate(0)).toThrow(RangeError);
     expect(() => SampleRing.allocate(1.5)).toThrow(RangeError);

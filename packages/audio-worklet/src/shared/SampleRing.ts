@@ -3,6 +3,8 @@
 // Backed by a SharedArrayBuffer it crosses threads (audio thread ↔ main/worker); backed by a
 // plain ArrayBuffer it works within one thread. One slot stays empty to tell full from empty.
 
+import { isShared, waitForChange } from './atomicsWait.js';
+
 const READ = 0;
 const WRITE = 1;
 
@@ -23,6 +25,8 @@ export class SampleRing {
   private readonly data: Float32Array;
   /** Usable capacity in samples. */
   readonly capacity: number;
+  /** Whether the ring is on a SharedArrayBuffer (crosses threads, can be waited on). */
+  readonly shared: boolean;
 
   constructor(handle: SampleRingHandle) {
     this.indices = new Int32Array(handle.indices);
@@ -30,6 +34,7 @@ export class SampleRing {
     if (this.indices.length !== 2 || this.data.length < 2)
       throw new RangeError('invalid SampleRing handle');
     this.capacity = this.data.length - 1;
+    this.shared = isShared(this.indices);
   }
 
   /**
@@ -101,6 +106,31 @@ export class SampleRing {
     }
     Atomics.store(this.indices, READ, r);
     return n;
+  }
+
+  /**
+   * Wakes a consumer waiting in {@link waitForWrite} (producer side). Call after a push that
+   * completes a unit the consumer wants (e.g. a whole frame). No allocation; a no-op without
+   * shared memory. Allowed on the audio thread (`Atomics.notify` never blocks).
+   */
+  notifyWrite(): void {
+    if (this.shared) Atomics.notify(this.indices, WRITE);
+  }
+
+  /**
+   * Consumer side, off the audio thread: resolves after the producer's next
+   * {@link notifyWrite} (at once when samples were pushed since `sinceWrite`), or after
+   * `timeoutMs`. `sinceWrite` is a {@link writeMark} taken before the consumer last read.
+   * Returns undefined when waiting is not possible here (no SharedArrayBuffer, or no
+   * `Atomics.waitAsync`): the caller falls back to polling.
+   */
+  waitForWrite(sinceWrite: number, timeoutMs: number): Promise<unknown> | undefined {
+    return waitForChange(this.indices, WRITE, sinceWrite, timeoutMs);
+  }
+
+  /** The producer's write position now: pass it to {@link waitForWrite}. */
+  get writeMark(): number {
+    return Atomics.load(this.indices, WRITE);
   }
 
   /** Drops up to `n` samples (consumer side); returns how many were dropped. */

@@ -39,6 +39,8 @@ export interface PlaybackProcessorOptions {
   maxStreams: number;
   /** Far-end reference ring for the capture processor (shared memory). */
   reference?: SampleRingHandle;
+  /** An `AudioClock`'s buffer (shared memory), ticked once per render quantum. */
+  clock?: SharedArrayBuffer;
 }
 
 /** Messages to the capture processor. */

@@ -1,4 +1,5 @@
 import {
+  AudioClock,
   PLAYBACK_PROCESSOR,
   SampleRing,
   type PlaybackEvent,
@@ -165,11 +166,13 @@ export class AudioEngine extends TypedEmitter<AudioEngineEvents> {
       const shared = globalThis.crossOriginIsolated === true;
       const reference = SampleRing.allocate(REFERENCE_RING_SAMPLES, shared);
       const maxStreams = this.options.maxRemoteStreams ?? 16;
+      const clock = shared ? AudioClock.allocate(true) : undefined;
       const processorOptions: PlaybackProcessorOptions = {
         mixer: assets.mixer.slice(0),
         maxStreams,
         ...(context.sampleRate !== 48_000 ? { resampler: assets.resampler.slice(0) } : {}),
         ...(shared ? { reference: reference.handle } : {}),
+        ...(clock ? { clock: clock.buffer as SharedArrayBuffer } : {}),
       };
       const node = new AudioWorkletNode(context, PLAYBACK_PROCESSOR, {
         numberOfInputs: 0,
@@ -177,7 +180,7 @@ export class AudioEngine extends TypedEmitter<AudioEngineEvents> {
         outputChannelCount: [2],
         processorOptions,
       });
-      const playback = new RemotePlayback(node, maxStreams, shared);
+      const playback = new RemotePlayback(node, maxStreams, shared, clock);
       try {
         await waitReady(node.port, 'playback');
       } catch (err) {

@@ -34,6 +34,7 @@ function simulate(
   arrivals: TraceArrival[],
   durationMs: number,
   pullPhaseMs = 7,
+  queuedMs = 0,
 ): PullRecord[] {
   // One timer at a time (the next arrival), so fake timers stay fast on 3,000-packet traces.
   const queue = arrivals
@@ -48,7 +49,7 @@ function simulate(
   if (queue.length > 0) setTimeout(arrive, queue[0]!.atMs);
   const pulls: PullRecord[] = [];
   const tick = (): void => {
-    const frame = jb.pull(Date.now());
+    const frame = jb.pull(Date.now(), queuedMs);
     pulls.push({
       atMs: Date.now(),
       kind: jb.lastFrameKind,
@@ -234,6 +235,49 @@ describe('JitterBuffer delay adaptation', () => {
     const s = jb.getStats();
     expect(s.jitterMs).toBeLessThan(2);
     expect(s.lostTotal).toBe(0);
+  });
+
+  it('counts audio queued at the sink toward the minimum delay, never toward jitter protection', () => {
+    // Talk-spurts (0.6 s speech, 0.4 s DTX) on a calm path (±2 ms): each spurt is re-anchored
+    // to the target. With 15 ms queued at the sink ahead of every frame, packets are held 15 ms
+    // less and the total (arrival → play-out) stays at the one-frame minimum.
+    const spurts = (seed: number) => {
+      const r = rng(seed);
+      let sent = 0;
+      return trace(1_000, (k) => (k % 50 < 30 ? 40 + 2 * r() : NaN), {
+        packet: (k) => fakePacket(sent++, { tsOffset: k - sent + 1 }),
+      });
+    };
+    const holds = (queuedMs: number) => {
+      const { jb } = buffer();
+      const pulls = simulate(jb, spurts(4), 20_000, 7, queuedMs);
+      const inSpurts = pulls.filter((x) => x.atMs > 2_000 && x.kind === 'decoded');
+      const median = (v: number[]) => [...v].sort((a, b) => a - b)[v.length >> 1]!;
+      return {
+        holdMs: median(inSpurts.map((x) => x.stats.currentDelayMs - queuedMs)),
+        stats: jb.getStats(),
+      };
+    };
+    const plain = holds(0);
+    const queued = holds(15);
+    expect(plain.stats.targetDelayMs).toBe(20);
+    expect(queued.stats.targetDelayMs).toBe(20); // 5 ms spread bucket + 15 ms queued
+    expect(plain.holdMs - queued.holdMs).toBeGreaterThanOrEqual(10);
+    expect(queued.stats.concealed + queued.stats.late).toBe(0);
+    // Jittery path (0–30 ms): a packet must be here when its frame is pulled, so the hold still
+    // covers the spread; the queue comes on top and nothing more is late.
+    const r = rng(5);
+    const { jb } = buffer();
+    simulate(
+      jb,
+      trace(1_500, () => 40 + 30 * r()),
+      30_000,
+      7,
+      15,
+    );
+    const j = jb.getStats();
+    expect(j.targetDelayMs).toBe(30 + 15);
+    expect(j.late + j.concealed).toBeLessThanOrEqual(15); // ≤ 1 % of frames
   });
 
   it('never lets the delay grow past maxDelayMs, dropping late packets instead', () => {

@@ -133,9 +133,15 @@ export interface JitterBufferStats {
   resyncs: number;
   /** Packets waiting to be played. */
   bufferedPackets: number;
-  /** Delay the buffer adds to the fastest packets of the last 2 s, in ms. */
+  /**
+   * Delay the buffer adds to the fastest packets of the last 2 s, in ms: arrival → pull, plus
+   * the sink's queue ahead of the frame (`pull`'s `queuedMs`), i.e. arrival → start of play-out.
+   */
   currentDelayMs: number;
-  /** Delay the buffer steers to, in ms: `quantile` of the recent delay spread, within [min, max]. */
+  /**
+   * Delay the buffer steers to, in ms, on the same scale: `quantile` of the recent delay spread
+   * (at least the minimum delay in all), within [min, max].
+   */
   targetDelayMs: number;
 }
 
@@ -257,6 +263,10 @@ export class JitterBuffer {
   private readonly buckets = new Float64Array(BUCKETS);
   private histogramPackets = 0;
   private targetMs: number;
+  /** `quantile` of the relative delays (5 ms bucket edge), ms: the jitter protection needed. */
+  private spreadMs = 0;
+  /** Audio queued at the sink ahead of the frame being pulled, ms (see {@link pull}). */
+  private queuedMs = 0;
 
   // RFC 3550 A.8 jitter, in timestamp units.
   private jitterTs = 0;
@@ -422,12 +432,20 @@ export class JitterBuffer {
    * rebuilt from FEC or concealed, comfort noise in DTX gaps, or silence before the first packet.
    * Call it every 20 ms from the playback clock.
    * @param nowMs current time on the clock of `push`'s `arrivalMs`, in ms.
+   * @param queuedMs audio already queued at the sink ahead of this frame, ms (default 0): it
+   *   counts toward the minimum delay (one frame of buffered audio), never toward jitter
+   *   protection — a packet must be here when its frame is pulled, however long the frame then
+   *   waits. With a sink pulled on demand this takes the sink's queue out of the latency.
    * @returns a preallocated frame, valid until the next `pull` (copy it to keep it).
    * @throws {InvalidStateError} after `close()`.
    */
-  pull(nowMs: number): Float32Array {
+  pull(nowMs: number, queuedMs = 0): Float32Array {
     const st = this.state;
     if (st.status === 'closed') throw new InvalidStateError('JitterBuffer is closed');
+    if (queuedMs !== this.queuedMs) {
+      this.queuedMs = Number.isFinite(queuedMs) && queuedMs > 0 ? Math.min(queuedMs, 1_000) : 0;
+      this.updateTarget();
+    }
     if (st.status === 'idle') return this.silence();
     if (st.status === 'buffering') {
       if (nowMs - st.playTs / SAMPLES_PER_MS < st.startOffsetMs - FRAME_MS / 2) {
@@ -464,8 +482,8 @@ export class JitterBuffer {
       decodeErrors: this.decodeErrors,
       resyncs: this.resyncs,
       bufferedPackets: this.buffered,
-      currentDelayMs: this.currentDelayMs(),
-      targetDelayMs: this.targetMs,
+      currentDelayMs: this.currentDelayMs() + this.queuedMs,
+      targetDelayMs: this.targetMs + this.queuedMs,
     };
   }
 
@@ -589,7 +607,8 @@ export class JitterBuffer {
       }
     }
     const spreadMs = (q + 1) * BUCKET_MS;
-    this.targetMs = Math.min(this.maxDelayMs, Math.max(this.minDelayMs, spreadMs));
+    this.spreadMs = spreadMs;
+    this.updateTarget();
 
     if (this.snapCount === 0 || arrivalMs - this.lastSnapTime() >= SNAPSHOT_MS) {
       this.snapTime[this.snapNext] = arrivalMs;
@@ -598,6 +617,15 @@ export class JitterBuffer {
       this.snapNext = (this.snapNext + 1) % this.snapTime.length;
       if (this.snapCount < this.snapTime.length) this.snapCount++;
     }
+  }
+
+  /**
+   * Target delay (arrival → pull of the fastest packets), ms: the jitter spread, and at least
+   * the minimum delay less what the sink already holds ahead of the frame; at most the maximum.
+   */
+  private updateTarget(): void {
+    const floor = Math.max(0, this.minDelayMs - this.queuedMs);
+    this.targetMs = Math.min(this.maxDelayMs, Math.max(floor, this.spreadMs));
   }
 
   /** Classifies underrun frames: `missing` packets were lost, the rest was the sender's DTX. */

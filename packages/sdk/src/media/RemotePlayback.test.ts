@@ -1,4 +1,4 @@
-import type { PlaybackCommand } from '@concord/audio-worklet';
+import { SampleRing, type PlaybackCommand } from '@concord/audio-worklet';
 import { describe, expect, it } from 'vitest';
 import { getAudioDiagnostics } from './diagnostics.js';
 import { RemotePlayback } from './RemotePlayback.js';
@@ -47,6 +47,29 @@ describe('RemotePlayback', () => {
     const push = posted.find((m) => m.type === 'push');
     expect(push?.type === 'push' && push.samples).not.toBe(frame);
     expect(push?.type === 'push' && push.samples[0]).toBe(0.25);
+  });
+
+  it('pushes whole frames or nothing while the audio thread drains per quantum; reports the queue', () => {
+    const { node, posted } = fakeNode();
+    const playback = new RemotePlayback(node, 4, true);
+    const frame = new Float32Array(960).fill(0.5);
+    expect(playback.bufferedSamples('alice')).toBe(0); // no slot yet: nothing queued
+    while (playback.pushFrame('alice', frame));
+    const set = posted.find((m) => m.type === 'setStream');
+    const audioSide = new SampleRing(
+      set?.type === 'setStream' ? set.ring! : SampleRing.allocate(1).handle,
+    );
+    const quantum = new Float32Array(128);
+    audioSide.pull(quantum); // one render quantum played: 128 samples free, not a frame
+    expect(playback.bufferedSamples('alice')).toBe(25 * 960 - 128);
+    expect(playback.pushFrame('alice', frame)).toBe(false);
+    expect(playback.bufferedSamples('alice')).toBe(25 * 960 - 128); // nothing partial written
+    expect(playback.bufferedFrames('alice')).toBe(24);
+    for (let q = 0; q < 7; q++) audioSide.pull(quantum); // 1,024 samples free now
+    expect(playback.pushFrame('alice', frame)).toBe(true);
+    expect(playback.bufferedSamples('alice')).toBe(25 * 960 - 1_024 + 960);
+    // Without shared memory the queue lives on the audio thread: unknown here.
+    expect(new RemotePlayback(fakeNode().node, 4, false).bufferedSamples('bob')).toBeUndefined();
   });
 
   it('validates frames and volumes, and posts gains', () => {

@@ -1,3 +1,4 @@
+import type { AudioClock } from '@concord/audio-worklet';
 import {
   FRAME_SAMPLES,
   SampleRing,
@@ -6,6 +7,7 @@ import {
   type ProcessorStats,
 } from '@concord/audio-worklet';
 import { getLogger } from '../logger.js';
+import { AudioPlayoutClock, type PlayoutClock } from '../transport/PlayoutClock.js';
 import { audioDiagnostics } from './diagnostics.js';
 
 // Each remote voice may buffer this many 20 ms frames ahead of playback (the jitter buffer in
@@ -30,10 +32,15 @@ export class RemotePlayback {
   /** Per-quantum processing-time histogram accumulated since creation (10 µs bins). */
   readonly timing: number[] = [];
 
+  /**
+   * @param clock the playback processor's quantum counter (shared memory only): lets the
+   *   receiver run on the audio clock ({@link playoutClock}).
+   */
   constructor(
     private readonly worklet: AudioWorkletNode,
     readonly maxStreams: number,
     private readonly shared: boolean,
+    private readonly clock?: AudioClock,
   ) {
     this.free = Array.from({ length: maxStreams }, (_, i) => maxStreams - 1 - i);
     audioDiagnostics.workletNodes++;
@@ -96,19 +103,42 @@ export class RemotePlayback {
       throw new RangeError(`samples must hold ${FRAME_SAMPLES} samples, got ${samples.length}`);
     if (!this.attach(key)) return false;
     const s = this.slots.get(key)!;
-    if (s.ring) return s.ring.push(samples) === FRAME_SAMPLES;
+    if (s.ring) {
+      // Whole frames or nothing: the audio thread drains per quantum, so free space is not a
+      // multiple of a frame, and a partial write would cut the voice mid-frame.
+      if (s.ring.availableWrite < FRAME_SAMPLES) return false;
+      return s.ring.push(samples) === FRAME_SAMPLES;
+    }
     const copy = samples.slice();
     this.post({ type: 'push', slot: s.slot, samples: copy }, [copy.buffer]);
     return true;
   }
 
   /**
-   * Frames queued for `key` that the audio thread has not played yet (shared-memory path);
-   * 0 for an unknown key, and 0 without shared memory (frames are already on the audio thread).
+   * Whole frames queued for `key` that the audio thread has not played yet (shared-memory
+   * path); 0 for an unknown key, and 0 without shared memory.
    */
   bufferedFrames(key: string): number {
-    const ring = this.slots.get(key)?.ring;
-    return ring ? Math.floor(ring.availableRead / FRAME_SAMPLES) : 0;
+    return Math.floor((this.bufferedSamples(key) ?? 0) / FRAME_SAMPLES);
+  }
+
+  /**
+   * Samples (48 kHz) queued for `key` and not played yet: 0 for a voice without a slot yet,
+   * undefined without shared memory (frames then cross to the audio thread as messages and the
+   * queue cannot be read). Main thread.
+   */
+  bufferedSamples(key: string): number | undefined {
+    if (!this.shared) return undefined;
+    return this.slots.get(key)?.ring?.availableRead ?? 0;
+  }
+
+  /**
+   * A clock ticking with the playback processor's render quanta, when this page has shared
+   * memory and `Atomics.waitAsync`; undefined otherwise (the receiver then uses a timer).
+   */
+  playoutClock(): PlayoutClock | undefined {
+    if (this.destroyed || !this.clock || !AudioPlayoutClock.supported(this.clock)) return undefined;
+    return new AudioPlayoutClock(this.clock);
   }
 
   /**

@@ -3,7 +3,8 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { InvalidStateError } from '../errors.js';
 import type { ConnectionQuality } from '../media/connectionQuality.js';
 import { FakeDecoder, FakeSink, FakeTransport } from './fakes.test-util.js';
-import { VoiceReceiver, type StreamOwner } from './VoiceReceiver.js';
+import type { PlayoutClock } from './PlayoutClock.js';
+import { PLAYOUT_LOW_WATER_SAMPLES, VoiceReceiver, type StreamOwner } from './VoiceReceiver.js';
 
 const SSRC = 0xabc;
 
@@ -162,21 +163,97 @@ describe('VoiceReceiver', () => {
     expect(() => receiver.tick()).toThrow(InvalidStateError);
   });
 
-  it('drops a decoded frame instead of queueing it when playback is more than 2 frames behind', async () => {
+  it("feeds a sink that reports its queue on demand, on the sink's own clock", async () => {
     const { sink, receiver, deliver } = setup();
-    let backlog = 0;
-    (sink as FakeSink & { bufferedFrames(key: string): number }).bufferedFrames = () => backlog;
-    await stream(deliver, [0, 1, 2, 3, 4, 5]);
-    const queuedBefore = sink.frames.get('bob')?.length ?? 0;
-    expect(queuedBefore).toBeGreaterThan(0);
-    expect(receiver.driftDrops).toBe(0);
-    backlog = 3; // the audio clock runs slower than the wall clock: the queue has grown
-    await stream(deliver, [6, 7, 8]);
-    expect(receiver.driftDrops).toBeGreaterThanOrEqual(2);
-    expect(sink.frames.get('bob')?.length ?? 0).toBeLessThanOrEqual(queuedBefore + 1);
-    backlog = 2;
-    await stream(deliver, [9, 10]);
-    expect((sink.frames.get('bob')?.length ?? 0) - queuedBefore).toBeGreaterThanOrEqual(2);
+    // A sink like RemotePlayback with shared memory: a queue it drains in 10 ms bursts of 480
+    // samples (as Chromium's audio thread does), and a clock ticking after each burst.
+    const queued: number[] = [];
+    const demand = sink as FakeSink & {
+      bufferedSamples(key: string): number;
+      playoutClock(): PlayoutClock;
+    };
+    let queue = 0;
+    let tick: ((nowMs: number) => void) | undefined;
+    const clock: PlayoutClock = {
+      kind: 'audio',
+      start: (t) => (tick = t),
+      stop: () => (tick = undefined),
+    };
+    const push = sink.pushFrame.bind(sink);
+    demand.pushFrame = (key, samples) => {
+      queued.push(queue);
+      queue += 960;
+      return push(key, samples);
+    };
+    demand.bufferedSamples = () => queue;
+    demand.playoutClock = () => clock;
+    let underruns = 0;
+    for (let wake = 0; wake < 200; wake++) {
+      if (wake % 2 === 0) deliver(wake / 2); // one packet per 20 ms
+      await vi.advanceTimersByTimeAsync(10);
+      if (queue < 480) underruns++;
+      queue = Math.max(0, queue - 480);
+      tick?.(Date.now());
+    }
+    expect(receiver.clockKind).toBe('audio');
+    expect(vi.getTimerCount()).toBe(0); // no timer of its own
+    expect(underruns).toBeLessThanOrEqual(1); // the very first wake, before any pull
+    // Pulled only below the low-water mark, so the queue never holds more than mark + a frame.
+    expect(Math.max(...queued)).toBeLessThan(PLAYOUT_LOW_WATER_SAMPLES);
+    expect(queue).toBeLessThan(PLAYOUT_LOW_WATER_SAMPLES + 960);
+    // One frame per 20 ms on average: 100 packets, 2 s of audio consumed.
+    expect(Math.abs(sink.frames.get('bob')!.length - 100)).toBeLessThanOrEqual(2);
+    expect(played(sink).slice(0, 90)).toEqual([...Array(90).keys()].map((k) => k + 1).slice(0, 90));
+    // After a stall of the clock's thread (queue ran dry) one tick refills it to the mark.
+    queue = 0;
+    const before = sink.frames.get('bob')!.length;
+    tick!(Date.now());
+    expect(sink.frames.get('bob')!.length - before).toBe(1);
+    expect(queue).toBeGreaterThanOrEqual(PLAYOUT_LOW_WATER_SAMPLES);
+    receiver.close();
+    expect(tick).toBeUndefined();
+  });
+
+  it("counts the sink's queue toward the minimum delay: on a calm path packets are held less", async () => {
+    const { sink, receiver, deliver } = setup();
+    const demand = sink as FakeSink & { bufferedSamples(key: string): number };
+    let queue = 0;
+    demand.bufferedSamples = () => queue;
+    const holdMs: number[] = []; // pull time − arrival time (packet seq arrives at 20·seq ms)
+    const push = sink.pushFrame.bind(sink);
+    const t0 = Date.now();
+    demand.pushFrame = (key, samples) => {
+      const low = Math.round(samples[0]! * 256); // seq & 0xff; 0 = silence or seq 256·k
+      if (low > 0) {
+        // The latest packet with that low byte that had arrived by now (holds are < 5 s).
+        const sinceStart = Date.now() - t0;
+        const k = Math.floor((Math.floor(sinceStart / 20) - low) / 256) * 256 + low;
+        holdMs.push(sinceStart - 20 * k);
+      }
+      return push(key, samples);
+    };
+    const median = (x: number[]): number => [...x].sort((a, b) => a - b)[x.length >> 1]!;
+    // Timer clock (no playoutClock), one pull per tick either way; no jitter at all.
+    await stream(
+      deliver,
+      Array.from({ length: 200 }, (_, i) => i),
+    );
+    const plain = median(holdMs.slice(100, 190));
+    const before = receiver.getStats().get('bob')!;
+    holdMs.length = 0;
+    queue = 900; // every frame now starts playing 18.75 ms after it is pulled
+    await stream(
+      deliver,
+      Array.from({ length: 200 }, (_, i) => i + 200),
+    );
+    const withQueue = median(holdMs.slice(100, 190));
+    const after = receiver.getStats().get('bob')!;
+    expect(plain - withQueue).toBeGreaterThanOrEqual(10);
+    // The delay reported is arrival → play-out: the queue is in it.
+    expect(after.targetDelayMs).toBeGreaterThanOrEqual(18.75);
+    expect(after.jitterBufferDelayMs).toBeGreaterThanOrEqual(18.75);
+    expect(before.targetDelayMs).toBeGreaterThanOrEqual(20);
+    expect(receiver.clockKind).toBe('timer');
   });
 
   it('sends no report and keeps the quality of a stream that went quiet (muted, DTX)', async () => {
@@ -185,6 +262,7 @@ describe('VoiceReceiver', () => {
       deliver,
       Array.from({ length: 100 }, (_, i) => i),
     ); // 2 s of packets
+    await vi.advanceTimersByTimeAsync(1_100); // the report covering the last packets
     const reportsWhileTalking = transport.reports.length;
     expect(reportsWhileTalking).toBeGreaterThanOrEqual(1);
     const quality = receiver.qualityOf('bob');

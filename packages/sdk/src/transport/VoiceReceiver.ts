@@ -6,10 +6,13 @@ import { networkScore } from '../media/AdaptiveBitrateController.js';
 import { ConnectionQualityTracker, type ConnectionQuality } from '../media/connectionQuality.js';
 import { JitterBuffer, type JitterBufferOptions } from '../media/JitterBuffer.js';
 import { TypedEmitter } from '../TypedEmitter.js';
+import { TimerPlayoutClock, type PlayoutClock } from './PlayoutClock.js';
 import type { Transport } from './Transport.js';
 
-/** The pull clock's period: one 20 ms Opus frame. */
+/** The pull clock's period when it is a timer: one 20 ms Opus frame. */
 export const FRAME_MS = 20;
+const SAMPLES_PER_MS = 48;
+const FRAME_SAMPLES = 960;
 
 /** Where decoded frames go: `RemotePlayback` satisfies it; Node apps and tests bring their own. */
 export interface PlaybackSink {
@@ -20,21 +23,30 @@ export interface PlaybackSink {
    */
   pushFrame(key: string, samples: Float32Array): boolean;
   /**
-   * Frames queued for `key` and not yet played, when the sink can tell (shared-memory rings).
-   * Lets the receiver's wall-clock pull keep in step with the audio clock over a long call.
+   * Samples (48 kHz) queued for `key` and not yet played, or undefined when the sink cannot
+   * tell. A sink that can tell is fed on demand: the receiver pulls a frame from the jitter
+   * buffer only when the queue is below the low-water mark, and counts the queue in the jitter
+   * buffer's delay — so the delay the listener hears is the one the jitter buffer steers.
    */
-  bufferedFrames?(key: string): number;
+  bufferedSamples?(key: string): number | undefined;
+  /**
+   * A clock that ticks as the sink consumes audio (the playback processor's render quanta), or
+   * undefined: the receiver then runs its own 20 ms timer.
+   */
+  playoutClock?(): PlayoutClock | undefined;
 }
 
 /**
- * Frames queued at the playback side beyond which one decoded frame is dropped instead of
- * queued. The jitter buffer already absorbs network jitter; this queue only has to cover the
- * main thread's timer jitter. Left unbounded it kept 2–7 frames (40–140 ms) of extra latency in
- * the browser e2e (bursts of catch-up pulls after stalls never drain: the worklet plays at the
- * audio clock); at 2 frames push-to-speaker measured ~12 ms. It also absorbs the slow drift
- * between the wall clock the receiver pulls on and the audio clock.
+ * Low-water mark of a demand-fed sink's queue, in samples at 48 kHz (20 ms): below it the next
+ * frame is pulled. The audio thread drains in bursts (10 ms = 480 samples per wake in Chromium
+ * on Linux), and a main thread that misses one wake must still find a burst's worth queued.
+ * The jitter buffer counts this queue in its delay, so a larger mark is not added latency on a
+ * calm network: it only moves where the frame waits.
  */
-export const MAX_PLAYBACK_BACKLOG_FRAMES = 2;
+export const PLAYOUT_LOW_WATER_SAMPLES = 960;
+
+/** Frames pulled for one stream in one tick at most (catching up after a main-thread stall). */
+const MAX_PULLS_PER_TICK = 3;
 
 /** Who sends a stream, as the room lists say. */
 export interface StreamOwner {
@@ -118,9 +130,13 @@ type Sender = {
 
 /**
  * This client's incoming voices: per remote ssrc a {@link JitterBuffer} with its own Opus
- * decoder; a drift-free 20 ms clock (`next += 20; setTimeout(…, max(1, next − now))`, as
- * discord.js voice's audio player) pulls one frame per sender and pushes it to the playback sink
- * under the sender's user id. Every `reportIntervalMs` it sends a RECEIVER_REPORT per room
+ * decoder, feeding the playback sink under the sender's user id. In a cross-origin-isolated
+ * page the receiver runs on the audio clock (the playback processor's render quanta, see
+ * {@link PlaybackSink.playoutClock}) and pulls a frame only when the voice's playback queue
+ * drops below {@link PLAYOUT_LOW_WATER_SAMPLES}; the queue counts toward the jitter buffer's
+ * minimum delay, so a frame waits in one place, not two. Elsewhere (Node, no shared memory) a
+ * drift-free 20 ms timer pulls one frame per sender per tick. Every `reportIntervalMs` it sends a
+ * RECEIVER_REPORT per room
  * (fractionLost, jitter, cumulative loss per sender) and updates each sender's connection
  * quality from `networkScore(loss, RTT, jitter)`.
  *
@@ -130,12 +146,12 @@ type Sender = {
 export class VoiceReceiver extends TypedEmitter<VoiceReceiverEvents> {
   private readonly senders = new Map<number, Sender>();
   private readonly now: () => number;
-  private readonly reportEveryTicks: number;
+  private readonly reportIntervalMs: number;
   private readonly idleTimeoutMs: number;
   private readonly log = getLogger('concord:receiver');
-  private timer: ReturnType<typeof setTimeout> | undefined;
-  private nextMs = 0;
-  private ticks = 0;
+  private clock: PlayoutClock | undefined;
+  private lastReportMs = Number.NaN;
+  private tickErrors = 0;
   private closed = false;
   private unknownFrames = 0;
   private pushErrors = 0;
@@ -174,7 +190,7 @@ export class VoiceReceiver extends TypedEmitter<VoiceReceiverEvents> {
     const reportIntervalMs = options.reportIntervalMs ?? 1_000;
     if (!(reportIntervalMs >= FRAME_MS && reportIntervalMs <= 60_000))
       throw new RangeError(`reportIntervalMs must be in [20, 60000], got ${reportIntervalMs}`);
-    this.reportEveryTicks = Math.round(reportIntervalMs / FRAME_MS);
+    this.reportIntervalMs = reportIntervalMs;
     this.idleTimeoutMs = options.idleTimeoutMs ?? 10_000;
     options.transport.on('media', this.onMedia);
   }
@@ -243,14 +259,20 @@ export class VoiceReceiver extends TypedEmitter<VoiceReceiverEvents> {
     this.removeAllListeners();
   }
 
+  /** The clock feeding playback now: 'audio' (the playback processor's quanta) or 'timer'. */
+  get clockKind(): PlayoutClock['kind'] | undefined {
+    return this.clock?.kind;
+  }
+
   /**
-   * Runs one 20 ms tick now: pulls a frame per sender, and every report interval sends the
-   * reports and updates quality. Called by the clock; public for tests and custom clocks.
+   * Runs one tick now. With a sink that reports its queue ({@link PlaybackSink.bufferedSamples})
+   * each stream whose queue is below {@link PLAYOUT_LOW_WATER_SAMPLES} gets frames pulled until
+   * it is not (at most 3 per tick), each pulled for the time it will start playing (now + the
+   * queue); otherwise every stream gets one frame (a 20 ms timer calls this). Every report
+   * interval it sends the reports and updates quality. Called by the clock; public for tests and
+   * custom clocks.
    * @throws {InvalidStateError} after `close()`.
    */
-  /** Decoded frames dropped to keep the playback queue short (clock drift, see {@link MAX_PLAYBACK_BACKLOG_FRAMES}). */
-  driftDrops = 0;
-
   tick(nowMs = this.now()): void {
     if (this.closed) throw new InvalidStateError('VoiceReceiver is closed');
     const sink = this.options.sink();
@@ -259,13 +281,24 @@ export class VoiceReceiver extends TypedEmitter<VoiceReceiverEvents> {
         this.removeSender(s);
         continue;
       }
-      const frame = s.jb.pull(nowMs);
-      if (!sink) continue;
-      const backlog = sink.bufferedFrames?.(s.owner.userId) ?? 0;
-      if (backlog > MAX_PLAYBACK_BACKLOG_FRAMES) this.driftDrops++;
-      else sink.pushFrame(s.owner.userId, frame);
+      const key = s.owner.userId;
+      let queued = sink?.bufferedSamples?.(key);
+      if (queued === undefined) {
+        const frame = s.jb.pull(nowMs);
+        sink?.pushFrame(key, frame);
+        continue;
+      }
+      for (let n = 0; n < MAX_PULLS_PER_TICK && queued < PLAYOUT_LOW_WATER_SAMPLES; n++) {
+        const frame = s.jb.pull(nowMs, queued / SAMPLES_PER_MS);
+        if (!sink!.pushFrame(key, frame)) break;
+        queued += FRAME_SAMPLES;
+      }
     }
-    if (++this.ticks % this.reportEveryTicks === 0) this.report();
+    if (Number.isNaN(this.lastReportMs)) this.lastReportMs = nowMs;
+    else if (nowMs - this.lastReportMs >= this.reportIntervalMs - FRAME_MS / 2) {
+      this.lastReportMs = nowMs;
+      this.report();
+    }
   }
 
   private addSender(ssrc: number, owner: StreamOwner, arrivalMs: number): Sender {
@@ -284,7 +317,7 @@ export class VoiceReceiver extends TypedEmitter<VoiceReceiverEvents> {
     this.senders.set(ssrc, s);
     this.log.info('stream started', { room: owner.room, userId: owner.userId, ssrc });
     this.safeEmit('streamStarted', owner, ssrc);
-    if (this.timer === undefined) this.startClock();
+    if (this.clock === undefined) this.startClock();
     return s;
   }
 
@@ -330,22 +363,23 @@ export class VoiceReceiver extends TypedEmitter<VoiceReceiverEvents> {
   }
 
   private startClock(): void {
-    this.nextMs = this.now() + FRAME_MS;
-    const run = (): void => {
-      if (this.closed || this.timer === undefined) return;
-      const now = this.now();
-      this.tick(now);
-      if (this.timer === undefined) return; // the last sender went away
-      this.nextMs += FRAME_MS;
-      // After a long stall (a throttled background tab) restart the schedule instead of bursting.
-      if (now - this.nextMs > 10 * FRAME_MS) this.nextMs = now + FRAME_MS;
-      this.timer = setTimeout(run, Math.max(1, this.nextMs - this.now()));
-    };
-    this.timer = setTimeout(run, FRAME_MS);
+    const clock =
+      this.options.sink()?.playoutClock?.() ?? new TimerPlayoutClock(FRAME_MS, this.now);
+    this.clock = clock;
+    this.lastReportMs = Number.NaN;
+    this.log.debug('playout clock', { kind: clock.kind });
+    clock.start((nowMs) => {
+      if (this.closed || this.clock !== clock) return;
+      try {
+        this.tick(nowMs);
+      } catch (err) {
+        if (this.tickErrors++ === 0) this.log.error('receiver tick failed', { err });
+      }
+    });
   }
 
   private stopClock(): void {
-    if (this.timer !== undefined) clearTimeout(this.timer);
-    this.timer = undefined;
+    this.clock?.stop();
+    this.clock = undefined;
   }
 }
