@@ -296,6 +296,7 @@ export class Gateway implements GatewayContext {
         this.relay.impairment = new MediaImpairment({
           lossPct: num('lossPct', 0),
           jitterMs: num('jitterMs', 0),
+          ...(url.searchParams.has('delayMs') ? { delayMs: num('delayMs', 0) } : {}),
           seed: num('seed', 1),
         });
       } catch (err) {

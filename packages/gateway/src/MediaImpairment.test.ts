@@ -18,21 +18,33 @@ describe('MediaImpairment (test-only)', () => {
     expect(run(8)).not.toEqual(a);
   });
 
-  it('delays each frame by 0–jitterMs ms, so frames can arrive out of order', async () => {
+  it('delays each frame by delayMs ± jitterMs (netem), by default 0–2·jitterMs, reordering frames', async () => {
     const imp = new MediaImpairment({ lossPct: 0, jitterMs: 30, seed: 1 });
     const arrived: number[] = [];
-    for (let i = 0; i < 50; i++) imp.forward(() => arrived.push(i));
-    await vi.advanceTimersByTimeAsync(15);
-    expect(arrived.length).toBeGreaterThan(0);
-    expect(arrived.length).toBeLessThan(50);
-    await vi.advanceTimersByTimeAsync(15);
-    expect(arrived).toHaveLength(50);
+    for (let i = 0; i < 200; i++) imp.forward(() => arrived.push(i));
+    await vi.advanceTimersByTimeAsync(30);
+    // About half arrive in the first 30 ms (uniform 0–60 ms).
+    expect(arrived.length).toBeGreaterThan(70);
+    expect(arrived.length).toBeLessThan(130);
+    await vi.advanceTimersByTimeAsync(31);
+    expect(arrived).toHaveLength(200);
     expect(arrived).not.toEqual([...arrived].sort((x, y) => x - y));
+    // An explicit mean delay shifts the window: 100 ± 10 ms.
+    const shifted = new MediaImpairment({ lossPct: 0, jitterMs: 10, delayMs: 100, seed: 2 });
+    let n = 0;
+    for (let i = 0; i < 50; i++) shifted.forward(() => n++);
+    await vi.advanceTimersByTimeAsync(89);
+    expect(n).toBe(0);
+    await vi.advanceTimersByTimeAsync(22);
+    expect(n).toBe(50);
   });
 
   it('rejects settings out of range', () => {
     expect(() => new MediaImpairment({ lossPct: 101, jitterMs: 0, seed: 1 })).toThrow(RangeError);
     expect(() => new MediaImpairment({ lossPct: 0, jitterMs: -1, seed: 1 })).toThrow(RangeError);
+    expect(() => new MediaImpairment({ lossPct: 0, jitterMs: 0, delayMs: -5, seed: 1 })).toThrow(
+      RangeError,
+    );
     expect(() => new MediaImpairment({ lossPct: 0, jitterMs: 0, seed: 1.5 })).toThrow(RangeError);
   });
 });

@@ -2,8 +2,14 @@
 export interface ImpairmentSettings {
   /** Share of forwarded frames dropped, in % (0–100). */
   lossPct: number;
-  /** Each forwarded frame is delayed by a uniform random 0–`jitterMs` ms (frames may reorder). */
+  /**
+   * Delay variation, ms, as netem's `delay <delayMs> <jitterMs>`: each forwarded frame is
+   * delayed by `delayMs` ± a uniform random `jitterMs` (frames may reorder). With the default
+   * `delayMs` (= `jitterMs`) delays spread uniformly over 0–2·`jitterMs`.
+   */
   jitterMs: number;
+  /** Mean added delay, ms (netem's `delay`); default `jitterMs`. Delays never go below 0. */
+  delayMs?: number;
   /** PRNG seed: the same seed drops and delays the same frames. */
   seed: number;
 }
@@ -24,6 +30,9 @@ export class MediaImpairment {
     if (!(settings.jitterMs >= 0 && settings.jitterMs <= 2_000)) {
       throw new RangeError(`jitterMs must be in [0, 2000], got ${settings.jitterMs}`);
     }
+    if (settings.delayMs !== undefined && !(settings.delayMs >= 0 && settings.delayMs <= 2_000)) {
+      throw new RangeError(`delayMs must be in [0, 2000], got ${settings.delayMs}`);
+    }
     if (!Number.isInteger(settings.seed))
       throw new RangeError(`seed must be an integer, got ${settings.seed}`);
     this.state = settings.seed >>> 0;
@@ -32,7 +41,8 @@ export class MediaImpairment {
   /** Calls `send` now, later (jitter), or never (loss). Returns false when the frame was dropped. */
   forward(send: () => void): boolean {
     if (this.next() * 100 < this.settings.lossPct) return false;
-    const delay = this.settings.jitterMs > 0 ? this.next() * this.settings.jitterMs : 0;
+    const { jitterMs, delayMs = jitterMs } = this.settings;
+    const delay = Math.max(0, delayMs + (jitterMs > 0 ? (2 * this.next() - 1) * jitterMs : 0));
     if (delay < 1) send();
     else setTimeout(send, delay);
     return true;

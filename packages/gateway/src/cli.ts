@@ -190,7 +190,7 @@ const SETTINGS: Setting[] = [
     env: 'CONCORD_ENABLE_TEST_IMPAIRMENT',
     key: 'enableTestImpairment',
     kind: 'boolean',
-    help: 'serve PUT/DELETE /test/impairment?lossPct=&jitterMs=&seed= (seeded media loss/jitter; tests only)',
+    help: 'serve PUT/DELETE /test/impairment?lossPct=&jitterMs=&delayMs=&seed= (seeded media loss, netem-style delay ± jitter; tests only)',
   },
   {
     flag: 'log-level',

@@ -151,7 +151,7 @@ describe('AdaptiveBitrateController', () => {
   });
 
   it('turns FEC on at 1 % loss and off below 0.5 %, with expected loss = ⌈loss⌉ capped at 30 %', () => {
-    const abr = controller();
+    const abr = controller({ lossHoldMs: 0 }); // each report alone
     const step = (lossPct: number, t: number): AbrDecision =>
       abr.update({ lossPct, rttMs: 20, jitterMs: 2 }, t);
     expect(step(0, 0)).toMatchObject({ fec: false, expectedLossPct: 0 });
@@ -162,6 +162,20 @@ describe('AdaptiveBitrateController', () => {
     expect(step(12.1, 1_250)).toMatchObject({ fec: true, expectedLossPct: 13 });
     expect(step(45, 1_500)).toMatchObject({ fec: true, expectedLossPct: 30 });
     expect(step(0, 1_750)).toMatchObject({ fec: false, expectedLossPct: 0 });
+  });
+
+  it('keeps FEC and the expected loss at the highest loss of the last 5 s', () => {
+    const abr = controller();
+    const step = (lossPct: number, t: number): AbrDecision =>
+      abr.update({ lossPct, rttMs: 20, jitterMs: 2 }, t);
+    // One-second reports of random 5 % loss: some windows see none.
+    expect(step(6, 0)).toMatchObject({ fec: true, expectedLossPct: 6 });
+    expect(step(0, 1_000)).toMatchObject({ fec: true, expectedLossPct: 6 });
+    expect(step(4, 2_000)).toMatchObject({ fec: true, expectedLossPct: 6 });
+    expect(step(0, 5_000)).toMatchObject({ fec: true, expectedLossPct: 6 }); // 6 % is 5 s old
+    expect(step(0, 5_500)).toMatchObject({ fec: true, expectedLossPct: 4 });
+    expect(step(0, 7_500)).toMatchObject({ fec: false, expectedLossPct: 0 }); // clean for 5 s
+    expect(() => controller({ lossHoldMs: -1 })).toThrow(RangeError);
   });
 
   it('emits decision on every update and bitrateChanged only when the bitrate moves', () => {

@@ -73,6 +73,13 @@ export interface AdaptiveBitrateOptions {
   fecOffLossPct?: number;
   /** Cap of the encoder's expected loss, in percent. Default 30. */
   maxExpectedLossPct?: number;
+  /**
+   * FEC and the expected loss follow the highest loss of the reports of the last `lossHoldMs`
+   * (0 = the latest report only). Random loss at a few percent gives one-second reports of 0 %
+   * now and then; FEC switched off on one of them leaves the next losses unrepaired. Default
+   * 5,000.
+   */
+  lossHoldMs?: number;
 }
 
 /**
@@ -111,13 +118,16 @@ const log = getLogger('concord:abr');
  *   confirmation, and 128 kbit/s is reached 1.5 s later with 250 or 500 ms reports and 2 s
  *   later with 1 s reports (two 3-rung updates) — within the issue's 2 s.
  * - **FEC / expected loss**: FEC on at ≥ 1 % loss, off below 0.5 %; expected loss =
- *   ⌈measured⌉ capped at 30 % (libopus spends more on LBRR as it rises; RFC 6716 §4.2.4).
+ *   ⌈measured⌉ capped at 30 % (libopus spends more on LBRR as it rises; RFC 6716 §4.2.4) —
+ *   "measured" being the highest loss reported in the last 5 s (`lossHoldMs`).
  *
  * Time is passed in (`nowMs`); nothing reads a clock. Main thread or worker.
  */
 export class AdaptiveBitrateController extends TypedEmitter<AdaptiveBitrateEvents> {
   private readonly ladder: readonly number[];
   private readonly o: Required<Omit<AdaptiveBitrateOptions, 'ladderBps' | 'startBitrateBps'>>;
+  /** Loss of the reports within `lossHoldMs`, oldest first (a few per second at most). */
+  private readonly recentLoss: { atMs: number; lossPct: number }[] = [];
   private step: number;
   private fec = false;
   private zone: Zone = 'hold';
@@ -154,6 +164,7 @@ export class AdaptiveBitrateController extends TypedEmitter<AdaptiveBitrateEvent
       fecOnLossPct: options.fecOnLossPct ?? 1,
       fecOffLossPct: options.fecOffLossPct ?? 0.5,
       maxExpectedLossPct: options.maxExpectedLossPct ?? 30,
+      lossHoldMs: options.lossHoldMs ?? 5_000,
     };
     const o = this.o;
     if (!(o.downThreshold >= 0 && o.downThreshold < o.upThreshold && o.upThreshold <= 1)) {
@@ -168,6 +179,9 @@ export class AdaptiveBitrateController extends TypedEmitter<AdaptiveBitrateEvent
       if (!(o[k] >= 0 && Number.isFinite(o[k]))) {
         throw new RangeError(`${k} must be a finite number ≥ 0, got ${String(o[k])}`);
       }
+    }
+    if (!(o.lossHoldMs >= 0 && Number.isFinite(o.lossHoldMs))) {
+      throw new RangeError(`lossHoldMs must be a finite number ≥ 0, got ${String(o.lossHoldMs)}`);
     }
     if (!(o.fecOffLossPct <= o.fecOnLossPct) || !(o.maxExpectedLossPct >= 0)) {
       throw new RangeError('need fecOffLossPct ≤ fecOnLossPct and maxExpectedLossPct ≥ 0');
@@ -239,9 +253,10 @@ export class AdaptiveBitrateController extends TypedEmitter<AdaptiveBitrateEvent
       action = 'down';
     }
 
-    if (sample.lossPct >= o.fecOnLossPct) this.fec = true;
-    else if (sample.lossPct < o.fecOffLossPct) this.fec = false;
-    const expectedLossPct = Math.min(o.maxExpectedLossPct, Math.ceil(sample.lossPct));
+    const lossPct = this.heldLoss(sample.lossPct, nowMs);
+    if (lossPct >= o.fecOnLossPct) this.fec = true;
+    else if (lossPct < o.fecOffLossPct) this.fec = false;
+    const expectedLossPct = Math.min(o.maxExpectedLossPct, Math.ceil(lossPct));
 
     const decision: AbrDecision = {
       bitrateBps: this.ladder[this.step]!,
@@ -259,6 +274,16 @@ export class AdaptiveBitrateController extends TypedEmitter<AdaptiveBitrateEvent
     }
     this.safeEmit('decision', decision, sample);
     return decision;
+  }
+
+  /** The highest loss of the last `lossHoldMs`, this report's included, in percent. */
+  private heldLoss(lossPct: number, nowMs: number): number {
+    const recent = this.recentLoss;
+    while (recent.length > 0 && nowMs - recent[0]!.atMs > this.o.lossHoldMs) recent.shift();
+    recent.push({ atMs: nowMs, lossPct });
+    let max = 0;
+    for (const r of recent) if (r.lossPct > max) max = r.lossPct;
+    return max;
   }
 
   /** Stops the controller and removes its listeners. Idempotent. */

@@ -96,6 +96,63 @@ describe('VoiceReceiver', () => {
     expect(Number.isInteger(r.jitterMs)).toBe(true);
   });
 
+  it('reports early, then every 275 ms for 2 s, when a lossy stream turns clean (fast feedback)', async () => {
+    const { transport, receiver, deliver } = setup();
+    const at: number[] = [];
+    const send = transport.sendReceiverReports.bind(transport);
+    transport.sendReceiverReports = (room, reports) => {
+      at.push(Date.now());
+      send(room, reports);
+    };
+    // 4 s with 10 % loss: the normal cadence, 1 s.
+    await stream(
+      deliver,
+      [...Array(200).keys()].filter((q) => q % 10 !== 5),
+    );
+    const lossy = at.slice(1).map((t, i) => t - at[i]!);
+    expect(lossy.length).toBeGreaterThanOrEqual(2);
+    for (const gap of lossy) expect(gap).toBeGreaterThanOrEqual(980);
+    const clearedAt = Date.now();
+    const before = at.length;
+    await stream(
+      deliver,
+      [...Array(200).keys()].map((q) => q + 200),
+    );
+    const after = at.slice(before);
+    // The regular report due just after clearing still counts the last losses (bad); the next
+    // comes early, once 25 clean packets are in (0.5 s), not a whole interval later…
+    const early = after.findIndex((t, i) => i > 0 && t - after[i - 1]! < 980);
+    expect(early).toBeGreaterThan(0);
+    expect(after[early]! - clearedAt).toBeLessThanOrEqual(1_000);
+    // …then every 275 ms for 2 s (the sender's ABR climbs on them)…
+    const fast = after.slice(early).filter((t) => t - after[early]! <= 2_000);
+    expect(fast.length).toBeGreaterThanOrEqual(6);
+    for (let i = 1; i < fast.length; i++) {
+      // Over 250 ms: the sender's ABR credits one rung per full 250 ms.
+      expect(fast[i]! - fast[i - 1]!).toBeGreaterThanOrEqual(275);
+      expect(fast[i]! - fast[i - 1]!).toBeLessThanOrEqual(300);
+    }
+    // …and back to once a second.
+    const slow = after.filter((t) => t - after[early]! > 2_300);
+    expect(slow.length).toBeGreaterThanOrEqual(1);
+    const lastFast = after.filter((t) => t < slow[0]!).at(-1)!;
+    expect(slow[0]! - lastFast).toBeGreaterThanOrEqual(980);
+    for (let i = 1; i < slow.length; i++)
+      expect(slow[i]! - slow[i - 1]!).toBeGreaterThanOrEqual(980);
+    expect(receiver.fastReporting).toBe(false);
+  });
+
+  it('keeps reports under the gateway limit on a lossy path that looks clean now and then', async () => {
+    const { transport, deliver } = setup();
+    // 30 s, one packet in 15 lost: runs of 14 clean packets keep looking like a recovery.
+    await stream(
+      deliver,
+      [...Array(1_500).keys()].filter((q) => q % 15 !== 7),
+    );
+    // 1/s regular, plus at most one short early episode per 10 s: well under 2/s.
+    expect(transport.reports.length).toBeLessThanOrEqual(30 + 3 * 2);
+  });
+
   it('reports per-participant stats and concealment', async () => {
     const { receiver, deliver } = setup();
     await stream(

@@ -45,6 +45,24 @@ export interface PlaybackSink {
  */
 export const PLAYOUT_LOW_WATER_SAMPLES = 960;
 
+/**
+ * Early feedback (as RTCP's, RFC 4585): when a stream whose last report was bad has received
+ * this many packets in a row without a gap and its jitter is low again, the receiver reports at
+ * once and then every {@link FAST_REPORT_MS} for up to {@link FAST_REPORT_WINDOW_MS} (ended by
+ * the next loss), so the sender's bitrate climbs back within ~2 s of the network clearing
+ * instead of waiting for whole report intervals. At most one such episode per
+ * {@link FAST_REPORT_COOLDOWN_MS}: with the normal 1 s interval that stays under the gateway's
+ * report limit (2/s on average) even on a lossy path that looks clean now and then.
+ */
+const EARLY_REPORT_MIN_PACKETS = 10;
+const FAST_REPORT_MS = 275;
+const FAST_REPORT_WINDOW_MS = 2_000;
+const FAST_REPORT_COOLDOWN_MS = 10_000;
+/** A report scoring above this is "good" (the ABR's default step-up threshold). */
+const GOOD_REPORT_SCORE = 0.8;
+/** An early report goes out once the stream would score this (a margin over "good"). */
+const RECOVERED_SCORE = 0.85;
+
 /** Frames pulled for one stream in one tick at most (catching up after a main-thread stall). */
 const MAX_PULLS_PER_TICK = 3;
 
@@ -126,6 +144,8 @@ type Sender = {
   lastArrivalMs: number;
   /** Packets received when the last report was made. */
   receivedAtReport: number;
+  /** The network score of the last report sent about this stream, as its sender will see it. */
+  reportedScore: number;
 };
 
 /**
@@ -151,6 +171,8 @@ export class VoiceReceiver extends TypedEmitter<VoiceReceiverEvents> {
   private readonly log = getLogger('concord:receiver');
   private clock: PlayoutClock | undefined;
   private lastReportMs = Number.NaN;
+  private fastReportsUntilMs = Number.NEGATIVE_INFINITY;
+  private nextFastAllowedMs = Number.NEGATIVE_INFINITY;
   private tickErrors = 0;
   private closed = false;
   private unknownFrames = 0;
@@ -294,11 +316,56 @@ export class VoiceReceiver extends TypedEmitter<VoiceReceiverEvents> {
         queued += FRAME_SAMPLES;
       }
     }
-    if (Number.isNaN(this.lastReportMs)) this.lastReportMs = nowMs;
-    else if (nowMs - this.lastReportMs >= this.reportIntervalMs - FRAME_MS / 2) {
+    if (Number.isNaN(this.lastReportMs)) {
+      this.lastReportMs = nowMs;
+      return;
+    }
+    const sinceMs = nowMs - this.lastReportMs;
+    let due = sinceMs >= this.reportIntervalMs - FRAME_MS / 2;
+    if (nowMs < this.fastReportsUntilMs && this.anyStreamLostLately()) {
+      this.fastReportsUntilMs = Number.NEGATIVE_INFINITY; // not clear after all
+    }
+    // 275 ms apart: the sender's ABR credits one rung per full 250 ms of good reports, and the
+    // reports' own delivery jitter must not make one look 249 ms after the last.
+    if (!due && sinceMs >= FAST_REPORT_MS) {
+      if (nowMs < this.fastReportsUntilMs) due = true;
+      else if (nowMs >= this.nextFastAllowedMs && this.anyStreamRecovered()) {
+        this.fastReportsUntilMs = nowMs + FAST_REPORT_WINDOW_MS;
+        this.nextFastAllowedMs = nowMs + FAST_REPORT_COOLDOWN_MS;
+        due = true;
+      }
+    }
+    if (due) {
       this.lastReportMs = nowMs;
       this.report();
     }
+  }
+
+  /** Reports sent early (fast feedback after a bad report, see {@link FAST_REPORT_MS}). */
+  get fastReporting(): boolean {
+    return this.lastReportMs < this.fastReportsUntilMs;
+  }
+
+  private rtt(): number {
+    const rtt = this.options.rttMs();
+    return Number.isFinite(rtt) ? rtt : 0;
+  }
+
+  /** A stream whose last report was bad has been clean since, long enough to say so early. */
+  private anyStreamRecovered(): boolean {
+    for (const s of this.senders.values()) {
+      if (s.reportedScore > GOOD_REPORT_SCORE || s.jb.cleanRun < EARLY_REPORT_MIN_PACKETS) continue;
+      const jitterMs = s.jb.getStats().jitterMs;
+      if (networkScore({ lossPct: 0, jitterMs, rttMs: this.rtt() }) > RECOVERED_SCORE) return true;
+    }
+    return false;
+  }
+
+  /** A stream had a sequence gap within its last few packets. */
+  private anyStreamLostLately(): boolean {
+    for (const s of this.senders.values())
+      if (s.jb.cleanRun < EARLY_REPORT_MIN_PACKETS) return true;
+    return false;
   }
 
   private addSender(ssrc: number, owner: StreamOwner, arrivalMs: number): Sender {
@@ -307,7 +374,15 @@ export class VoiceReceiver extends TypedEmitter<VoiceReceiverEvents> {
       decoder: this.options.createDecoder(),
     });
     const quality = new ConnectionQualityTracker();
-    const s: Sender = { ssrc, owner, jb, quality, lastArrivalMs: arrivalMs, receivedAtReport: 0 };
+    const s: Sender = {
+      ssrc,
+      owner,
+      jb,
+      quality,
+      lastArrivalMs: arrivalMs,
+      receivedAtReport: 0,
+      reportedScore: 1,
+    };
     quality.on('connectionQualityChanged', (q, prev) =>
       this.safeEmit('connectionQualityChanged', owner, q, prev),
     );
@@ -333,7 +408,7 @@ export class VoiceReceiver extends TypedEmitter<VoiceReceiverEvents> {
 
   private report(): void {
     const byRoom = new Map<string, ReceiverReport[]>();
-    const rtt = this.options.rttMs();
+    const rtt = this.rtt();
     const lost = !this.options.transport.ready;
     for (const s of this.senders.values()) {
       // A stream that sent nothing since the last report (muted, DTX, not selected) tells us
@@ -345,18 +420,20 @@ export class VoiceReceiver extends TypedEmitter<VoiceReceiverEvents> {
       const r = s.jb.takeReceiverReport();
       let list = byRoom.get(s.owner.room);
       if (!list) byRoom.set(s.owner.room, (list = []));
-      list.push({
+      const report: ReceiverReport = {
         ssrc: s.ssrc,
         fractionLost: r.fractionLost,
         jitterMs: Math.min(0xffff, Math.round(r.jitterMs)),
         lostTotal: Math.max(0, r.lostTotal),
+      };
+      list.push(report);
+      s.reportedScore = networkScore({
+        lossPct: report.fractionLost / 2.56,
+        jitterMs: report.jitterMs,
+        rttMs: this.rtt(),
       });
       const st = s.jb.getStats();
-      const score = networkScore({
-        lossPct: st.lossPct,
-        jitterMs: st.jitterMs,
-        rttMs: Number.isFinite(rtt) ? rtt : 0,
-      });
+      const score = networkScore({ lossPct: st.lossPct, jitterMs: st.jitterMs, rttMs: rtt });
       s.quality.update(score, lost);
     }
     for (const [room, reports] of byRoom) this.options.transport.sendReceiverReports(room, reports);
