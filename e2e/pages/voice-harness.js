@@ -31,6 +31,7 @@ function concat(chunks) {
 
 /** Adds the onset tap to `context` (once) and connects `source` into a new tap node. */
 async function onsetTap(context, source, onOnset, { threshold = 0.05, record = false } = {}) {
+  // Every tap also keeps a 1 ms peak envelope with quantum times (see onset-tap-worklet.js).
   if (!context.__onsetTapLoaded) {
     await context.audioWorklet.addModule('/e2e/onset-tap-worklet.js');
     context.__onsetTapLoaded = true;
@@ -41,9 +42,32 @@ async function onsetTap(context, source, onOnset, { threshold = 0.05, record = f
     outputChannelCount: [1],
     channelCount: 1,
     channelCountMode: 'explicit',
-    processorOptions: { threshold },
+    processorOptions: { threshold, envelope: true },
   });
-  node.port.onmessage = (e) => onOnset(e.data);
+  node.port.onmessage = (e) => {
+    if (e.data.type === 'envelope') node.__dumped?.(e.data);
+    else onOnset(e.data);
+  };
+  return finishTap(context, source, node, record);
+}
+
+/** Resolves with the tap's envelope recording (see onset-tap-worklet.js), samples as base64. */
+function dumpEnvelope(node) {
+  if (!node) return Promise.resolve(null);
+  return new Promise((resolve) => {
+    node.__dumped = (d) =>
+      resolve({
+        firstBlock: d.firstBlock,
+        blockSamples: d.blockSamples,
+        envelope: toBase64(d.envelope),
+        quantumTimes: Array.from(d.quantumTimes),
+        quantumFrames: Array.from(d.quantumFrames),
+      });
+    node.port.postMessage('dump');
+  });
+}
+
+function finishTap(context, source, node, record) {
   source.connect(node);
   // Pulled by the destination; the tap writes nothing (silence).
   node.connect(context.destination);
@@ -142,12 +166,15 @@ const v = {
       mediaStream: client.localAudio.state.stream,
     });
     v.mic = mic;
-    await onsetTap(context, mic, (o) => v.captureOnsets.push(o));
+    v.captureTap = (await onsetTap(context, mic, (o) => v.captureOnsets.push(o))).node;
     if (tapOutput) {
-      const { recorder } = await onsetTap(context, playback.node, (o) => v.outputOnsets.push(o), {
-        threshold: 0.02,
-        record: recordOutput,
-      });
+      const { node, recorder } = await onsetTap(
+        context,
+        playback.node,
+        (o) => v.outputOnsets.push(o),
+        { threshold: 0.02, record: recordOutput },
+      );
+      v.outputTap = node;
       v.outputRecorder = recorder;
     }
     return { userId: client.user?.id ?? '', contextRateHz: context.sampleRate };
@@ -179,6 +206,13 @@ const v = {
     v.captured = { times: [], chunks: [] };
     v.backlog = {};
     if (v.outputRecorder) v.outputRecorder.chunks = [];
+    v.captureTap?.port.postMessage('reset');
+    v.outputTap?.port.postMessage('reset');
+  },
+
+  /** The capture and output taps' 1 ms envelopes since the last reset (null: no such tap). */
+  async envelopes() {
+    return { capture: await dumpEnvelope(v.captureTap), output: await dumpEnvelope(v.outputTap) };
   },
 
   /**
@@ -227,9 +261,13 @@ const v = {
       audio: { echoCancellation: false, noiseSuppression: false, autoGainControl: false },
     });
     const context = new AudioContext({ latencyHint: 'interactive', sampleRate: 48_000 });
-    await onsetTap(context, new MediaStreamAudioSourceNode(context, { mediaStream: stream }), (o) =>
-      v.captureOnsets.push(o),
-    );
+    v.captureTap = (
+      await onsetTap(
+        context,
+        new MediaStreamAudioSourceNode(context, { mediaStream: stream }),
+        (o) => v.captureOnsets.push(o),
+      )
+    ).node;
     v.pc = new RTCPeerConnection();
     for (const track of stream.getAudioTracks()) v.pc.addTrack(track, stream);
     v.rtcContext = context;
@@ -249,9 +287,10 @@ const v = {
       el.srcObject = stream;
       document.body.append(el);
       const src = new MediaStreamAudioSourceNode(v.rtcContext, { mediaStream: stream });
-      const { recorder } = await onsetTap(v.rtcContext, src, (o) => v.outputOnsets.push(o), {
+      const { node, recorder } = await onsetTap(v.rtcContext, src, (o) => v.outputOnsets.push(o), {
         threshold: 0.02,
       });
+      v.outputTap = node;
       v.outputRecorder = recorder;
     };
     return true;

@@ -15,3 +15,10 @@ export {
   type BurstLatency,
   type PairBurstOptions,
 } from './burstTiming.js';
+export {
+  envelopeBurstLatencies,
+  envelopeOriginMs,
+  type EnvelopeBurstLatency,
+  type EnvelopeLatencyOptions,
+  type TimedEnvelope,
+} from './envelopeLatency.js';
