@@ -142,6 +142,25 @@ describe('VoiceReceiver', () => {
     expect(receiver.fastReporting).toBe(false);
   });
 
+  it('pulls a stream the sink refuses (no slot) no faster than real time', async () => {
+    const { sink, receiver, deliver } = setup();
+    const demand = sink as FakeSink & { bufferedSamples(key: string): number };
+    demand.bufferedSamples = () => 0; // no slot: nothing ever queued
+    let offered = 0;
+    demand.pushFrame = () => {
+      offered++;
+      return false;
+    };
+    deliver(0);
+    for (let t = 0; t < 100; t++) {
+      await vi.advanceTimersByTimeAsync(5);
+      receiver.tick(Date.now()); // an audio clock ticking every 5 ms
+    }
+    // 500 ms: about 25 frames offered, not one per tick.
+    expect(offered).toBeGreaterThanOrEqual(20);
+    expect(offered).toBeLessThanOrEqual(30);
+  });
+
   it('keeps reports under the gateway limit on a lossy path that looks clean now and then', async () => {
     const { transport, deliver } = setup();
     // 30 s, one packet in 15 lost: runs of 14 clean packets keep looking like a recovery.

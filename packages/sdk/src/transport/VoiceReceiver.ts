@@ -146,6 +146,8 @@ type Sender = {
   receivedAtReport: number;
   /** The network score of the last report sent about this stream, as its sender will see it. */
   reportedScore: number;
+  /** The sink refused this stream's last frame: no pull before this time, ms. */
+  refusedUntilMs: number;
 };
 
 /**
@@ -289,8 +291,9 @@ export class VoiceReceiver extends TypedEmitter<VoiceReceiverEvents> {
   /**
    * Runs one tick now. With a sink that reports its queue ({@link PlaybackSink.bufferedSamples})
    * each stream whose queue is below {@link PLAYOUT_LOW_WATER_SAMPLES} gets frames pulled until
-   * it is not (at most 3 per tick), each pulled for the time it will start playing (now + the
-   * queue); otherwise every stream gets one frame (a 20 ms timer calls this). Every report
+   * it is not (at most 3 per tick), the queue counting toward the jitter buffer's minimum delay;
+   * a stream the sink refuses (no mixer slot) is pulled at most once per 20 ms, as if played.
+   * Otherwise every stream gets one frame (a 20 ms timer calls this). Every report
    * interval it sends the reports and updates quality. Called by the clock; public for tests and
    * custom clocks.
    * @throws {InvalidStateError} after `close()`.
@@ -310,9 +313,14 @@ export class VoiceReceiver extends TypedEmitter<VoiceReceiverEvents> {
         sink?.pushFrame(key, frame);
         continue;
       }
+      if (nowMs < s.refusedUntilMs) continue;
       for (let n = 0; n < MAX_PULLS_PER_TICK && queued < PLAYOUT_LOW_WATER_SAMPLES; n++) {
         const frame = s.jb.pull(nowMs, queued / SAMPLES_PER_MS);
-        if (!sink!.pushFrame(key, frame)) break;
+        if (!sink!.pushFrame(key, frame)) {
+          // Nowhere to play it (every slot taken): keep the stream's clock at real time.
+          s.refusedUntilMs = nowMs + FRAME_MS;
+          break;
+        }
         queued += FRAME_SAMPLES;
       }
     }
@@ -382,6 +390,7 @@ export class VoiceReceiver extends TypedEmitter<VoiceReceiverEvents> {
       lastArrivalMs: arrivalMs,
       receivedAtReport: 0,
       reportedScore: 1,
+      refusedUntilMs: Number.NEGATIVE_INFINITY,
     };
     quality.on('connectionQualityChanged', (q, prev) =>
       this.safeEmit('connectionQualityChanged', owner, q, prev),
