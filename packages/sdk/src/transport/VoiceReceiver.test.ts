@@ -172,6 +172,25 @@ describe('VoiceReceiver', () => {
     expect(transport.reports.length).toBeLessThanOrEqual(30 + 3 * 2);
   });
 
+  it('shares a report budget between rooms: under the gateway limit, no room starved', async () => {
+    const owners: Record<number, StreamOwner> = {};
+    for (let r = 0; r < 4; r++) owners[SSRC + r] = { room: `room${r}`, userId: `u${r}` };
+    const { transport, receiver, deliver } = setup(owners);
+    for (let k = 0; k < 3_000; k++) {
+      // 60 s of four active streams, each in its own room: 4 reports/s wanted.
+      for (let r = 0; r < 4; r++) deliver(k, SSRC + r);
+      await vi.advanceTimersByTimeAsync(20);
+    }
+    // Default budget: 100 per minute plus a burst of 10 (the gateway closes above 120).
+    expect(transport.reports.length).toBeLessThanOrEqual(110);
+    expect(transport.reports.length).toBeGreaterThanOrEqual(95);
+    expect(receiver.reportsDeferred).toBeGreaterThan(100);
+    for (let r = 0; r < 4; r++) {
+      const n = transport.reports.filter((m) => m.room === `room${r}`).length;
+      expect(n).toBeGreaterThanOrEqual(20);
+    }
+  });
+
   it('reports per-participant stats and concealment', async () => {
     const { receiver, deliver } = setup();
     await stream(

@@ -58,6 +58,8 @@ const EARLY_REPORT_MIN_PACKETS = 10;
 const FAST_REPORT_MS = 275;
 const FAST_REPORT_WINDOW_MS = 2_000;
 const FAST_REPORT_COOLDOWN_MS = 10_000;
+/** Report messages that may go out back to back (the report budget's bucket size). */
+const REPORT_BURST = 10;
 /** A report scoring above this is "good" (the ABR's default step-up threshold). */
 const GOOD_REPORT_SCORE = 0.8;
 /** An early report goes out once the stream would score this (a margin over "good"). */
@@ -88,6 +90,13 @@ export interface VoiceReceiverOptions {
   jitterBuffer?: Omit<JitterBufferOptions, 'decoder'>;
   /** Receiver report and quality period, ms. Default 1,000. */
   reportIntervalMs?: number;
+  /**
+   * Most RECEIVER_REPORT messages (one per room) sent per minute, bursts of up to 10 included.
+   * Default 100: under the gateway's default limit of 120 per minute per connection, which
+   * closes a connection that exceeds it — a client receiving in three rooms at once would
+   * otherwise send 180.
+   */
+  reportsPerMinute?: number;
   /**
    * A sender silent this long (muted, or not among the relay's speakers) is dropped: its buffer
    * and decoder are freed and a later packet starts a new stream. Default 10,000 ms.
@@ -174,6 +183,12 @@ export class VoiceReceiver extends TypedEmitter<VoiceReceiverEvents> {
   private clock: PlayoutClock | undefined;
   private lastReportMs = Number.NaN;
   private fastReportsUntilMs = Number.NEGATIVE_INFINITY;
+  private readonly reportsPerMinute: number;
+  private reportTokens = REPORT_BURST;
+  private reportTokensAtMs = Number.NaN;
+  private reportTurn = 0;
+  /** Room reports put off because the report budget was spent (see `reportsPerMinute`). */
+  reportsDeferred = 0;
   private nextFastAllowedMs = Number.NEGATIVE_INFINITY;
   private tickErrors = 0;
   private closed = false;
@@ -215,6 +230,9 @@ export class VoiceReceiver extends TypedEmitter<VoiceReceiverEvents> {
     if (!(reportIntervalMs >= FRAME_MS && reportIntervalMs <= 60_000))
       throw new RangeError(`reportIntervalMs must be in [20, 60000], got ${reportIntervalMs}`);
     this.reportIntervalMs = reportIntervalMs;
+    this.reportsPerMinute = options.reportsPerMinute ?? 100;
+    if (!(this.reportsPerMinute >= 1 && this.reportsPerMinute <= 6_000))
+      throw new RangeError(`reportsPerMinute must be in [1, 6000], got ${this.reportsPerMinute}`);
     this.idleTimeoutMs = options.idleTimeoutMs ?? 10_000;
     options.transport.on('media', this.onMedia);
   }
@@ -345,7 +363,7 @@ export class VoiceReceiver extends TypedEmitter<VoiceReceiverEvents> {
     }
     if (due) {
       this.lastReportMs = nowMs;
-      this.report();
+      this.report(nowMs);
     }
   }
 
@@ -415,37 +433,65 @@ export class VoiceReceiver extends TypedEmitter<VoiceReceiverEvents> {
     if (this.senders.size === 0) this.stopClock();
   }
 
-  private report(): void {
-    const byRoom = new Map<string, ReceiverReport[]>();
+  private report(nowMs: number): void {
     const rtt = this.rtt();
     const lost = !this.options.transport.ready;
+    const active = new Map<string, Sender[]>();
     for (const s of this.senders.values()) {
       // A stream that sent nothing since the last report (muted, DTX, not selected) tells us
       // nothing new about the network: keep its quality, send no report (as RTCP does for
       // inactive sources).
-      const received = s.jb.getStats().received;
-      if (received === s.receivedAtReport) continue;
-      s.receivedAtReport = received;
-      const r = s.jb.takeReceiverReport();
-      let list = byRoom.get(s.owner.room);
-      if (!list) byRoom.set(s.owner.room, (list = []));
-      const report: ReceiverReport = {
-        ssrc: s.ssrc,
-        fractionLost: r.fractionLost,
-        jitterMs: Math.min(0xffff, Math.round(r.jitterMs)),
-        lostTotal: Math.max(0, r.lostTotal),
-      };
-      list.push(report);
-      s.reportedScore = networkScore({
-        lossPct: report.fractionLost / 2.56,
-        jitterMs: report.jitterMs,
-        rttMs: this.rtt(),
-      });
+      if (s.jb.getStats().received === s.receivedAtReport) continue;
       const st = s.jb.getStats();
-      const score = networkScore({ lossPct: st.lossPct, jitterMs: st.jitterMs, rttMs: rtt });
-      s.quality.update(score, lost);
+      s.quality.update(
+        networkScore({ lossPct: st.lossPct, jitterMs: st.jitterMs, rttMs: rtt }),
+        lost,
+      );
+      let list = active.get(s.owner.room);
+      if (!list) active.set(s.owner.room, (list = []));
+      list.push(s);
     }
-    for (const [room, reports] of byRoom) this.options.transport.sendReceiverReports(room, reports);
+    // One message per room, within the report budget; rooms take turns going first, so when a
+    // client in many rooms runs out, no room is starved (a deferred room's next report covers
+    // the longer interval, as RTCP's do).
+    const rooms = [...active.keys()];
+    for (let k = 0; k < rooms.length; k++) {
+      const room = rooms[(k + this.reportTurn) % rooms.length]!;
+      if (!this.takeReportToken(nowMs)) {
+        this.reportsDeferred++;
+        continue;
+      }
+      const reports = active.get(room)!.map((s) => this.takeReport(s, rtt));
+      this.options.transport.sendReceiverReports(room, reports);
+    }
+    this.reportTurn++;
+  }
+
+  private takeReport(s: Sender, rttMs: number): ReceiverReport {
+    s.receivedAtReport = s.jb.getStats().received;
+    const r = s.jb.takeReceiverReport();
+    const report: ReceiverReport = {
+      ssrc: s.ssrc,
+      fractionLost: r.fractionLost,
+      jitterMs: Math.min(0xffff, Math.round(r.jitterMs)),
+      lostTotal: Math.max(0, r.lostTotal),
+    };
+    s.reportedScore = networkScore({
+      lossPct: report.fractionLost / 2.56,
+      jitterMs: report.jitterMs,
+      rttMs,
+    });
+    return report;
+  }
+
+  private takeReportToken(nowMs: number): boolean {
+    if (Number.isNaN(this.reportTokensAtMs)) this.reportTokensAtMs = nowMs;
+    const refill = ((nowMs - this.reportTokensAtMs) * this.reportsPerMinute) / 60_000;
+    this.reportTokens = Math.min(REPORT_BURST, this.reportTokens + refill);
+    this.reportTokensAtMs = nowMs;
+    if (this.reportTokens < 1) return false;
+    this.reportTokens--;
+    return true;
   }
 
   private startClock(): void {
