@@ -6,17 +6,18 @@
 //
 // Signal: a spoken syllable every 500 ms (support/voice.ts `syllableWav`; tones would be removed
 // by RNNoise), the same WAV for both paths. Clock: Date.now() in every page (one system clock).
-// Sender point, both paths: an AudioWorklet onset tap on a MediaStreamAudioSourceNode of the
-// microphone track — the render quantum that carried the onset (capture graph input).
-// Receiver points:
+// Sender point, both paths: an AudioWorklet tap on a MediaStreamAudioSourceNode of the
+// microphone track (capture graph input). Receiver points:
 // - WebRTC: the remote track's MediaStreamAudioSourceNode (attached to a muted <audio> too) into
-//   the same onset tap — when the audio entered B's graph.
-// - Concord, `toPlaybackOutput` (the like-for-like row, with the goal): the playback processor's
-//   output (`playback.node`) into the onset tap — when the decoded voice is a signal in B's graph,
-//   the playback ring's queueing included.
-// - Concord, `toPlaybackInput`: when the receiver pushed the onset's 20 ms frame into
-//   RemotePlayback (the playback worklet's input; e2e definition; excludes the playback ring).
-// - Concord, `capture.toCapturedFrame`: A's own `localAudio.onFrame` (the capture chain's share).
+//   the same tap — when the audio entered B's graph.
+// - Concord: the playback processor's output (`playback.node`) into the same tap — when the
+//   decoded voice is a signal in B's graph, the playback queue included.
+// Goal rows (`*.aligned`): each tap keeps a 1 ms envelope with quantum times; every sent burst
+// is located in the received envelope by correlation (QA kit `envelopeBurstLatencies`), which
+// neither the receiver's level (AGC) nor RNNoise's softened onsets move.
+// Per-stage rows (threshold onsets: the quantum that first crossed a fixed level; they move with
+// AGC/NS by 10–30 ms): `toPlaybackOutput`; `toPlaybackInput` (when the receiver pushed the
+// onset's frame into RemotePlayback); `toCapturedFrame` (A's own `localAudio.onFrame`).
 // The first burst of every path is dropped. Each path runs alone (the other's browsers closed).
 import { expect, test, type Page } from '@playwright/test';
 import { envelopeBurstLatencies, percentiles, type TimedEnvelope } from '@concord/testing';
