@@ -149,7 +149,10 @@ async function play(packets: Uint8Array[], lost: boolean[], seed: number): Promi
   // Which sent frame the next played frame stands for: decoded, FEC and PLC frames each stand
   // for the next sent frame; frames the buffer dropped to lower its delay (stats.droppedFrames)
   // are skipped; inserted and comfort frames stand for none (they stretch time).
-  let next = 0;
+  // The buffer starts with the lowest packet that has arrived when it starts playing (the
+  // first packets may be lost): the first played frame stands for that one.
+  let next = -1;
+  let lowestArrived = Number.POSITIVE_INFINITY;
   let droppedSeen = 0;
   let a = 0;
   const maxPulls = n + 200; // bounded: the buffer's delay is at most 200 ms (10 frames)
@@ -157,11 +160,16 @@ async function play(packets: Uint8Array[], lost: boolean[], seed: number): Promi
     const now = k * FRAME_MS + 7;
     while (a < arrivals.length && arrivals[a]!.at <= now) {
       const { i, at } = arrivals[a++]!;
+      if (next < 0) lowestArrived = Math.min(lowestArrived, i);
       jb.push({ seq: i & 0xffff, timestamp: i * FRAME_SAMPLES, payload: packets[i]! }, at);
     }
     const frame = jb.pull(now);
     const kind = jb.lastFrameKind;
     kinds[kind]++;
+    if (next < 0) {
+      if (kind === 'silence') continue;
+      next = lowestArrived;
+    }
     const dropped = jb.getStats().droppedFrames;
     next += dropped - droppedSeen;
     droppedSeen = dropped;

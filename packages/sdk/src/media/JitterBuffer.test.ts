@@ -165,6 +165,26 @@ describe('JitterBuffer loss', () => {
     expect(jb.takeReceiverReport().fractionLost).toBe(0); // nothing new since the last report
   });
 
+  it('after an underrun, lost frames still ahead are concealed or rebuilt, not taken for DTX', () => {
+    // Packets 40 and 41 lost; 42 arrives (a little early) just after frame 40 was due — the
+    // buffer ran empty and concealed 40 — and before frame 41 is: 41 is still ahead, and 42
+    // carries its FEC.
+    const { jb, dec } = buffer({ initialDelayMs: 20, fecDelay: false });
+    const pulls = simulate(
+      jb,
+      trace(100, (k) => (k === 40 || k === 41 ? NaN : k === 42 ? 15 : 20)),
+      2_500,
+      7,
+    );
+    const kinds = pulls.map((p) => p.kind).filter((k) => k !== 'silence');
+    expect(kinds).not.toContain('comfort');
+    const s = jb.getStats();
+    expect(s.comfortFrames).toBe(0);
+    expect(s.concealed + s.fecRecovered).toBe(2);
+    expect(dec.log.filter((e) => e.path === 'fec').map((e) => e.frame)).toEqual([41]);
+    expect(dec.decodedFrames).toEqual(range(100).filter((k) => k !== 40 && k !== 41));
+  });
+
   it('drops a packet that arrives after its play-out time, counts it late, and conceals its frame', () => {
     const { jb, dec } = buffer();
     const packet = (k: number): JitterPacket => fakePacket(k, { fec: false });

@@ -376,7 +376,7 @@ export class JitterBuffer {
       throw new TypeError('payload must be a non-empty Uint8Array');
     }
 
-    if (packet.fec === true) this.lastFecArrivalMs = arrivalMs;
+    if (packet.fec ?? opusPacketHasLbrr(payload)) this.lastFecArrivalMs = arrivalMs;
     if (this.state.status === 'idle') {
       this.start(packet, arrivalMs);
       return;
@@ -440,10 +440,17 @@ export class JitterBuffer {
     }
     if (st.underrunFrames > 0 && this.buffered === 0) {
       // First packet after the buffer ran empty: DTX if no seq is missing (or the relay paused
-      // the stream), else loss.
-      this.resolveUnderrun(st, skippedByRelay ? 0 : extSeq - st.nextSeq);
-      st.nextSeq = extSeq;
-      this.reanchor(st, extTs);
+      // the stream), else loss. More seqs missing than frames already concealed: the rest are
+      // lost frames still to be played (PLC, or FEC from this packet for the last one), not a
+      // DTX gap — so only the concealed ones are consumed, and the timeline stays.
+      const underrun = st.underrunFrames;
+      const missing = skippedByRelay ? 0 : extSeq - st.nextSeq;
+      this.resolveUnderrun(st, missing);
+      if (missing > underrun) st.nextSeq += underrun;
+      else {
+        st.nextSeq = extSeq;
+        if (missing < underrun) this.reanchor(st, extTs); // a talk-spurt after DTX
+      }
     }
     this.store(extSeq, extTs, packet);
   }
