@@ -39,7 +39,7 @@ const cases: Array<{ name: string; message: Message; opts?: Parameters<typeof ti
       op: Op.Dispatch,
       seq: 4_242,
       t: 'SPEAKING',
-      d: { room, userId: userId(7), speaking: true },
+      d: { ssrc: participants[7]!.ssrc, speaking: true },
     },
   },
   {
@@ -48,7 +48,7 @@ const cases: Array<{ name: string; message: Message; opts?: Parameters<typeof ti
       op: Op.Dispatch,
       seq: 4_243,
       t: 'VOICE_STATE_UPDATE',
-      d: { room, userId: userId(7), muted: true, deafened: false },
+      d: { ssrc: participants[7]!.ssrc, muted: true, deafened: false },
     },
   },
   {
@@ -140,7 +140,7 @@ for (const { name, message, opts } of cases) {
 // Server fan-out of one event to the 9 others of a room of 10: encode once and stamp each seq
 // (encodeEvent + encodeDispatch + frame) vs one JSON.stringify per recipient (seq differs).
 {
-  const d = { room, userId: userId(7), speaking: true };
+  const d = { ssrc: participants[7]!.ssrc, speaking: true };
   let seq = 1;
   const [concord, json] = interleaved([
     () => {

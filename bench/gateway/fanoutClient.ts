@@ -3,7 +3,9 @@
 // Every member sends SPEAKING toggles (every `voiceEvery`-th update an UPDATE_VOICE_STATE
 // instead) at a given rate; each receipt at the other 9 members is matched to its send by
 // (sender, kind, count): per sender the gateway delivers in order, so the k-th SPEAKING a
-// receiver sees from a user is that user's k-th toggle.
+// receiver sees from a user is that user's k-th toggle. SPEAKING / VOICE_STATE_UPDATE name the
+// sender by its ssrc: each client maps it to the userId from the participant lists it received
+// (ROOM_JOINED, PARTICIPANT_JOINED).
 // Commands: {cmd:'connect', …} → {type:'connected'}; {cmd:'step', …} → {type:'stepDone', …};
 // {cmd:'exit'}.
 import WebSocket from 'ws';
@@ -41,6 +43,8 @@ interface Client {
   /** Send times of this user's SPEAKING toggles and voice-state updates, by count. */
   speakingSentAt: number[];
   voiceSentAt: number[];
+  /** The room's members by ssrc, from the participant lists this client received. */
+  usersBySsrc: Map<number, string>;
   /** Per sender userId: how many of its SPEAKING / VOICE_STATE_UPDATE this client has seen. */
   seenSpeaking: Map<string, number>;
   seenVoice: Map<string, number>;
@@ -128,17 +132,28 @@ function onFrame(c: Client, data: Buffer): void {
   if (now >= windowStart && now < windowEnd) framesIn++;
   for (const m of decodeOrExit(data)) {
     if (m.op === Op.Dispatch && m.t === 'SPEAKING') {
-      const k = c.seenSpeaking.get(m.d.userId) ?? 0;
-      c.seenSpeaking.set(m.d.userId, k + 1);
-      record(byUser.get(m.d.userId)?.speakingSentAt[k], now);
+      // An ssrc no participant list announced cannot be matched: it counts as lost.
+      const sender = c.usersBySsrc.get(m.d.ssrc);
+      if (sender === undefined) continue;
+      const k = c.seenSpeaking.get(sender) ?? 0;
+      c.seenSpeaking.set(sender, k + 1);
+      record(byUser.get(sender)?.speakingSentAt[k], now);
     } else if (m.op === Op.Dispatch && m.t === 'VOICE_STATE_UPDATE') {
-      if (m.d.userId === c.userId) continue; // the requester's own echo is not a fan-out
-      const k = c.seenVoice.get(m.d.userId) ?? 0;
-      c.seenVoice.set(m.d.userId, k + 1);
-      record(byUser.get(m.d.userId)?.voiceSentAt[k], now);
-    } else if (settingUp) {
-      c.inbox.push(m);
-      c.wake?.();
+      const sender = c.usersBySsrc.get(m.d.ssrc);
+      // The requester's own echo is not a fan-out.
+      if (sender === undefined || sender === c.userId) continue;
+      const k = c.seenVoice.get(sender) ?? 0;
+      c.seenVoice.set(sender, k + 1);
+      record(byUser.get(sender)?.voiceSentAt[k], now);
+    } else {
+      if (m.op === Op.Dispatch && m.t === 'ROOM_JOINED')
+        for (const p of m.d.participants) c.usersBySsrc.set(p.ssrc, p.userId);
+      else if (m.op === Op.Dispatch && m.t === 'PARTICIPANT_JOINED')
+        c.usersBySsrc.set(m.d.participant.ssrc, m.d.participant.userId);
+      if (settingUp) {
+        c.inbox.push(m);
+        c.wake?.();
+      }
     }
   }
 }
@@ -161,6 +176,7 @@ async function connectOne(
     room,
     speakingSentAt: [],
     voiceSentAt: [],
+    usersBySsrc: new Map(),
     seenSpeaking: new Map(),
     seenVoice: new Map(),
     updates: 0,

@@ -2,7 +2,8 @@
 //
 // One room of ~100 members observed for 60 s: a session identifies and joins (100-participant
 // ROOM_JOINED), members leave and new ones identify and join, voice states change (with their
-// REQUEST_ACK), talk spurts toggle SPEAKING, every connection heartbeats. Every message is listed
+// REQUEST_ACK), talk spurts toggle SPEAKING, every connection heartbeats (SPEAKING and
+// VOICE_STATE_UPDATE name the member by its ssrc). Every message is listed
 // per connection and direction with its time, exactly as the gateway would produce it (fan-out
 // to every member, per-session seq), so the consumer can batch it like FrameBatcher does.
 import { rng } from '../../packages/testing/src/signals.js';
@@ -256,8 +257,7 @@ export function buildTrace(options: TraceOptions = {}): TraceEntry[] {
           d: { req, room, muted: m.muted, deafened: m.deafened },
         });
         fanout(at + 0.5, 'VOICE_STATE_UPDATE', {
-          room,
-          userId: m.userId,
+          ssrc: m.ssrc,
           muted: m.muted,
           deafened: m.deafened,
         });
@@ -288,7 +288,7 @@ export function buildTrace(options: TraceOptions = {}): TraceEntry[] {
           m.speaking = !m.speaking;
           if (!m.speaking) speaker = undefined;
           push(at, m.conn, 'up', { op: Op.Speaking, d: { room, speaking: m.speaking } });
-          fanout(at + 0.4, 'SPEAKING', { room, userId: m.userId, speaking: m.speaking }, m);
+          fanout(at + 0.4, 'SPEAKING', { ssrc: m.ssrc, speaking: m.speaking }, m);
         },
       });
       t += edge % 2 === 0 ? 300 + rand() * 2_700 : 200 + rand() * 1_800;

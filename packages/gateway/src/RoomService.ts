@@ -114,7 +114,10 @@ export class RoomService {
     return undefined;
   }
 
-  /** Applies a voice-state change and tells everyone in the room (the requester included). */
+  /**
+   * Applies a voice-state change and tells everyone in the room (the requester included),
+   * naming the member by its ssrc in this room.
+   */
   async updateVoiceState(
     session: Session,
     room: string,
@@ -127,12 +130,15 @@ export class RoomService {
     this.publish({
       room,
       t: 'VOICE_STATE_UPDATE',
-      d: { room, userId: member.userId, muted: member.muted, deafened: member.deafened },
+      d: { ssrc: member.ssrc, muted: member.muted, deafened: member.deafened },
     });
     return undefined;
   }
 
-  /** Records speaking state and tells the others; unchanged states are not re-sent. */
+  /**
+   * Records speaking state and tells the others, naming the member by its ssrc in this room;
+   * unchanged states are not re-sent.
+   */
   async speaking(session: Session, room: string, speaking: boolean): Promise<void> {
     if (!session.rooms.has(room) || session.speakingIn.has(room) === speaking) return;
     if (speaking) session.speakingIn.add(room);
@@ -142,7 +148,7 @@ export class RoomService {
     this.publish({
       room,
       t: 'SPEAKING',
-      d: { room, userId: member.userId, speaking },
+      d: { ssrc: member.ssrc, speaking },
       excludeSessionId: session.id,
     });
   }

@@ -2,7 +2,7 @@
 import { Op, type DispatchMessage } from '@concord/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mintToken } from '../src/auth/tokens.js';
-import { RawClient, startGateway, TEST_SECRET, type GatewayProcess } from './harness.js';
+import { RawClient, sendersOf, startGateway, TEST_SECRET, type GatewayProcess } from './harness.js';
 
 const ROOMS = ['red', 'green', 'blue'];
 const PER_ROOM = 10;
@@ -76,8 +76,12 @@ describe('room fan-out', () => {
         expect(ds.map((d) => d.seq)).toEqual(ds.map((_, k) => k + 1));
         expect(client.closeCode).toBeUndefined();
         const byType = (t: DispatchMessage['t']) => ds.filter((d) => d.t === t);
-        // Every event is about this room.
+        // Every event is about this room: those naming a member by ssrc too, via the
+        // participant lists this client received.
+        const senders = sendersOf(ds);
         for (const d of ds) if ('room' in d.d) expect(d.d.room).toBe(room);
+        for (const sender of senders.values()) expect(sender.room).toBe(room);
+        const sender = (d: DispatchMessage): string | undefined => senders.get(d)?.userId;
 
         const joined = byType('ROOM_JOINED');
         expect(joined).toHaveLength(1);
@@ -90,7 +94,7 @@ describe('room fan-out', () => {
         ).toEqual(users.slice(i + 1));
 
         const voice = byType('VOICE_STATE_UPDATE').map((d) =>
-          d.t === 'VOICE_STATE_UPDATE' ? `${d.d.userId}:${d.d.muted}:${d.d.deafened}` : '',
+          d.t === 'VOICE_STATE_UPDATE' ? `${sender(d)}:${d.d.muted}:${d.d.deafened}` : '',
         );
         expect(voice.slice(0, PER_ROOM).sort()).toEqual(
           users.map((u, j) => `${u}:${j % 2 === 0}:${j % 3 === 0}`).sort(),
@@ -99,7 +103,7 @@ describe('room fan-out', () => {
 
         // Speaking goes to everyone else, never back to the speaker, each pair in order.
         const speaking = byType('SPEAKING').map((d) =>
-          d.t === 'SPEAKING' ? `${d.d.userId}:${d.d.speaking}` : '',
+          d.t === 'SPEAKING' ? `${sender(d)}:${d.d.speaking}` : '',
         );
         const others = users.filter((u) => u !== user);
         expect(speaking).toHaveLength(2 * others.length);

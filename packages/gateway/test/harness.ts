@@ -278,3 +278,48 @@ export function freshLoopback(): string {
   nextAddress++;
   return `127.0.${10 + Math.floor(nextAddress / 250)}.${1 + (nextAddress % 250)}`;
 }
+
+/** A room member as SPEAKING / VOICE_STATE_UPDATE name it (by ssrc), resolved. */
+export interface Sender {
+  room: string;
+  userId: string;
+}
+
+/**
+ * The sender (room and userId) of each SPEAKING and VOICE_STATE_UPDATE among `ds`, which name the member
+ * by its per-membership ssrc: read, in order, from the participant lists received before the
+ * event (ROOM_JOINED, PARTICIPANT_JOINED), forgetting members as they leave (PARTICIPANT_LEFT,
+ * ROOM_LEFT). Throws for an event whose ssrc no earlier list announced.
+ */
+export function sendersOf(ds: readonly DispatchMessage[]): Map<DispatchMessage, Sender> {
+  const members = new Map<number, Sender>();
+  const forget = (room: string, userId?: string): void => {
+    for (const [ssrc, m] of members)
+      if (m.room === room && (userId === undefined || m.userId === userId)) members.delete(ssrc);
+  };
+  const senders = new Map<DispatchMessage, Sender>();
+  for (const d of ds) {
+    switch (d.t) {
+      case 'ROOM_JOINED':
+        for (const p of d.d.participants) members.set(p.ssrc, { room: d.d.room, userId: p.userId });
+        break;
+      case 'PARTICIPANT_JOINED':
+        members.set(d.d.participant.ssrc, { room: d.d.room, userId: d.d.participant.userId });
+        break;
+      case 'PARTICIPANT_LEFT':
+        forget(d.d.room, d.d.userId);
+        break;
+      case 'ROOM_LEFT':
+        forget(d.d.room);
+        break;
+      case 'SPEAKING':
+      case 'VOICE_STATE_UPDATE': {
+        const m = members.get(d.d.ssrc);
+        if (!m) throw new Error(`${d.t} seq ${d.seq}: ssrc ${d.d.ssrc} is no known participant`);
+        senders.set(d, m);
+        break;
+      }
+    }
+  }
+  return senders;
+}

@@ -5,6 +5,7 @@ import { mintToken } from '../src/auth/tokens.js';
 import {
   httpGet,
   RawClient,
+  sendersOf,
   startGateway,
   TEST_SECRET,
   waitUntil,
@@ -14,8 +15,13 @@ import {
 const token = (userId: string): Promise<string> => mintToken(TEST_SECRET, { userId });
 
 type Speaking = Extract<DispatchMessage, { t: 'SPEAKING' }>;
-const speakingOf = (ds: DispatchMessage[]): string[] =>
-  ds.filter((d): d is Speaking => d.t === 'SPEAKING').map((d) => `${d.d.userId}:${d.d.speaking}`);
+/** `sender:speaking` of each SPEAKING in `ds`, the sender named from the lists in `ds`. */
+const speakingOf = (ds: DispatchMessage[]): string[] => {
+  const senders = sendersOf(ds);
+  return ds
+    .filter((d): d is Speaking => d.t === 'SPEAKING')
+    .map((d) => `${senders.get(d)!.userId}:${d.d.speaking}`);
+};
 const isSpeaking = (m: { op: number; t?: string }): boolean =>
   m.op === Op.Dispatch && m.t === 'SPEAKING';
 

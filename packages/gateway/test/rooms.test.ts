@@ -6,6 +6,7 @@ import { mintToken } from '../src/auth/tokens.js';
 import {
   httpGet,
   RawClient,
+  sendersOf,
   startGateway,
   TEST_SECRET,
   waitUntil,
@@ -43,10 +44,16 @@ describe('rooms', () => {
     // A marker after the burst: once it arrives, every SPEAKING before it has arrived too.
     a.send({ op: Op.UpdateVoiceState, d: { req: 2, room: 'talk', muted: true, deafened: false } });
     await b.waitFor(dispatchOf('VOICE_STATE_UPDATE'));
-    const seen = b.received
+    const ds = b.dispatches();
+    const senders = sendersOf(ds);
+    const seen = ds
       .filter(dispatchOf('SPEAKING'))
-      .map((m) => (m.op === Op.Dispatch && m.t === 'SPEAKING' ? m.d.speaking : null));
-    expect(seen).toEqual([true, false, true]);
+      .map((d) =>
+        d.t === 'SPEAKING'
+          ? `${senders.get(d)?.room}/${senders.get(d)?.userId}:${d.d.speaking}`
+          : '',
+      );
+    expect(seen).toEqual(['talk/speaker-a:true', 'talk/speaker-a:false', 'talk/speaker-a:true']);
   });
 
   it('answers failed room requests with REQUEST_ERROR and keeps the connection', async () => {
@@ -130,7 +137,13 @@ describe('rooms', () => {
       op: Op.UpdateVoiceState,
       d: { req: 2, room: 'mirror', muted: true, deafened: false },
     });
-    await watcher.waitFor(dispatchOf('VOICE_STATE_UPDATE'));
+    const update = await watcher.waitFor<DispatchMessage>(dispatchOf('VOICE_STATE_UPDATE'));
     expect(watcher.count(dispatchOf('PARTICIPANT_LEFT'))).toBe(1);
+    // It names the newer membership by its ssrc, the one the second PARTICIPANT_JOINED listed.
+    const rejoined = watcher.dispatches().filter(dispatchOf('PARTICIPANT_JOINED')).at(-1);
+    if (rejoined?.t !== 'PARTICIPANT_JOINED' || update.t !== 'VOICE_STATE_UPDATE')
+      throw new Error('no PARTICIPANT_JOINED / VOICE_STATE_UPDATE');
+    expect(update.d).toEqual({ ssrc: rejoined.d.participant.ssrc, muted: true, deafened: false });
+    expect(sendersOf(watcher.dispatches()).get(update)).toEqual({ room: 'mirror', userId: 'twin' });
   });
 });

@@ -48,17 +48,30 @@ describe('FrameCodec', () => {
         '00930a01a56c6f626279',
       );
     });
-    it('DISPATCH seq 256 SPEAKING {lobby, u1, true}', () => {
+    it('DISPATCH seq 256 SPEAKING {ssrc 0x1a2b3c4d, true}', () => {
       const frame = codec.encode({
         op: Op.Dispatch,
         seq: 256,
         t: 'SPEAKING',
-        d: { room: 'lobby', userId: 'u1', speaking: true },
+        d: { ssrc: 0x1a2b3c4d, speaking: true },
       });
-      // fixarray(6) op=9 seq=uint16 0x0100 code=5 "lobby" "u1" true
-      expect(hex(frame)).toBe(
-        '00' + '96' + '09' + 'cd0100' + '05' + 'a56c6f626279' + 'a27531' + 'c3',
-      );
+      // fixarray(5) op=9 seq=uint16 0x0100 code=5 ssrc=uint32 true
+      expect(hex(frame)).toBe('00' + '95' + '09' + 'cd0100' + '05' + 'ce1a2b3c4d' + 'c3');
+    });
+    it('DISPATCH seq 3 VOICE_STATE_UPDATE {ssrc 7, muted, not deafened}', () => {
+      const frame = codec.encode({
+        op: Op.Dispatch,
+        seq: 3,
+        t: 'VOICE_STATE_UPDATE',
+        d: { ssrc: 7, muted: true, deafened: false },
+      });
+      // fixarray(6) op=9 seq=3 code=4 ssrc=fixint 7 true false
+      expect(hex(frame)).toBe('00' + '96' + '09' + '03' + '04' + '07' + 'c3' + 'c2');
+    });
+    it('decodes a hand-written SPEAKING with an ssrc of 0xffffffff', () => {
+      expect(codec.decode(unhex('00 95 09 01 05 ce ffffffff c2'))).toEqual([
+        { op: Op.Dispatch, seq: 1, t: 'SPEAKING', d: { ssrc: 0xffffffff, speaking: false } },
+      ]);
     });
     it('a batch of two heartbeats sets the batch flag and a fixarray(2)', () => {
       const frame = codec.encode([
@@ -282,14 +295,14 @@ describe('FrameCodec', () => {
   });
 
   it('encodes an event once and stamps each session seq into it', () => {
-    const event = codec.encodeEvent('SPEAKING', { room: 'r', userId: 'u', speaking: false });
+    const event = codec.encodeEvent('SPEAKING', { ssrc: 42, speaking: false });
     const a = codec.decode(codec.frame([codec.encodeDispatch(1, event)]));
     const b = codec.decode(codec.frame([codec.encodeDispatch(99_999, event)]));
     expect(a[0]).toMatchObject({ seq: 1, t: 'SPEAKING' });
     expect(b[0]).toMatchObject({
       seq: 99_999,
       t: 'SPEAKING',
-      d: { room: 'r', userId: 'u', speaking: false },
+      d: { ssrc: 42, speaking: false },
     });
   });
 

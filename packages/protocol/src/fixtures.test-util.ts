@@ -81,13 +81,13 @@ export const SAMPLE_MESSAGES: Message[] = [
     op: Op.Dispatch,
     seq: 200,
     t: 'VOICE_STATE_UPDATE',
-    d: { room: 'lobby', userId: 'u-bob', muted: true, deafened: true },
+    d: { ssrc: 7, muted: true, deafened: true },
   },
   {
     op: Op.Dispatch,
     seq: 70000,
     t: 'SPEAKING',
-    d: { room: 'lobby', userId: 'u-bob', speaking: true },
+    d: { ssrc: 0x1a2b3c4d, speaking: true },
   },
   { op: Op.Dispatch, seq: 2 ** 40, t: 'REQUEST_ACK', d: { req: 3 } },
   {

@@ -147,15 +147,18 @@ export const EventSchemas = {
   PARTICIPANT_JOINED: object(['room', roomName], ['participant', participant]),
   /** Someone left a room this session is in. */
   PARTICIPANT_LEFT: object(['room', roomName], ['userId', userId]),
-  /** Someone's muted/deafened state changed (the requester's own included). */
-  VOICE_STATE_UPDATE: object(
-    ['room', roomName],
-    ['userId', userId],
-    ['muted', bool],
-    ['deafened', bool],
-  ),
-  /** Someone started or stopped speaking. */
-  SPEAKING: object(['room', roomName], ['userId', userId], ['speaking', bool]),
+  /**
+   * Someone's muted/deafened state changed (the requester's own included). The member is
+   * named by its `ssrc`, unique per room membership (see the participants of ROOM_JOINED /
+   * PARTICIPANT_JOINED), which also identifies the room.
+   */
+  VOICE_STATE_UPDATE: object(['ssrc', ssrc], ['muted', bool], ['deafened', bool]),
+  /**
+   * Someone started or stopped speaking. The member is named by its `ssrc`, unique per room
+   * membership (see the participants of ROOM_JOINED / PARTICIPANT_JOINED), which also
+   * identifies the room; like the SPEAKING of Discord's voice gateway.
+   */
+  SPEAKING: object(['ssrc', ssrc], ['speaking', bool]),
   /** A request succeeded and has no other reply. */
   REQUEST_ACK: object(['req', uint]),
   /** A request failed without ending the connection. */

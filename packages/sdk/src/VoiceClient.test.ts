@@ -105,6 +105,34 @@ describe('VoiceClient', () => {
       expect(gateway.socket.sentOf(Op.JoinRoom)).toHaveLength(1);
     });
 
+    it('routes SPEAKING / VOICE_STATE_UPDATE by ssrc to the room of that membership', async () => {
+      const { gateway, client, room: lobby } = await joinedRoom();
+      const joining = client.join('stage');
+      // bob is in both rooms, with one ssrc per membership.
+      answerJoin(gateway, 'stage', [participant('me'), participant('bob')]);
+      const stage = await joining;
+      const seen: string[] = [];
+      for (const room of [lobby, stage]) {
+        room.on('speakingChanged', (p, on) => seen.push(`${room.name}/${p.userId}:${on}`));
+        room.on('voiceStateChanged', (p, v) => seen.push(`${room.name}/${p.userId}:${v.muted}`));
+      }
+      const inStage = stage.participants.get('bob')!.ssrc;
+      const inLobby = lobby.participants.get('bob')!.ssrc;
+      expect(inStage).not.toBe(inLobby);
+      gateway.dispatch('SPEAKING', { ssrc: inStage, speaking: true });
+      gateway.dispatch('VOICE_STATE_UPDATE', { ssrc: inLobby, muted: false, deafened: false });
+      gateway.dispatch('SPEAKING', { ssrc: inLobby, speaking: true });
+      gateway.dispatch('VOICE_STATE_UPDATE', { ssrc: inStage, muted: true, deafened: false });
+      expect(seen).toEqual([
+        'stage/bob:true',
+        'lobby/bob:false',
+        'lobby/bob:true',
+        'stage/bob:true',
+      ]);
+      expect(stage.participants.get('bob')).toMatchObject({ speaking: true, muted: true });
+      expect(lobby.participants.get('bob')).toMatchObject({ speaking: true, muted: false });
+    });
+
     it('rejects with RequestError when the server refuses', async () => {
       const { gateway, client } = await connectedClient();
       const joining = client.join('full');
@@ -141,8 +169,7 @@ describe('VoiceClient', () => {
         participants: [participant('me'), participant('bob', { muted: true })],
       });
       s2.dispatch(2, 'VOICE_STATE_UPDATE', {
-        room: 'lobby',
-        userId: 'bob',
+        ssrc: room.participants.get('bob')!.ssrc,
         muted: false,
         deafened: false,
       });
@@ -165,12 +192,8 @@ describe('VoiceClient', () => {
       // Mute first, as the user would.
       const muting = room.setMuted(true);
       const muteReq = gateway.socket.lastOf(Op.UpdateVoiceState)!.d.req;
-      gateway.dispatch('VOICE_STATE_UPDATE', {
-        room: 'lobby',
-        userId: 'me',
-        muted: true,
-        deafened: false,
-      });
+      const firstSsrc = room.localParticipant.ssrc;
+      gateway.dispatch('VOICE_STATE_UPDATE', { ssrc: firstSsrc, muted: true, deafened: false });
       gateway.dispatch('REQUEST_ACK', { req: muteReq });
       await muting;
 
@@ -193,9 +216,10 @@ describe('VoiceClient', () => {
       await settle();
       const restore = s2.lastOf(Op.UpdateVoiceState);
       expect(restore?.d).toMatchObject({ room: 'lobby', muted: true, deafened: false });
+      // The new membership has a new ssrc, which the server's events now name.
+      expect(room.localParticipant.ssrc).not.toBe(firstSsrc);
       gateway.dispatch('VOICE_STATE_UPDATE', {
-        room: 'lobby',
-        userId: 'me',
+        ssrc: room.localParticipant.ssrc,
         muted: true,
         deafened: false,
       });
@@ -234,8 +258,7 @@ describe('VoiceClient', () => {
       const restore = s2.lastOf(Op.UpdateVoiceState);
       expect(restore?.d).toMatchObject({ room: 'lobby', muted: true });
       gateway.dispatch('VOICE_STATE_UPDATE', {
-        room: 'lobby',
-        userId: 'me',
+        ssrc: room.localParticipant.ssrc,
         muted: true,
         deafened: false,
       });

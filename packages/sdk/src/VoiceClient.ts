@@ -101,7 +101,12 @@ export class VoiceClient extends TypedEmitter<VoiceClientEvents> {
     this.connection.on('ready', (session, resumed) => this.onReady(session, resumed));
     this.connection.on('heartbeat', (rtt) => this.safeEmit('rtt', rtt));
     this.connection.on('dispatch', (m) => {
-      if ('room' in m.d) this.joined.get(m.d.room)?.handleDispatch(m);
+      if (m.t === 'SPEAKING' || m.t === 'VOICE_STATE_UPDATE') {
+        // These name the member by its ssrc, unique per membership: it also picks the room.
+        const room = this.roomOfSsrc(m.d.ssrc);
+        if (room) room.handleDispatch(m);
+        else this.log.debug('event for an unknown ssrc ignored', { t: m.t, ssrc: m.d.ssrc });
+      } else if ('room' in m.d) this.joined.get(m.d.room)?.handleDispatch(m);
     });
   }
 
@@ -227,6 +232,12 @@ export class VoiceClient extends TypedEmitter<VoiceClientEvents> {
     this.media.close();
     this.localAudio.stop();
     await this.audio.close();
+  }
+
+  /** The joined room with a participant whose membership has stream id `ssrc`. */
+  private roomOfSsrc(ssrc: number): Room | undefined {
+    for (const room of this.joined.values()) if (room.participantBySsrc(ssrc)) return room;
+    return undefined;
   }
 
   private onStateChange(prev: ConnectionState, next: ConnectionState): void {

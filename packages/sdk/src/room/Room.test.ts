@@ -2,6 +2,7 @@ import { Op } from '@concord/protocol';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { participant } from '../connection/FakeWebSocket.test-util.js';
 import { InvalidStateError, RequestError } from '../errors.js';
+import { setLogHandler, setLogLevel, type LogHandler } from '../logger.js';
 import type { Participant } from './Participant.js';
 import { joinedRoom, settle } from './roomFixture.test-util.js';
 
@@ -11,7 +12,19 @@ beforeEach(() => {
 
 afterEach(() => {
   vi.useRealTimers();
+  setLogLevel('silent');
 });
+
+/** Debug records from here on (restored to silent after each test). */
+function debugLog(): Array<{ message: string; context?: Record<string, unknown> }> {
+  const records: Array<{ message: string; context?: Record<string, unknown> }> = [];
+  const handler: LogHandler = (level, _name, message, context) => {
+    if (level === 'debug') records.push(context ? { message, context } : { message });
+  };
+  setLogHandler(handler);
+  setLogLevel('debug');
+  return records;
+}
 
 const ids = (ps: Iterable<Participant>): string[] => [...ps].map((p) => p.userId);
 
@@ -58,12 +71,19 @@ describe('Room', () => {
 
   it('a new membership of someone already present brings their new ssrc', async () => {
     const { gateway, room } = await joinedRoom();
+    const speaking: [string, boolean][] = [];
+    room.on('speakingChanged', (p, s) => speaking.push([p.userId, s]));
     const before = room.participants.get('bob')!.ssrc;
     gateway.dispatch('PARTICIPANT_JOINED', {
       room: 'lobby',
       participant: participant('bob', { muted: true, ssrc: before + 1000 }),
     });
     expect(room.participants.get('bob')!.ssrc).toBe(before + 1000);
+    // Events name the new membership: the old ssrc no longer reaches bob.
+    gateway.dispatch('SPEAKING', { ssrc: before, speaking: true });
+    expect(speaking).toEqual([]);
+    gateway.dispatch('SPEAKING', { ssrc: before + 1000, speaking: true });
+    expect(speaking).toEqual([['bob', true]]);
   });
 
   it('emits connectionQualityChanged once per change, with the previous quality', async () => {
@@ -82,17 +102,14 @@ describe('Room', () => {
     const { gateway, room } = await joinedRoom();
     const changes: [string, boolean, boolean][] = [];
     room.on('voiceStateChanged', (p, s) => changes.push([p.userId, s.muted, s.deafened]));
+    const bob = room.participants.get('bob')!.ssrc;
     const update = (muted: boolean, deafened: boolean) =>
-      gateway.dispatch('VOICE_STATE_UPDATE', { room: 'lobby', userId: 'bob', muted, deafened });
+      gateway.dispatch('VOICE_STATE_UPDATE', { ssrc: bob, muted, deafened });
     update(true, false); // unchanged
     update(false, false);
     update(false, true);
-    gateway.dispatch('VOICE_STATE_UPDATE', {
-      room: 'other',
-      userId: 'bob',
-      muted: true,
-      deafened: true,
-    });
+    // An ssrc no participant of any room has: ignored.
+    gateway.dispatch('VOICE_STATE_UPDATE', { ssrc: bob + 5000, muted: true, deafened: true });
     expect(changes).toEqual([
       ['bob', false, false],
       ['bob', false, true],
@@ -104,15 +121,44 @@ describe('Room', () => {
     const { gateway, room } = await joinedRoom();
     const speaking: [string, boolean][] = [];
     room.on('speakingChanged', (p, s) => speaking.push([p.userId, s]));
-    gateway.dispatch('SPEAKING', { room: 'lobby', userId: 'bob', speaking: true });
-    gateway.dispatch('SPEAKING', { room: 'lobby', userId: 'bob', speaking: true });
-    gateway.dispatch('SPEAKING', { room: 'lobby', userId: 'me', speaking: true });
-    gateway.dispatch('SPEAKING', { room: 'lobby', userId: 'bob', speaking: false });
+    const bob = room.participants.get('bob')!.ssrc;
+    gateway.dispatch('SPEAKING', { ssrc: bob, speaking: true });
+    gateway.dispatch('SPEAKING', { ssrc: bob, speaking: true });
+    gateway.dispatch('SPEAKING', { ssrc: room.localParticipant.ssrc, speaking: true });
+    gateway.dispatch('SPEAKING', { ssrc: bob, speaking: false });
     expect(speaking).toEqual([
       ['bob', true],
       ['bob', false],
     ]);
     expect(room.localParticipant.speaking).toBe(false);
+  });
+
+  it('ignores SPEAKING / VOICE_STATE_UPDATE for an unknown or departed ssrc, with a debug log', async () => {
+    const { gateway, client, room } = await joinedRoom();
+    const log = debugLog();
+    const events = vi.fn();
+    room.on('speakingChanged', events);
+    room.on('voiceStateChanged', events);
+    const bob = room.participants.get('bob')!;
+    gateway.dispatch('PARTICIPANT_LEFT', { room: 'lobby', userId: 'bob' });
+    gateway.dispatch('SPEAKING', { ssrc: bob.ssrc, speaking: true });
+    gateway.dispatch('VOICE_STATE_UPDATE', { ssrc: bob.ssrc, muted: false, deafened: true });
+    gateway.dispatch('SPEAKING', { ssrc: 0xffffffff, speaking: true });
+    expect(events).not.toHaveBeenCalled();
+    expect(bob).toMatchObject({ speaking: false, muted: true, deafened: false });
+    expect(log.map((r) => r.context)).toEqual([
+      { t: 'SPEAKING', ssrc: bob.ssrc },
+      { t: 'VOICE_STATE_UPDATE', ssrc: bob.ssrc },
+      { t: 'SPEAKING', ssrc: 0xffffffff },
+    ]);
+    // The connection and the room carry on.
+    expect(client.state).toBe('ready');
+    expect(room.state).toBe('joined');
+    const carol = participant('carol');
+    gateway.dispatch('PARTICIPANT_JOINED', { room: 'lobby', participant: carol });
+    gateway.dispatch('SPEAKING', { ssrc: carol.ssrc, speaking: true });
+    expect(events).toHaveBeenCalledTimes(1);
+    expect(room.participants.get('carol')!.speaking).toBe(true);
   });
 
   it('setMuted sends UPDATE_VOICE_STATE and resolves after the server applied it', async () => {
@@ -127,8 +173,7 @@ describe('Room', () => {
     await settle();
     expect(done).toBe(false);
     gateway.dispatch('VOICE_STATE_UPDATE', {
-      room: 'lobby',
-      userId: 'me',
+      ssrc: room.localParticipant.ssrc,
       muted: true,
       deafened: false,
     });

@@ -50,6 +50,8 @@ export type RoomEvents = {
  */
 export class Room extends TypedEmitter<RoomEvents> {
   private readonly members = new Map<string, Participant>();
+  /** The same participants by ssrc (those whose ssrc is known), for SPEAKING/VOICE_STATE_UPDATE. */
+  private readonly bySsrc = new Map<number, Participant>();
   private _state: RoomState = 'joined';
   private readonly log = getLogger('concord:room');
   private local: Participant;
@@ -156,6 +158,14 @@ export class Room extends TypedEmitter<RoomEvents> {
     if (this._state === 'left') throw new InvalidStateError(`room "${this.name}" was left`);
   }
 
+  /**
+   * @internal The participant whose membership of this room has stream id `ssrc` (unique per
+   * membership across rooms), if any.
+   */
+  participantBySsrc(ssrc: number): Participant | undefined {
+    return this.bySsrc.get(ssrc);
+  }
+
   /** @internal Sets a participant's connection quality (from the media receiver/sender). */
   setConnectionQuality(userId: string, quality: ConnectionQuality): void {
     const p = this.members.get(userId);
@@ -188,12 +198,12 @@ export class Room extends TypedEmitter<RoomEvents> {
         return;
       }
       case 'VOICE_STATE_UPDATE': {
-        const p = this.members.get(m.d.userId);
+        const p = this.memberOf(m);
         if (p) this.apply(p, { muted: m.d.muted, deafened: m.d.deafened });
         return;
       }
       case 'SPEAKING': {
-        const p = this.members.get(m.d.userId);
+        const p = this.memberOf(m);
         if (p && !p.isLocal && p.speaking !== m.d.speaking) {
           p.speaking = m.d.speaking;
           this.safeEmit('speakingChanged', p, m.d.speaking);
@@ -206,6 +216,20 @@ export class Room extends TypedEmitter<RoomEvents> {
       default:
         return;
     }
+  }
+
+  /** The participant an event names by ssrc; an unknown ssrc is logged and ignored. */
+  private memberOf(
+    m: Extract<DispatchMessage, { t: 'SPEAKING' | 'VOICE_STATE_UPDATE' }>,
+  ): Participant | undefined {
+    const p = this.bySsrc.get(m.d.ssrc);
+    if (!p)
+      this.log.debug('event for an unknown ssrc ignored', {
+        room: this.name,
+        t: m.t,
+        ssrc: m.d.ssrc,
+      });
+    return p;
   }
 
   /** @internal The session was replaced: rejoin and reconcile the member list. */
@@ -250,12 +274,14 @@ export class Room extends TypedEmitter<RoomEvents> {
 
   private add(p: Participant): Participant {
     this.members.set(p.userId, p);
+    if (p.ssrc !== 0) this.bySsrc.set(p.ssrc, p);
     if (!p.isLocal && this.audio) p.volumeSink = (userId, v) => this.audio?.setVolume(userId, v);
     return p;
   }
 
   private remove(p: Participant): void {
     this.members.delete(p.userId);
+    if (this.bySsrc.get(p.ssrc) === p) this.bySsrc.delete(p.ssrc);
     p.volumeSink = undefined;
     this.audio?.released(p.userId);
   }
@@ -281,8 +307,14 @@ export class Room extends TypedEmitter<RoomEvents> {
   }
 
   private apply(p: Participant, w: Partial<WireParticipant>): void {
-    const before = { muted: p.muted, deafened: p.deafened, speaking: p.speaking };
-    if (!p.apply(w)) return;
+    const before = { muted: p.muted, deafened: p.deafened, speaking: p.speaking, ssrc: p.ssrc };
+    const changed = p.apply(w);
+    if (p.ssrc !== before.ssrc) {
+      // A new membership (rejoin, another session of the same user): its events name the new ssrc.
+      if (this.bySsrc.get(before.ssrc) === p) this.bySsrc.delete(before.ssrc);
+      if (p.ssrc !== 0) this.bySsrc.set(p.ssrc, p);
+    }
+    if (!changed) return;
     if (before.muted !== p.muted || before.deafened !== p.deafened)
       this.safeEmit('voiceStateChanged', p, { muted: p.muted, deafened: p.deafened });
     if (before.speaking !== p.speaking) this.safeEmit('speakingChanged', p, p.speaking);
