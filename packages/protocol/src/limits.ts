@@ -30,8 +30,11 @@ export const DEFAULT_LIMITS: Readonly<ProtocolLimits> = Object.freeze({
 /** Payloads at or above this many bytes are LZ4-compressed when that makes them smaller. */
 export const DEFAULT_COMPRESSION_THRESHOLD_BYTES = 512;
 
-/** Current wire protocol version, sent in IDENTIFY/RESUME and HELLO. */
-export const PROTOCOL_VERSION = 1;
+/**
+ * Current wire protocol version, sent in IDENTIFY/RESUME and HELLO. 2: SPEAKING and
+ * VOICE_STATE_UPDATE name the member by its ssrc instead of room + user id.
+ */
+export const PROTOCOL_VERSION = 2;
 
 /**
  * Returns `DEFAULT_LIMITS` overridden by `overrides`, validating each value.
