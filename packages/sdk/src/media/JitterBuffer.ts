@@ -470,8 +470,12 @@ export class JitterBuffer {
   pull(nowMs: number, queuedMs = 0): Float32Array {
     const st = this.state;
     if (st.status === 'closed') throw new InvalidStateError('JitterBuffer is closed');
-    if (queuedMs !== this.queuedMs) {
-      this.queuedMs = Number.isFinite(queuedMs) && queuedMs > 0 ? Math.min(queuedMs, 1_000) : 0;
+    // The sink's queue swings by a wake's worth (~10 ms) from pull to pull: smoothed, so the
+    // target does not move with it (a target that jitters crosses the control's thresholds).
+    const q = Number.isFinite(queuedMs) && queuedMs > 0 ? Math.min(queuedMs, 1_000) : 0;
+    const smoothed = q === 0 || this.queuedMs === 0 ? q : this.queuedMs + (q - this.queuedMs) / 16;
+    if (smoothed !== this.queuedMs) {
+      this.queuedMs = smoothed;
       this.updateTarget();
     }
     if (st.status === 'idle') return this.silence();
@@ -681,7 +685,10 @@ export class JitterBuffer {
    */
   private reanchor(st: Playing, extTs: number): void {
     const desiredOffsetMs = this.baseTransitMs + this.targetMs;
-    let shift = Math.round((st.playOffsetMs - desiredOffsetMs) / FRAME_MS); // > 0: skip ahead
+    // > 0: skip ahead. Rounded down, so the delay lands in [target, target + 1 frame): never
+    // below the target, where the delay control would insert a frame right back (a drop and an
+    // insert per talk-spurt, each a discontinuity inside speech).
+    let shift = Math.floor((st.playOffsetMs - desiredOffsetMs) / FRAME_MS);
     const framesAhead = Math.floor((extTs - st.playTs) / FRAME_SAMPLES);
     if (shift > framesAhead) shift = framesAhead;
     // Moving back (shift < 0) only lengthens the silence before this packet: every slot before

@@ -75,6 +75,21 @@ describe('VoiceSender', () => {
     expect(encoder.encoded).toBe(2); // nothing is encoded when nothing would be sent
   });
 
+  it('frames the transport refuses (reconnecting) take no seq: receivers see a pause, not loss', () => {
+    const { source, transport, sender } = setup();
+    source.emit();
+    transport.ready = false;
+    source.emit();
+    source.emit();
+    source.emit();
+    transport.ready = true;
+    source.emit();
+    const accepted = [transport.sent[0]!, transport.sent[4]!].map((s) => s.frame);
+    expect(accepted.map((f) => f.seq)).toEqual([0x8000, 0x8001]);
+    expect(accepted[1]!.timestamp - accepted[0]!.timestamp).toBe(4 * 960);
+    expect(sender.getStats()).toMatchObject({ framesSent: 2, framesDropped: 3 });
+  });
+
   it('sends the first DTX packet of a pause flagged DTX and skips the rest (seq unbroken)', () => {
     const { source, transport, encoder, sender } = setup();
     encoder.next.push(new Uint8Array(10), Uint8Array.of(0xf8), Uint8Array.of(0xf8));

@@ -119,8 +119,8 @@ type StreamState = { seq: number; timestamp: number; inDtx: boolean; seen: boole
 
 /**
  * This client's outgoing voice: each captured 20 ms frame is Opus-encoded once and sent as a
- * media frame on every room stream that is not muted, each with its own ssrc, seq (+1 per sent
- * frame) and RTP timestamp (+960 per captured frame, sent or not, so muting and DTX pauses
+ * media frame on every room stream that is not muted, each with its own ssrc, seq (+1 per frame
+ * the transport took) and RTP timestamp (+960 per captured frame, sent or not, so muting and DTX pauses
  * appear to receivers as timestamp jumps, never as loss). Flags: speech from the VAD bit, FEC
  * when the packet carries LBRR, DTX on the first ≤ 2-byte packet of a pause — the rest of the
  * pause is not sent (RFC 7587 §3.1.3). DTX is enabled in the encoder only while the VAD bit is
@@ -349,8 +349,11 @@ export class VoiceSender extends TypedEmitter<VoiceSenderEvents> {
       }
       s.inDtx = dtx;
       const bytes = encodeMediaFrame({ ssrc, seq: s.seq, timestamp, flags, level }, packet);
-      s.seq = (s.seq + 1) & 0xffff;
       if (this.options.transport.sendMedia(room, bytes)) {
+        // seq counts packets sent (RFC 3550): a frame the transport refused here (reconnecting,
+        // socket backed up) never reached the network, so receivers see a timestamp jump, as
+        // for DTX — not loss, which would turn FEC on and the bitrate down for a local hiccup.
+        s.seq = (s.seq + 1) & 0xffff;
         this.counters.framesSent++;
         this.counters.payloadBytesSent += packet.length;
       } else this.counters.framesDropped++;
