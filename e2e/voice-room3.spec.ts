@@ -69,17 +69,20 @@ test('a listener mixes two speakers at their relative levels', async () => {
         .sort((p, q) => p - q);
     const a = top(0, 0.4);
     const b = top(1, 0.2);
-    const median = (x: number[]) => x[Math.floor(x.length / 2)]!;
+    // The 75th percentile: a 100 ms burst fills one or two 40 ms windows and overlaps one or two
+    // more by over half, so a median can land on a burst's edge window (runs gave 4.3–8.6 dB
+    // for the 6.02 dB set); the upper quartile is a window inside a burst.
+    const upper = (x: number[]) => x[Math.floor(x.length * 0.75)]!;
     note('output.windows', { total: amps.length, alice: a.length, bob: b.length });
-    note('output.aliceAmplitude', median(a));
-    note('output.bobAmplitude', median(b));
-    const relDb = 20 * Math.log10(median(a) / median(b));
+    note('output.aliceAmplitude', upper(a));
+    note('output.bobAmplitude', upper(b));
+    const relDb = 20 * Math.log10(upper(a) / upper(b));
     note('output.relativeLevelDb', relDb);
     // 5 s of 100 ms bursts every 500 ms: ~2 of 12 windows per tone (a window inside a burst).
     expect(a.length).toBeGreaterThanOrEqual(10);
     expect(b.length).toBeGreaterThanOrEqual(10);
-    expect(median(a)).toBeGreaterThan(0.3);
-    expect(median(a)).toBeLessThan(0.5);
+    expect(upper(a)).toBeGreaterThan(0.3);
+    expect(upper(a)).toBeLessThan(0.5);
     expect(Math.abs(relDb - 6.02)).toBeLessThan(1.5);
   } finally {
     for (const p of pages) await p.browser.close();

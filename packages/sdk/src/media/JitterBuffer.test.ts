@@ -326,6 +326,19 @@ describe('JitterBuffer delay adaptation', () => {
     }
   });
 
+  it('forgets a stall at the start of a call within a few seconds', () => {
+    const { jb } = buffer();
+    const r = rng(7);
+    // Stalls of 200 ms 1 s and 2 s in (a page warming up: 10 packets held, then released at
+    // once), then a calm path.
+    const stall = (k: number, from: number): number =>
+      k >= from && k < from + 10 ? 20 * (from + 10 - k) : 0;
+    const delay = (k: number): number => 40 + 2 * r() + stall(k, 50) + stall(k, 100);
+    const pulls = simulate(jb, trace(500, delay), 10_000);
+    expect(at(pulls, 2_500).stats.targetDelayMs).toBeGreaterThanOrEqual(100); // it did react
+    expect(at(pulls, 5_000).stats.targetDelayMs).toBeLessThanOrEqual(25); // and forgot it
+  });
+
   it('never lets the delay grow past maxDelayMs, dropping late packets instead', () => {
     const { jb } = buffer({ maxDelayMs: 200 });
     const r = rng(2);

@@ -24,6 +24,10 @@ const SNAPSHOT_MS = 250;
 const SHRINK_HYSTERESIS_MS = 5;
 /** After this much uninterrupted underrun, output zeros instead of running PLC (saves CPU). */
 const MAX_CONCEAL_FRAMES = 50;
+// Delay histogram start-up: the forgetting factor ramps from this to the configured one over the
+// first STARTUP_PACKETS packets (10 s).
+const STARTUP_FORGET_FACTOR = 0.98;
+const STARTUP_PACKETS = 500;
 // The FEC frame of delay (options.fecDelay) applies while a packet with FEC arrived within this
 // long, ms, and the loss over the loss window is at least FEC_DELAY_LOSS_PCT.
 const FEC_RECENT_MS = 2_000;
@@ -630,7 +634,13 @@ export class JitterBuffer {
     // Exponential forgetting, with a running average until the factor is reached (NetEq's
     // start-up weight) so the first packets are not drowned by an empty history.
     this.histogramPackets++;
-    const w = Math.max(1 - this.forgetFactor, 1 / this.histogramPackets);
+    // The forgetting factor ramps up from STARTUP_FORGET_FACTOR (memory ≈ 1 s) to the configured
+    // one over the stream's first STARTUP_PACKETS, as NetEq's histogram does: the start of a call
+    // is when pages and codecs warm up, and a stall then must not hold the delay up for 10 s.
+    const ramp = Math.min(1, this.histogramPackets / STARTUP_PACKETS);
+    const start = Math.min(STARTUP_FORGET_FACTOR, this.forgetFactor);
+    const forget = start + (this.forgetFactor - start) * ramp;
+    const w = Math.max(1 - forget, 1 / this.histogramPackets);
     for (let b = 0; b < BUCKETS; b++) this.buckets[b]! *= 1 - w;
     const bucket = Math.min(BUCKETS - 1, Math.floor((transitMs - base) / BUCKET_MS));
     this.buckets[bucket]! += w;
