@@ -92,6 +92,22 @@ describe('AdaptiveBitrateController', () => {
     });
   });
 
+  it('steps down on random 5 % loss as one-second reports see it (0–10 %), with 17 ms jitter', () => {
+    // Each report counts the losses among 50 packets: binomial, so some reports see none. The
+    // down decision must not be reset by one lucky report: every seed steps down within 10 s.
+    for (let seed = 1; seed <= 40; seed++) {
+      const r = rng(seed);
+      const abr = controller({ startBitrateBps: 128_000 });
+      const report = (): NetworkSample => {
+        let lost = 0;
+        for (let k = 0; k < 50; k++) if (r() < 0.05) lost++;
+        return { lossPct: (100 * lost) / 50, rttMs: 2, jitterMs: 17 };
+      };
+      const { changes } = run(abr, report, 10_000, 1_000);
+      expect(changes.length, `seed ${seed}`).toBeGreaterThanOrEqual(1);
+    }
+  });
+
   it('holds on 5 % loss alone when RTT and jitter are good (the score is 0.495, in the hold band)', () => {
     const abr = controller();
     const { changes } = run(abr, () => ({ lossPct: 5, rttMs: 20, jitterMs: 5 }), 10_000);

@@ -95,6 +95,8 @@ export function networkScore(sample: NetworkSample): number {
 }
 
 type Zone = 'up' | 'down' | 'hold';
+/** Reports count toward the down decision's mean loss this long, ms. */
+const DOWN_LOSS_MEMORY_MS = 2_000;
 
 const log = getLogger('concord:abr');
 
@@ -105,7 +107,9 @@ const log = getLogger('concord:abr');
  *
  * Rules:
  * - **Zones with hysteresis**: above 0.8 up, below 0.4 down, hold between, so a score has to
- *   cross the whole band to reverse direction.
+ *   cross the whole band to reverse direction. Down is scored with the higher of this report's
+ *   loss and the mean of the last 2 s of reports (random loss is noisy per report), up with
+ *   this report alone.
  * - **Confirmation**: a zone must hold for `upConfirmMs`/`downConfirmMs` (250 ms) — i.e. at
  *   least two consecutive reports at a 250 ms cadence — so a score hovering across a threshold
  *   moves nothing.
@@ -126,6 +130,8 @@ const log = getLogger('concord:abr');
 export class AdaptiveBitrateController extends TypedEmitter<AdaptiveBitrateEvents> {
   private readonly ladder: readonly number[];
   private readonly o: Required<Omit<AdaptiveBitrateOptions, 'ladderBps' | 'startBitrateBps'>>;
+  /** Loss of the reports of the last 2 s, oldest first, for the down decision. */
+  private readonly recentDownLoss: { atMs: number; lossPct: number }[] = [];
   /** Loss of the reports within `lossHoldMs`, oldest first (a few per second at most). */
   private readonly recentLoss: { atMs: number; lossPct: number }[] = [];
   private step: number;
@@ -222,7 +228,18 @@ export class AdaptiveBitrateController extends TypedEmitter<AdaptiveBitrateEvent
     const o = this.o;
     const score = networkScore(sample);
 
-    const zone: Zone = score > o.upThreshold ? 'up' : score < o.downThreshold ? 'down' : 'hold';
+    // Down is judged on the higher of this report's loss and the mean of the last 2 s of reports:
+    // a one-second report of random 5 % loss sees anywhere from 0 to 10 %, and one lucky report
+    // must not reset the down confirmation. Up is judged on this report alone, so recovery stays
+    // quick.
+    const recentDown = this.recentDownLoss;
+    while (recentDown.length > 0 && nowMs - recentDown[0]!.atMs > DOWN_LOSS_MEMORY_MS)
+      recentDown.shift();
+    recentDown.push({ atMs: nowMs, lossPct: sample.lossPct });
+    const meanLoss = recentDown.reduce((sum, r) => sum + r.lossPct, 0) / recentDown.length;
+    const lossForDown = Math.max(sample.lossPct, meanLoss); // a sudden loss counts at once
+    const downScore = networkScore({ ...sample, lossPct: lossForDown });
+    const zone: Zone = score > o.upThreshold ? 'up' : downScore < o.downThreshold ? 'down' : 'hold';
     if (zone !== this.zone) {
       this.zone = zone;
       this.zoneSinceMs = nowMs;
