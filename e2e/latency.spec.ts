@@ -20,7 +20,7 @@
 // onset's frame into RemotePlayback); `toCapturedFrame` (A's own `localAudio.onFrame`).
 // The first burst of every path is dropped. Each path runs alone (the other's browsers closed).
 import { expect, test, type Page } from '@playwright/test';
-import { envelopeBurstLatencies, percentiles, type TimedEnvelope } from '@concord/testing';
+import { envelopeBurstLatencies, type TimedEnvelope } from '@concord/testing';
 import { cpus, loadavg } from 'node:os';
 import { report, round, type BenchRow } from '../bench/lib/harness.js';
 import { decodeSamples } from './support/analysis.js';
@@ -29,6 +29,7 @@ import { note } from './support/note.js';
 import {
   harness,
   joinVoice,
+  latencySummary,
   launchVoicePage,
   receivedBursts,
   STAGES_ALL,
@@ -69,14 +70,8 @@ function aligned(
   correlationMin: number;
 } {
   const l = envelopeBurstLatencies(sent, heard);
-  const ms = l.map((b) => Math.round(b.latencyMs));
-  const [p50Ms, p95Ms] = percentiles(ms, [0.5, 0.95]);
   return {
-    bursts: ms.length,
-    p50Ms: p50Ms!,
-    p95Ms: p95Ms!,
-    minMs: Math.min(...ms),
-    maxMs: Math.max(...ms),
+    ...latencySummary(l.map((b) => Math.round(b.latencyMs))),
     correlationMin: Math.round(100 * Math.min(...l.map((b) => b.correlation))) / 100,
   };
 }

@@ -159,14 +159,18 @@ export interface LatencySummary {
 
 export function summarise(sentMs: number[], receivedMs: number[]): LatencySummary {
   const pairs = pairBurstLatencies(sentMs, receivedMs, { maxLatencyMs: 400, dropFirst: 1 });
-  const l = pairs.map((p) => p.latencyMs);
-  const [p50Ms, p95Ms] = percentiles(l, [0.5, 0.95]);
+  return latencySummary(pairs.map((p) => p.latencyMs));
+}
+
+/** p50/p95/min/max of per-burst latencies, ms. */
+export function latencySummary(latenciesMs: readonly number[]): LatencySummary {
+  const [p50Ms, p95Ms] = percentiles(latenciesMs, [0.5, 0.95]);
   return {
-    bursts: l.length,
+    bursts: latenciesMs.length,
     p50Ms: p50Ms!,
     p95Ms: p95Ms!,
-    minMs: Math.min(...l),
-    maxMs: Math.max(...l),
+    minMs: Math.min(...latenciesMs),
+    maxMs: Math.max(...latenciesMs),
   };
 }
 

@@ -92,7 +92,7 @@ function makeInput(next: () => number, seeds: Uint8Array[]): Uint8Array {
   for (let m = 0; m < mutations; m++) {
     const kind = int(6);
     if (kind === 0 && bytes.length > 1)
-      bytes[1 + int(bytes.length - 1)] ^= 1 << int(8); // bit flip
+      bytes[1 + int(bytes.length - 1)]! ^= 1 << int(8); // bit flip
     else if (kind === 1 && bytes.length > 1)
       bytes[1 + int(bytes.length - 1)] = int(256); // byte
     else if (kind === 2)

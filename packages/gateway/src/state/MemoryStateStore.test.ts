@@ -5,6 +5,7 @@ import type { RoomMember } from './StateStore.js';
 const member = (sessionId: string, userId: string): RoomMember => ({
   sessionId,
   userId,
+  ssrc: 0x1000 + Number(sessionId.replace(/\D/g, '') || 0),
   name: userId,
   muted: false,
   deafened: false,
