@@ -380,14 +380,16 @@ export class JitterBuffer {
       throw new TypeError('payload must be a non-empty Uint8Array');
     }
 
-    if (packet.fec ?? opusPacketHasLbrr(payload)) this.lastFecArrivalMs = arrivalMs;
+    // Read once per packet: the FEC delay and the slot's FEC flag both use it.
+    const fec = packet.fec ?? opusPacketHasLbrr(payload);
+    if (fec) this.lastFecArrivalMs = arrivalMs;
     if (this.state.status === 'idle') {
-      this.start(packet, arrivalMs);
+      this.start(packet, arrivalMs, fec);
       return;
     }
     const extSeq = this.extendSeq(seq);
     if (Math.abs(extSeq - this.highestSeq) > RESYNC_SEQ_GAP) {
-      this.resync(packet, arrivalMs);
+      this.resync(packet, arrivalMs, fec);
       return;
     }
     if (this.seen[extSeq % SEEN_WINDOW] === extSeq) {
@@ -416,10 +418,10 @@ export class JitterBuffer {
         st.playTs = extTs;
       }
       if (extSeq - st.nextSeq >= CAPACITY) {
-        this.resync(packet, arrivalMs);
+        this.resync(packet, arrivalMs, fec);
         return;
       }
-      this.store(extSeq, extTs, packet);
+      this.store(extSeq, extTs, packet, fec);
       return;
     }
     if (st.status !== 'playing') return;
@@ -439,7 +441,7 @@ export class JitterBuffer {
       return;
     }
     if (extSeq - st.nextSeq >= CAPACITY) {
-      this.resync(packet, arrivalMs);
+      this.resync(packet, arrivalMs, fec);
       return;
     }
     if (st.underrunFrames > 0 && this.buffered === 0) {
@@ -456,7 +458,7 @@ export class JitterBuffer {
         if (missing < underrun) this.reanchor(st, extTs); // a talk-spurt after DTX
       }
     }
-    this.store(extSeq, extTs, packet);
+    this.store(extSeq, extTs, packet, fec);
   }
 
   /**
@@ -562,7 +564,7 @@ export class JitterBuffer {
 
   // ——— arrival side ———
 
-  private start(packet: JitterPacket, arrivalMs: number): void {
+  private start(packet: JitterPacket, arrivalMs: number, fec: boolean): void {
     // Extended numbers start one cycle up so that slightly older packets stay positive.
     this.highestSeq = packet.seq + 0x10000;
     this.highestTs = packet.timestamp + TWO_32;
@@ -579,27 +581,27 @@ export class JitterBuffer {
       playTs: this.highestTs,
       startOffsetMs: this.baseTransitMs + Math.max(this.initialDelayMs, this.targetMs),
     };
-    this.store(this.highestSeq, this.highestTs, packet);
+    this.store(this.highestSeq, this.highestTs, packet, fec);
   }
 
   /** The sender restarted (or jumped): forget the old stream, keep the counters. */
-  private resync(packet: JitterPacket, arrivalMs: number): void {
+  private resync(packet: JitterPacket, arrivalMs: number, fec: boolean): void {
     this.resyncs++;
     // Counters stay cumulative across streams.
     this.expectedBefore = this.expected();
     this.notForwarded = 0; // already taken out of expectedBefore
     this.clearSlots();
     log.debug('stream resync', { seq: packet.seq });
-    this.start(packet, arrivalMs);
+    this.start(packet, arrivalMs, fec);
   }
 
-  private store(extSeq: number, extTs: number, packet: JitterPacket): void {
+  private store(extSeq: number, extTs: number, packet: JitterPacket, fec: boolean): void {
     const i = extSeq & (CAPACITY - 1);
     if (this.slotPayload[i] === undefined) this.buffered++;
     this.slotSeq[i] = extSeq;
     this.slotTs[i] = extTs;
     this.slotPayload[i] = packet.payload;
-    this.slotFec[i] = (packet.fec ?? opusPacketHasLbrr(packet.payload)) ? 1 : 0;
+    this.slotFec[i] = fec ? 1 : 0;
     this.slotSpeech[i] = packet.speech === undefined ? -1 : packet.speech ? 1 : 0;
   }
 

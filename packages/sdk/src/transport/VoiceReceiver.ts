@@ -441,8 +441,8 @@ export class VoiceReceiver extends TypedEmitter<VoiceReceiverEvents> {
       // A stream that sent nothing since the last report (muted, DTX, not selected) tells us
       // nothing new about the network: keep its quality, send no report (as RTCP does for
       // inactive sources).
-      if (s.jb.getStats().received === s.receivedAtReport) continue;
       const st = s.jb.getStats();
+      if (st.received === s.receivedAtReport) continue;
       s.quality.update(
         networkScore({ lossPct: st.lossPct, jitterMs: st.jitterMs, rttMs: rtt }),
         lost,
