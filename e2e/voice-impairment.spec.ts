@@ -60,7 +60,10 @@ test('5 % loss and 30 ms jitter: audio continues, loss is repaired, the ABR step
 }) => {
   test.setTimeout(90_000);
   const impairment = (method: 'PUT' | 'DELETE', query = '') =>
-    fetch(`${baseURL}/test/impairment${query}`, { method }).then((r) => {
+    fetch(`${baseURL}/test/impairment${query}`, {
+      method,
+      headers: { 'x-concord-test': '1' },
+    }).then((r) => {
       expect(r.status).toBe(200);
     });
   const a = await launchVoicePage(burstWav('impair-alice-1000', 1_000, 0.4, 8, IMPAIR_BURST_MS));
@@ -159,7 +162,10 @@ test('5 % loss and 30 ms jitter: audio continues, loss is repaired, the ABR step
       .toBe(before.bitrateBps);
     note('abr.recoveredAfterMs (goal <= 2000)', Date.now() - clearedAt);
   } finally {
-    await fetch(`${baseURL}/test/impairment`, { method: 'DELETE' }).catch(() => undefined);
+    await fetch(`${baseURL}/test/impairment`, {
+      method: 'DELETE',
+      headers: { 'x-concord-test': '1' },
+    }).catch(() => undefined);
     await a.browser.close();
     await b.browser.close();
   }

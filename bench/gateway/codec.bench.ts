@@ -64,6 +64,8 @@ const cases: Array<{ name: string; message: Message; opts?: Parameters<typeof ti
         sessionId: 's_k3j9x0a1b2c3',
         user: { id: userId(3), name: 'Member 3 Silva' },
         resumeWindowMs: 60_000,
+        resumeSecret: 'Yq3dP0v8kQ2mX7rT9wZ1aB4cE6fG8hJ0',
+        tokenExpiresInMs: 3_540_000,
       },
     },
   },

@@ -182,6 +182,11 @@ export function buildTrace(options: TraceOptions = {}): TraceEntry[] {
           sessionId: `s_${Math.floor(rand() * 2 ** 48).toString(36)}${m.conn.toString(36)}`,
           user: { id: m.userId, name: m.name },
           resumeWindowMs: 60_000,
+          // 24 random bytes in base64url, as the gateway makes them.
+          resumeSecret: Math.floor(rand() * 2 ** 48)
+            .toString(36)
+            .padEnd(32, 'x'),
+          tokenExpiresInMs: 3_540_000,
         },
       },
       true,

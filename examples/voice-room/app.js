@@ -115,12 +115,17 @@ form.addEventListener('submit', async (event) => {
   localStorage.setItem('concord:name', name);
   $('join').disabled = true;
   try {
-    const res = await fetch(`/dev/token?name=${encodeURIComponent(name)}`);
-    if (!res.ok)
-      throw new Error(
-        'this gateway does not hand out dev tokens (start it with --insecure-dev-auth)',
-      );
-    const { token } = await res.json();
+    // A token function, not a string: the SDK calls it again to refresh the session's token
+    // before it expires and on every reconnect.
+    const token = async () => {
+      const res = await fetch(`/dev/token?name=${encodeURIComponent(name)}`);
+      if (!res.ok)
+        throw new Error(
+          'this gateway does not hand out dev tokens (start it with --insecure-dev-auth)',
+        );
+      return (await res.json()).token;
+    };
+    await token(); // fail here, with that message, when there are no dev tokens
     const url = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/gateway`;
     client = new VoiceClient({ url, token });
     client.on('stateChange', (_prev, next) => {

@@ -1,40 +1,54 @@
+import { timingSafeEqual } from 'node:crypto';
 import {
   CloseCode,
   closeCodeName,
+  FLAG_BATCH,
   FrameBatcher,
   FrameType,
   frameTypeOf,
   Op,
+  PRE_AUTH_OPS,
   PROTOCOL_VERSION,
   ProtocolError,
   readMediaHeader,
   reconnectPolicy,
   type ClientMessage,
   type IdentifyMessage,
+  type RefreshTokenMessage,
   type ResumeMessage,
   type ServerMessage,
 } from '@concord/protocol';
 import type { WebSocket } from 'ws';
+import type { TokenGrant } from './auth/tokens.js';
+import { OUTBOUND_BATCH_BYTES } from './config.js';
 import { GatewayError } from './errors.js';
 import type { GatewayContext } from './GatewayContext.js';
 import type { MediaSendResult, Session, SessionSink } from './Session.js';
 import { TokenBucket } from './TokenBucket.js';
 
-/** Connection states; each holds only what exists in that state. */
+/**
+ * Connection states; each holds only what exists in that state. Deadlines (identify timeout,
+ * heartbeats, token expiry, outbound age) are checked by the gateway's sweep
+ * ({@link Connection.sweep}), not by timers per connection.
+ */
 export type ConnectionState =
-  | { status: 'awaiting-identify'; timer: ReturnType<typeof setTimeout> }
+  | { status: 'awaiting-identify' }
   | { status: 'authenticating' }
-  | { status: 'ready'; session: Session; zombieTimer: ReturnType<typeof setTimeout> }
+  | { status: 'ready'; session: Session }
   | { status: 'closed'; code: number };
 
 const OP_NAMES: Record<number, string> = Object.fromEntries(
   Object.entries(Op).map(([k, v]) => [v, k]),
 );
 
-const MEDIA_SEND_OPTIONS = { binary: true } as const;
+const BINARY = { binary: true } as const;
 
 /** Longest close reason, in UTF-8 bytes (RFC 6455 §5.5: 125-byte control payload − 2-byte code). */
 const MAX_CLOSE_REASON_BYTES = 123;
+/** How long a peer gets to answer our close frame before the socket is destroyed, in ms. */
+const CLOSE_GRACE_MS = 5_000;
+/** The same for a slow consumer, whose close frame waits behind its backlog, in ms. */
+const SLOW_CLOSE_GRACE_MS = 1_000;
 
 // `ws` throws on a longer reason, and reasons can carry client input (a room name of up to 128
 // bytes): cut at a code point boundary so the UTF-8 stays within the limit.
@@ -48,42 +62,60 @@ function closeReason(reason: string): string {
   return out;
 }
 
+/** Whether two secrets are equal, in time independent of where they differ. */
+function secretsEqual(a: string, b: string): boolean {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
+}
+
 /**
- * One WebSocket connection: HELLO, authentication, heartbeats and zombie detection, rate
- * limits, request handling and micro-batched sending. Main thread.
+ * One WebSocket connection: HELLO, authentication, heartbeats and zombie detection, the
+ * pre-auth budget (one small IDENTIFY/RESUME frame), byte and message rate limits charged
+ * before decoding, token expiry and refresh, a bounded outbound queue (bytes and age) and
+ * micro-batched sending. Main thread.
  */
 export class Connection implements SessionSink {
-  private _state: ConnectionState;
+  private _state: ConnectionState = { status: 'awaiting-identify' };
   private readonly batcher: FrameBatcher;
-  private readonly bucket: TokenBucket;
-  // Created on first use: most connections never speak or report, and idle connections are
-  // what a gateway holds most of (issue 2 measures bytes per idle connection).
+  // Created on first use: idle connections are what a gateway holds most of.
+  private bucket: TokenBucket | undefined;
+  private byteBucket: TokenBucket | undefined;
   private speakingBucket: TokenBucket | undefined;
   private reportBucket: TokenBucket | undefined;
   private serial: Promise<void> = Promise.resolve();
   private firstPendingAt = 0;
   private pingSentAt = 0;
+  /** `performance.now()` when the socket opened. */
+  private readonly openedAt: number;
+  /** `performance.now()` of the last heartbeat (or of READY). */
+  private lastBeatAt = 0;
+  /** Bytes handed to the socket so far (control and media). */
+  private bytesWritten = 0;
+  /** Outbound-age checkpoint: bytes written by `checkpointAt` must drain within the age bound. */
+  private checkpointBytes = 0;
+  private checkpointAt = 0;
   /** Close code the server chose, when the server closed. */
   private serverCloseCode: number | undefined;
 
   constructor(
     private readonly ws: WebSocket,
-    /** Remote IP address. */
+    /** Client address (the peer, or from X-Forwarded-For behind a trusted proxy). */
     readonly ip: string,
     private readonly ctx: GatewayContext,
   ) {
     const { config } = ctx;
+    this.openedAt = performance.now();
     this.batcher = new FrameBatcher(ctx.codec, (frame) => this.write(frame), {
       windowMs: config.batchWindowMs,
+      maxPendingBytes: OUTBOUND_BATCH_BYTES,
+      onError: (err) => {
+        // A message that cannot be framed is a server bug; it is dropped, never thrown from
+        // the batch timer (which would end the process). The client sees a seq gap.
+        ctx.metrics.rejections.inc({ code: 'OUTBOUND_FRAME_ERROR' });
+        ctx.logger.error({ err, ip }, 'dropped an outgoing message that cannot be framed');
+      },
     });
-    this.bucket = new TokenBucket(config.rateLimitMessages, config.rateLimitWindowMs);
-    this._state = {
-      status: 'awaiting-identify',
-      timer: setTimeout(
-        () => this.close(CloseCode.SESSION_TIMED_OUT, 'identify timeout'),
-        config.identifyTimeoutMs,
-      ),
-    };
     ws.on('message', (data, isBinary) => this.onMessage(data as Buffer, isBinary));
     ws.on('close', (code) => this.onSocketClose(code));
     ws.on('error', (err) => ctx.logger.debug({ err, ip }, 'socket error'));
@@ -97,7 +129,7 @@ export class Connection implements SessionSink {
       d: {
         protocolVersion: PROTOCOL_VERSION,
         heartbeatIntervalMs: config.heartbeatIntervalMs,
-        limits: config.limits,
+        limits: config.clientLimits,
         rateLimit: { messages: config.rateLimitMessages, windowMs: config.rateLimitWindowMs },
         maxRoomsPerSession: config.maxRoomsPerSession,
       },
@@ -109,20 +141,40 @@ export class Connection implements SessionSink {
     return this._state;
   }
 
-  private setState(next: ConnectionState): void {
-    const prev = this._state;
-    if (prev.status === 'awaiting-identify') clearTimeout(prev.timer);
-    if (
-      prev.status === 'ready' &&
-      (next.status !== 'ready' || next.zombieTimer !== prev.zombieTimer)
-    )
-      clearTimeout(prev.zombieTimer);
-    this._state = next;
+  /** Whether the server has started closing this connection. */
+  get closing(): boolean {
+    return this.serverCloseCode !== undefined || this._state.status === 'closed';
+  }
+
+  /**
+   * Checks this connection's deadlines; the gateway calls it about once a second (and more
+   * often with short settings). `now` is `performance.now()`, `wallMs` is `Date.now()`.
+   */
+  sweep(now: number, wallMs: number): void {
+    if (this.closing) return;
+    const { config } = this.ctx;
+    const s = this._state;
+    if (s.status === 'awaiting-identify' || s.status === 'authenticating') {
+      if (now - this.openedAt > config.identifyTimeoutMs)
+        this.close(CloseCode.SESSION_TIMED_OUT, 'identify timeout');
+      return;
+    }
+    if (s.status !== 'ready') return;
+    if (now - this.lastBeatAt > config.heartbeatIntervalMs + config.heartbeatGraceMs) {
+      this.close(CloseCode.SESSION_TIMED_OUT, 'heartbeat missed');
+      return;
+    }
+    const expiresAt = s.session.record.expiresAt;
+    if (wallMs > (expiresAt + config.tokenClockToleranceSec) * 1000) {
+      this.close(CloseCode.TOKEN_EXPIRED, 'token expired: refresh it before it runs out');
+      return;
+    }
+    this.checkOutboundAge(now);
   }
 
   /** Queues an encoded message; implements {@link SessionSink}. */
   enqueue(message: Uint8Array, type: string): void {
-    if (this._state.status === 'closed') return;
+    if (this.closing) return;
     this.ctx.metrics.countOut(type);
     if (this.batcher.pendingCount === 0) this.firstPendingAt = performance.now();
     this.batcher.push(message);
@@ -131,20 +183,20 @@ export class Connection implements SessionSink {
   /**
    * Writes one media frame at once, bypassing the control batcher; drops it (`'slow'`) while
    * more than `maxBufferedMediaBytes` wait in the socket — `ws` cannot drop what it already
-   * queued, so the newest media gives way. Control messages are never dropped. Implements
-   * {@link SessionSink}.
+   * queued, so the newest media gives way. Implements {@link SessionSink}.
    */
   sendMedia(frame: Uint8Array): MediaSendResult {
     const ws = this.ws;
     if (ws.readyState !== ws.OPEN || this.serverCloseCode !== undefined) return 'closed';
     if (ws.bufferedAmount > this.ctx.config.maxBufferedMediaBytes) return 'slow';
-    ws.send(frame, MEDIA_SEND_OPTIONS);
+    ws.send(frame, BINARY);
+    this.bytesWritten += frame.length;
     return 'sent';
   }
 
   /** Sends a RECONNECT and closes with `SERVER_DRAINING` (graceful shutdown). */
   drain(reason: string): void {
-    if (this._state.status === 'closed') return;
+    if (this.closing) return;
     this.enqueue(this.ctx.codec.encodeMessage({ op: Op.Reconnect, d: { reason } }), 'RECONNECT');
     this.close(CloseCode.SERVER_DRAINING, reason);
   }
@@ -153,10 +205,10 @@ export class Connection implements SessionSink {
    * Flushes what is queued and closes the socket with `code` (idempotent). Must-not-reconnect
    * codes end the session at once; may-resume codes keep it for the resume window.
    */
-  close(code: number, reason: string): void {
-    if (this._state.status === 'closed' || this.serverCloseCode !== undefined) return;
+  close(code: number, reason: string, graceMs = CLOSE_GRACE_MS): void {
+    if (this.closing) return;
     this.serverCloseCode = code;
-    this.batcher.flush();
+    if (code !== CloseCode.SLOW_CONSUMER) this.batcher.flush();
     const name = closeCodeName(code);
     if (name) this.ctx.metrics.rejections.inc({ code: name });
     this.ctx.logger.info(
@@ -165,7 +217,7 @@ export class Connection implements SessionSink {
     );
     this.ws.close(code, closeReason(reason));
     // A peer that never answers the close handshake must not hold the socket.
-    setTimeout(() => this.ws.terminate(), 5_000).unref();
+    setTimeout(() => this.ws.terminate(), graceMs).unref();
   }
 
   private sessionOrUndefined(): Session | undefined {
@@ -173,7 +225,7 @@ export class Connection implements SessionSink {
   }
 
   private onMessage(data: Buffer, isBinary: boolean): void {
-    if (this._state.status === 'closed' || this.serverCloseCode !== undefined) return;
+    if (this.closing) return;
     this.ctx.metrics.bytesIn.inc(data.length);
     if (!isBinary) {
       this.close(CloseCode.INVALID_FRAME, 'text frames are not accepted');
@@ -183,47 +235,114 @@ export class Connection implements SessionSink {
       this.onMedia(data);
       return;
     }
+    if (this._state.status === 'ready') this.onControl(data, this._state.session);
+    else this.onPreAuth(data);
+  }
+
+  // Before the session exists a client may send exactly one small frame holding one IDENTIFY
+  // or RESUME: nothing else costs the server work before the token is checked.
+  private onPreAuth(data: Buffer): void {
+    if (this._state.status !== 'awaiting-identify') {
+      this.close(CloseCode.NOT_AUTHENTICATED, 'wait for READY before sending');
+      return;
+    }
+    const { config, clientCodec } = this.ctx;
+    if (data.length > config.preAuthMaxFrameBytes) {
+      this.close(
+        CloseCode.FRAME_TOO_LARGE,
+        `a frame before READY may hold ${config.preAuthMaxFrameBytes} bytes, got ${data.length}`,
+      );
+      return;
+    }
+    if ((data[0]! & FLAG_BATCH) !== 0) {
+      this.close(CloseCode.INVALID_FRAME, 'send IDENTIFY or RESUME alone, unbatched');
+      return;
+    }
+    let m: ClientMessage;
+    try {
+      m = clientCodec.decodeClientFrame(data)[0]!;
+    } catch (err) {
+      this.closeForError(err);
+      return;
+    }
+    this.ctx.metrics.countIn(OP_NAMES[m.op] ?? String(m.op));
+    if (!PRE_AUTH_OPS.has(m.op)) {
+      this.close(CloseCode.NOT_AUTHENTICATED, 'identify first');
+      return;
+    }
+    const auth = m as IdentifyMessage | ResumeMessage;
+    if (auth.d.protocolVersion !== PROTOCOL_VERSION) {
+      this.close(
+        CloseCode.UNSUPPORTED_VERSION,
+        `protocol version ${auth.d.protocolVersion} is not supported (this gateway speaks ${PROTOCOL_VERSION})`,
+      );
+      return;
+    }
+    this.setState({ status: 'authenticating' });
+    this.run(() => (auth.op === Op.Identify ? this.identify(auth) : this.resume(auth)));
+  }
+
+  private onControl(data: Buffer, session: Session): void {
+    const { config, clientCodec } = this.ctx;
+    // Charged on arrival, before any decoding: a flood of frames costs the sender its budget
+    // first, whatever they contain.
+    this.byteBucket ??= new TokenBucket(config.rateLimitBytes, config.rateLimitWindowMs);
+    if (!this.byteBucket.take(data.length)) {
+      this.close(CloseCode.RATE_LIMITED, 'byte rate limit');
+      return;
+    }
     let messages: ClientMessage[];
     try {
-      messages = this.ctx.codec.decodeClientFrame(data);
+      messages = clientCodec.decodeClientFrame(data);
     } catch (err) {
-      if (err instanceof ProtocolError) {
-        this.close(err.closeCode, err.message);
-        return;
-      }
-      throw err;
+      this.closeForError(err);
+      return;
     }
     for (const m of messages) {
       this.ctx.metrics.countIn(OP_NAMES[m.op] ?? String(m.op));
-      const bucket = this.bucketFor(m.op);
-      if (!bucket.take()) {
+      if (!this.bucketFor(m.op).take()) {
         this.close(CloseCode.RATE_LIMITED, 'rate limited');
         return;
       }
     }
-    // Handlers may await the store: run them one after another, in arrival order.
-    this.serial = this.serial.then(async () => {
+    this.run(async () => {
       for (const m of messages) {
-        if (this._state.status === 'closed' || this.serverCloseCode !== undefined) return;
-        try {
-          await this.handle(m);
-        } catch (err) {
-          if (err instanceof GatewayError) this.close(err.closeCode, err.message);
-          else {
-            this.ctx.logger.error({ err }, 'request handler failed');
-            this.close(CloseCode.UNKNOWN_ERROR, 'internal error');
-          }
-        }
+        if (this.closing) return;
+        await this.handle(session, m);
       }
-    });
-    // Last line of defence: nothing thrown while handling a message may take the process down.
-    this.serial = this.serial.catch((err: unknown) => {
-      this.ctx.logger.error({ err }, 'connection handler failed');
-      this.ws.terminate();
     });
   }
 
-  // Media is relayed synchronously, outside the control queue and its rate limit.
+  // Handlers may await the store: run them one after another, in arrival order. Nothing thrown
+  // while handling a message may take the process down.
+  private run(task: () => Promise<void>): void {
+    this.serial = this.serial
+      .then(task)
+      .catch((err: unknown) => {
+        if (err instanceof GatewayError || err instanceof ProtocolError) {
+          this.close(err.closeCode, err.message);
+          return;
+        }
+        this.ctx.logger.error({ err }, 'request handler failed');
+        this.close(CloseCode.UNKNOWN_ERROR, 'internal error');
+      })
+      .catch((err: unknown) => {
+        this.ctx.logger.error({ err }, 'connection handler failed');
+        this.ws.terminate();
+      });
+  }
+
+  private closeForError(err: unknown): void {
+    if (err instanceof ProtocolError) {
+      this.close(err.closeCode, err.message);
+      return;
+    }
+    this.ctx.logger.error({ err }, 'frame decoding failed unexpectedly');
+    this.close(CloseCode.UNKNOWN_ERROR, 'internal error');
+  }
+
+  // Media is relayed synchronously, outside the control queue and its rate limit (the relay
+  // has its own per-stream frame-rate limit and frames are at most MAX_MEDIA_FRAME_BYTES).
   private onMedia(data: Buffer): void {
     const state = this._state;
     try {
@@ -245,162 +364,31 @@ export class Connection implements SessionSink {
     }
   }
 
-  private async handle(m: ClientMessage): Promise<void> {
-    const state = this._state;
+  private async handle(session: Session, m: ClientMessage): Promise<void> {
+    const { rooms } = this.ctx;
+    let error: string | undefined;
     switch (m.op) {
       case Op.Identify:
       case Op.Resume:
-        if (state.status !== 'awaiting-identify') {
-          this.close(CloseCode.ALREADY_AUTHENTICATED, 'already identified');
-          return;
-        }
-        if (m.d.protocolVersion !== PROTOCOL_VERSION) {
-          this.close(
-            CloseCode.UNSUPPORTED_VERSION,
-            `protocol version ${m.d.protocolVersion} is not supported`,
-          );
-          return;
-        }
-        this.setState({ status: 'authenticating' });
-        if (m.op === Op.Identify) await this.identify(m);
-        else await this.resume(m);
+        this.close(CloseCode.ALREADY_AUTHENTICATED, 'already identified');
         return;
       case Op.Heartbeat:
-        // Clients beat from HELLO on (the first beat jittered, as Discord's gateway does), so
-        // a beat may arrive before IDENTIFY or after INVALID_SESSION: acknowledge it too.
-        // Restart the zombie deadline from this beat (refresh: no new timer per heartbeat).
-        if (state.status === 'ready') state.zombieTimer.refresh();
+        this.lastBeatAt = performance.now();
+        // The client has processed every dispatch up to `seq`: the replay buffer lets them go.
+        session.acknowledge(m.d.seq);
         this.sendNow({ op: Op.HeartbeatAck, d: { nonce: m.d.nonce } });
         if (this.pingSentAt === 0) {
           this.pingSentAt = performance.now();
           this.ws.ping();
         }
         return;
-      default:
-        if (state.status !== 'ready') break;
-        await this.request(state.session, m);
+      case Op.RefreshToken:
+        await this.refreshToken(session, m);
         return;
-    }
-    this.close(CloseCode.NOT_AUTHENTICATED, 'identify first');
-  }
-
-  private async identify(m: IdentifyMessage): Promise<void> {
-    const grant = await this.ctx.authenticate(m.d.token);
-    if (this._state.status === 'closed') return;
-    const session = await this.ctx.createSession(grant);
-    this.becomeReady(session);
-    this.sendNow({
-      op: Op.Ready,
-      d: {
-        sessionId: session.id,
-        user: { id: session.userId, name: session.record.name },
-        resumeWindowMs: this.ctx.config.resumeWindowMs,
-      },
-    });
-    this.ctx.logger.info(
-      {
-        ip: this.ip,
-        userId: session.userId,
-        sessionId: session.id,
-        client: m.d.capabilities.client,
-      },
-      'session ready',
-    );
-  }
-
-  private async resume(m: ResumeMessage): Promise<void> {
-    const grant = await this.ctx.authenticate(m.d.token);
-    if (this._state.status === 'closed') return;
-    const session = this.ctx.sessions.get(m.d.sessionId);
-    const replay =
-      session && session.userId === grant.userId ? session.replaySince(m.d.seq) : undefined;
-    if (!session || !replay || !replay.ok) {
-      this.ctx.metrics.resumes.inc({ outcome: 'invalid' });
-      this.ctx.logger.info(
-        {
-          ip: this.ip,
-          sessionId: m.d.sessionId,
-          reason: !session
-            ? 'unknown session'
-            : replay && !replay.ok
-              ? replay.reason
-              : 'user mismatch',
-        },
-        'resume refused',
-      );
-      // A session whose stream cannot be continued exactly is over: its rooms are left.
-      if (session && session.userId === grant.userId) {
-        // An older socket still attached to that session must not outlive it.
-        const stale = session.connection;
-        if (stale instanceof Connection && stale !== this)
-          stale.close(CloseCode.SESSION_REPLACED, 'session ended');
-        await this.ctx.endSession(session);
-      }
-      this.setState({
-        status: 'awaiting-identify',
-        timer: setTimeout(
-          () => this.close(CloseCode.SESSION_TIMED_OUT, 'identify timeout'),
-          this.ctx.config.identifyTimeoutMs,
-        ),
-      });
-      this.sendNow({ op: Op.InvalidSession, d: { resumable: false } });
-      return;
-    }
-    const previous = session.connection;
-    if (previous instanceof Connection && previous !== this)
-      previous.close(CloseCode.SESSION_REPLACED, 'session resumed elsewhere');
-    this.becomeReady(session);
-    for (const message of replay.messages) this.enqueue(message, 'DISPATCH_REPLAY');
-    this.sendNow({ op: Op.Resumed, d: { replayed: replay.messages.length } });
-    this.ctx.metrics.resumes.inc({ outcome: 'resumed' });
-    this.ctx.logger.info(
-      {
-        ip: this.ip,
-        userId: session.userId,
-        sessionId: session.id,
-        replayed: replay.messages.length,
-      },
-      'session resumed',
-    );
-  }
-
-  private becomeReady(session: Session): void {
-    session.attach(this);
-    this.setState({ status: 'ready', session, zombieTimer: this.zombieTimer() });
-  }
-
-  private bucketFor(op: number): TokenBucket {
-    const { config } = this.ctx;
-    if (op === Op.Speaking) {
-      return (this.speakingBucket ??= new TokenBucket(
-        config.speakingRateLimitMessages,
-        config.rateLimitWindowMs,
-      ));
-    }
-    if (op === Op.ReceiverReport) {
-      return (this.reportBucket ??= new TokenBucket(
-        config.reportRateLimitMessages,
-        config.rateLimitWindowMs,
-      ));
-    }
-    return this.bucket;
-  }
-
-  private zombieTimer(): ReturnType<typeof setTimeout> {
-    const { heartbeatIntervalMs, heartbeatGraceMs } = this.ctx.config;
-    return setTimeout(
-      () => this.close(CloseCode.SESSION_TIMED_OUT, 'heartbeat missed'),
-      heartbeatIntervalMs + heartbeatGraceMs,
-    );
-  }
-
-  private async request(session: Session, m: ClientMessage): Promise<void> {
-    const { rooms } = this.ctx;
-    let error: string | undefined;
-    switch (m.op) {
       case Op.JoinRoom:
         if (!this.ctx.roomAllowed(session, m.d.room)) {
-          throw GatewayError.roomForbidden(m.d.room);
+          error = 'ROOM_FORBIDDEN';
+          break;
         }
         error = await rooms.join(session, m.d.req, m.d.room);
         break;
@@ -431,6 +419,154 @@ export class Connection implements SessionSink {
       });
   }
 
+  private async identify(m: IdentifyMessage): Promise<void> {
+    const grant = await this.ctx.authenticate(m.d.token);
+    if (this.closing) return;
+    const session = await this.ctx.createSession(grant);
+    // The store may be slow: a socket that closed meanwhile never learns of this session.
+    if (this.closing) {
+      await this.ctx.endSession(session);
+      return;
+    }
+    this.becomeReady(session);
+    this.sendNow({
+      op: Op.Ready,
+      d: {
+        sessionId: session.id,
+        user: { id: session.userId, name: session.record.name },
+        resumeWindowMs: this.ctx.config.resumeWindowMs,
+        resumeSecret: session.resumeSecret,
+        tokenExpiresInMs: this.expiresInMs(session.record.expiresAt),
+      },
+    });
+    this.ctx.logger.info(
+      { ip: this.ip, userId: session.userId, client: m.d.capabilities.client },
+      'session ready',
+    );
+    this.ctx.logger.debug({ sessionId: session.id }, 'session id');
+  }
+
+  private async resume(m: ResumeMessage): Promise<void> {
+    const grant = await this.ctx.authenticate(m.d.token);
+    if (this.closing) return;
+    const session = this.ctx.sessions.get(m.d.sessionId);
+    const owned =
+      session !== undefined &&
+      session.userId === grant.userId &&
+      secretsEqual(session.resumeSecret, m.d.resumeSecret);
+    const replay = owned ? session.replaySince(m.d.seq) : undefined;
+    if (!session || !owned || !replay || !replay.ok) {
+      this.ctx.metrics.resumes.inc({ outcome: 'invalid' });
+      const reason = !session
+        ? 'unknown session'
+        : !owned
+          ? 'wrong user or resume secret'
+          : replay && !replay.ok
+            ? replay.reason
+            : 'unknown';
+      this.ctx.logger.info({ ip: this.ip, userId: grant.userId, reason }, 'resume refused');
+      // Only the session's owner may end it: a wrong secret must not kill someone's session.
+      if (session && owned) {
+        // A session whose stream cannot be continued exactly is over: its rooms are left.
+        const stale = session.connection;
+        if (stale instanceof Connection && stale !== this)
+          stale.close(CloseCode.SESSION_REPLACED, 'session ended');
+        await this.ctx.endSession(session);
+      }
+      if (this.closing) return;
+      this.setState({ status: 'awaiting-identify' });
+      this.sendNow({ op: Op.InvalidSession, d: { resumable: false } });
+      return;
+    }
+    const previous = session.connection;
+    if (previous instanceof Connection && previous !== this)
+      previous.close(CloseCode.SESSION_REPLACED, 'session resumed elsewhere');
+    this.becomeReady(session);
+    for (const message of replay.messages) this.enqueue(message, 'DISPATCH_REPLAY');
+    this.sendNow({
+      op: Op.Resumed,
+      d: {
+        replayed: replay.messages.length,
+        tokenExpiresInMs: this.expiresInMs(grant.expiresAt),
+      },
+    });
+    // The token presented now is the session's token from here on: its grants and expiry.
+    await this.applyGrant(session, grant);
+    this.ctx.metrics.resumes.inc({ outcome: 'resumed' });
+    this.ctx.logger.info(
+      { ip: this.ip, userId: session.userId, replayed: replay.messages.length },
+      'session resumed',
+    );
+  }
+
+  private async refreshToken(session: Session, m: RefreshTokenMessage): Promise<void> {
+    let grant: TokenGrant;
+    try {
+      grant = await this.ctx.authenticate(m.d.token);
+    } catch (err) {
+      if (!(err instanceof GatewayError)) throw err;
+      const code = err.code === 'CONCORD_ERR_AUTH_EXPIRED' ? 'TOKEN_EXPIRED' : 'TOKEN_INVALID';
+      this.ctx.rooms.send(session, 'REQUEST_ERROR', { req: m.d.req, code, message: err.message });
+      return;
+    }
+    if (grant.userId !== session.userId) {
+      this.ctx.rooms.send(session, 'REQUEST_ERROR', {
+        req: m.d.req,
+        code: 'TOKEN_USER_MISMATCH',
+        message: 'the new token names another user',
+      });
+      return;
+    }
+    await this.applyGrant(session, grant);
+    this.ctx.rooms.send(session, 'TOKEN_REFRESHED', {
+      req: m.d.req,
+      tokenExpiresInMs: this.expiresInMs(grant.expiresAt),
+    });
+  }
+
+  // A new token replaces the old one's expiry and room grants; rooms it no longer allows are
+  // left at once.
+  private async applyGrant(session: Session, grant: TokenGrant): Promise<void> {
+    session.record.expiresAt = grant.expiresAt;
+    session.record.allowedRooms = grant.rooms;
+    for (const room of [...session.rooms]) {
+      if (!this.ctx.roomAllowed(session, room))
+        await this.ctx.rooms.leave(session, 0, room, 'forbidden');
+    }
+  }
+
+  private expiresInMs(expiresAtSec: number): number {
+    if (expiresAtSec >= Number.MAX_SAFE_INTEGER / 1000) return 0;
+    return Math.max(1, expiresAtSec * 1000 - Date.now());
+  }
+
+  private becomeReady(session: Session): void {
+    session.attach(this);
+    this.lastBeatAt = performance.now();
+    this.setState({ status: 'ready', session });
+  }
+
+  private setState(next: ConnectionState): void {
+    this._state = next;
+  }
+
+  private bucketFor(op: number): TokenBucket {
+    const { config } = this.ctx;
+    if (op === Op.Speaking) {
+      return (this.speakingBucket ??= new TokenBucket(
+        config.speakingRateLimitMessages,
+        config.rateLimitWindowMs,
+      ));
+    }
+    if (op === Op.ReceiverReport) {
+      return (this.reportBucket ??= new TokenBucket(
+        config.reportRateLimitMessages,
+        config.rateLimitWindowMs,
+      ));
+    }
+    return (this.bucket ??= new TokenBucket(config.rateLimitMessages, config.rateLimitWindowMs));
+  }
+
   /** Queues a non-dispatch message and flushes at once (HELLO, READY, ACKs are latency-critical). */
   private sendNow(message: ServerMessage): void {
     this.enqueue(this.ctx.codec.encodeMessage(message), OP_NAMES[message.op] ?? String(message.op));
@@ -438,14 +574,52 @@ export class Connection implements SessionSink {
   }
 
   private write(frame: Uint8Array): void {
-    if (this.ws.readyState !== this.ws.OPEN) return;
-    this.ws.send(frame, { binary: true });
+    const ws = this.ws;
+    if (ws.readyState !== ws.OPEN || this.serverCloseCode === CloseCode.SLOW_CONSUMER) return;
+    if (ws.bufferedAmount + frame.length > this.ctx.config.maxOutboundBytes) {
+      this.slowConsumer('bytes', ws.bufferedAmount + frame.length);
+      return;
+    }
+    ws.send(frame, BINARY);
+    this.bytesWritten += frame.length;
     const { metrics } = this.ctx;
     metrics.bytesOut.inc(frame.length);
     metrics.framesOut.inc();
     if (this.firstPendingAt > 0)
       metrics.fanoutLatency.observe((performance.now() - this.firstPendingAt) / 1000);
     this.firstPendingAt = 0;
+  }
+
+  // Bytes handed to the socket by `checkpointAt` must have left it within the age bound: a
+  // client that stops reading fills the kernel buffers, then ours, and is cut here.
+  private checkOutboundAge(now: number): void {
+    const buffered = this.ws.bufferedAmount;
+    if (buffered === 0) {
+      this.checkpointAt = 0;
+      return;
+    }
+    const flushed = this.bytesWritten - buffered;
+    if (this.checkpointAt === 0 || flushed >= this.checkpointBytes) {
+      this.checkpointBytes = this.bytesWritten;
+      this.checkpointAt = now;
+    } else if (now - this.checkpointAt > this.ctx.config.maxOutboundAgeMs) {
+      this.slowConsumer('age', buffered);
+    }
+  }
+
+  private slowConsumer(bound: 'bytes' | 'age', bufferedBytes: number): void {
+    this.ctx.metrics.slowConsumers.inc({ bound });
+    this.ctx.logger.info(
+      { ip: this.ip, bound, bufferedBytes, userId: this.sessionOrUndefined()?.userId },
+      'slow consumer',
+    );
+    // What was queued is in the session's replay buffer: the client resumes and gets it.
+    this.batcher.clear();
+    this.close(
+      CloseCode.SLOW_CONSUMER,
+      `outbound queue over its ${bound} bound: resume and read faster`,
+      SLOW_CLOSE_GRACE_MS,
+    );
   }
 
   private onSocketClose(code: number): void {
@@ -461,8 +635,13 @@ export class Connection implements SessionSink {
     const clientLeft = serverCode === undefined && (code === 1000 || code === 1001);
     const mustEnd =
       serverCode !== undefined && reconnectPolicy(serverCode) === 'must-not-reconnect';
-    if (clientLeft || mustEnd) void this.ctx.endSession(session);
-    else this.ctx.scheduleExpiry(session);
+    if (clientLeft || mustEnd) {
+      this.ctx
+        .endSession(session)
+        .catch((err: unknown) =>
+          this.ctx.logger.error({ err, userId: session.userId }, 'ending a session failed'),
+        );
+    } else this.ctx.scheduleExpiry(session);
     this.ctx.logger.info(
       {
         ip: this.ip,

@@ -1,20 +1,24 @@
-import { randomBytes } from 'node:crypto';
+import { createHmac, randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { CloseCode, FrameCodec } from '@concord/protocol';
 import { WebSocketServer, type WebSocket } from 'ws';
 import {
+  DEV_TOKEN_CLAIM,
+  isDevToken,
   mintToken,
   parseDevToken,
   roomAllowed,
   verifyToken,
   type TokenGrant,
 } from './auth/tokens.js';
-import { resolveConfig, type GatewayConfig } from './config.js';
+import { isLoopbackHost, resolveConfig, wsMaxPayload, type GatewayConfig } from './config.js';
 import { Connection } from './Connection.js';
 import { GatewayError } from './errors.js';
 import type { GatewayContext } from './GatewayContext.js';
-import { ISOLATION_HEADERS, serveStatic } from './http/staticFiles.js';
+import { ClientAddress } from './http/ClientAddress.js';
+import { ISOLATION_HEADERS, StaticFiles } from './http/staticFiles.js';
+import { UpgradeGuard } from './http/UpgradeGuard.js';
 import { createLogger, type Logger } from './logger.js';
 import { MediaImpairment } from './MediaImpairment.js';
 import { MediaRelay } from './MediaRelay.js';
@@ -36,6 +40,11 @@ export interface GatewayDeps {
 /** Lifecycle of a gateway. */
 export type GatewayStatus = 'idle' | 'listening' | 'draining' | 'closed';
 
+/** Lifetime of tokens minted by `/dev/token`, in s (clients refresh them through the same route). */
+const DEV_TOKEN_TTL_SEC = 3600;
+/** Header a `/test/*` request must carry: a cross-site form or image cannot set it. */
+export const TEST_HEADER = 'x-concord-test';
+
 /**
  * The Concord reference gateway: HTTP (`/healthz`, `/metrics`, static files, dev tokens) and
  * the WebSocket gateway on one port. Main thread of a Node process.
@@ -43,17 +52,27 @@ export type GatewayStatus = 'idle' | 'listening' | 'draining' | 'closed';
 export class Gateway implements GatewayContext {
   readonly config: GatewayConfig;
   readonly codec: FrameCodec;
+  readonly clientCodec: FrameCodec;
   readonly metrics: GatewayMetrics;
   readonly logger: Logger;
   readonly rooms: RoomService;
   readonly relay: MediaRelay;
   readonly sessions = new Map<string, Session>();
+  private readonly sessionsByUser = new Map<string, Set<Session>>();
   private readonly store: StateStore;
   private readonly bus: RoomBus;
   private readonly http: Server;
   private readonly wss: WebSocketServer;
   private readonly connections = new Set<Connection>();
-  private readonly perIp = new Map<string, number>();
+  private readonly guard: UpgradeGuard;
+  private readonly addresses: ClientAddress;
+  private readonly statics: StaticFiles;
+  /**
+   * Key of the tokens `/dev/token` mints: derived from the secret (so every node of a dev
+   * cluster shares it) or random per process. Tokens signed with it verify only in dev mode.
+   */
+  private readonly devKey: Uint8Array;
+  private sweepTimer: ReturnType<typeof setInterval> | undefined;
   private _status: GatewayStatus = 'idle';
 
   /** @throws {GatewayError} `CONCORD_ERR_CONFIG` for invalid settings. */
@@ -67,6 +86,14 @@ export class Gateway implements GatewayContext {
       limits: this.config.limits,
       compressionThresholdBytes: this.config.compressionThresholdBytes,
     });
+    this.clientCodec = new FrameCodec({
+      limits: this.config.clientLimits,
+      compressionThresholdBytes: 0,
+      acceptCompressed: false,
+    });
+    this.devKey = this.config.secret
+      ? createHmac('sha256', this.config.secret).update('concord dev tokens v1').digest()
+      : randomBytes(32);
     this.relay = new MediaRelay(this.config, this.metrics);
     this.rooms = new RoomService(
       this.store,
@@ -77,22 +104,31 @@ export class Gateway implements GatewayContext {
       this.logger,
       this.relay,
     );
-    this.http = createServer((req, res) => void this.onHttp(req, res));
-    // ws enforces a hard payload cap (close 1009) well above our own limit, which answers with
-    // the documented 4010 first.
+    this.addresses = new ClientAddress(this.config.trustedProxies);
+    this.guard = new UpgradeGuard(this.config, this.metrics);
+    this.statics = new StaticFiles(this.config.staticMounts);
+    this.http = createServer((req, res) => {
+      this.onHttp(req, res).catch((err: unknown) => {
+        this.logger.error({ err }, 'http handler failed');
+        if (!res.headersSent) res.writeHead(500);
+        res.end();
+      });
+    });
+    // Slowloris and idle keep-alive bounds (Node's defaults are minutes).
+    this.http.headersTimeout = this.config.httpHeadersTimeoutMs;
+    this.http.requestTimeout = this.config.httpRequestTimeoutMs;
+    this.http.keepAliveTimeout = this.config.httpKeepAliveTimeoutMs;
+    this.http.maxHeadersCount = 64;
+    // `ws` closes with 1009 above this; between the client frame limit and it, the gateway
+    // answers FRAME_TOO_LARGE (4010) itself.
     this.wss = new WebSocketServer({
       noServer: true,
-      maxPayload: this.config.limits.maxFrameBytes * 4,
+      maxPayload: wsMaxPayload(this.config),
       perMessageDeflate: false,
     });
-    this.http.on('upgrade', (req, socket, head) => {
-      const path = new URL(req.url ?? '/', 'http://x').pathname;
-      if (path !== this.config.path || this._status !== 'listening') {
-        socket.end('HTTP/1.1 404 Not Found\r\n\r\n');
-        return;
-      }
-      this.wss.handleUpgrade(req, socket, head, (ws) => this.onConnection(ws, req));
-    });
+    this.http.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) =>
+      this.onUpgrade(req, socket, head),
+    );
   }
 
   /** Current lifecycle status. */
@@ -115,13 +151,24 @@ export class Gateway implements GatewayContext {
       );
     await new Promise<void>((resolve, reject) => {
       this.http.once('error', reject);
-      this.http.listen(this.config.port, this.config.host, () => resolve());
+      this.http.listen(this.config.port, this.config.host, () => {
+        this.http.off('error', reject);
+        resolve();
+      });
     });
     this._status = 'listening';
+    const { heartbeatIntervalMs, identifyTimeoutMs, maxOutboundAgeMs } = this.config;
+    const sweepMs = Math.max(
+      20,
+      Math.min(1000, Math.min(heartbeatIntervalMs, identifyTimeoutMs, maxOutboundAgeMs) / 4),
+    );
+    this.sweepTimer = setInterval(() => this.sweep(), sweepMs);
+    this.sweepTimer.unref();
     const address = this.http.address() as AddressInfo;
     if (this.config.insecureDevAuth)
       this.logger.warn(
-        'insecure dev auth is ON: unsigned dev tokens are accepted and /dev/token mints tokens for anyone',
+        { host: address.address },
+        'insecure dev auth is ON: dev tokens are accepted and /dev/token mints tokens for anyone on this machine',
       );
     this.logger.info(
       { host: address.address, port: address.port, path: this.config.path },
@@ -132,8 +179,8 @@ export class Gateway implements GatewayContext {
 
   /**
    * Graceful shutdown: stop accepting, send RECONNECT to every client and close them with
-   * SERVER_DRAINING, wait up to `drainTimeoutMs` for sockets to close, then close the rest.
-   * Idempotent.
+   * SERVER_DRAINING, wait up to `drainTimeoutMs` for sockets to close, then close the rest and
+   * end every session (its members leave their rooms in the state store). Idempotent.
    */
   async close(): Promise<void> {
     if (this._status === 'closed' || this._status === 'draining') return;
@@ -147,10 +194,18 @@ export class Gateway implements GatewayContext {
     const deadline = Date.now() + this.config.drainTimeoutMs;
     while (this.connections.size > 0 && Date.now() < deadline)
       await new Promise((r) => setTimeout(r, 20));
+    if (this.sweepTimer) clearInterval(this.sweepTimer);
     for (const ws of this.wss.clients) ws.terminate();
     this.http.closeAllConnections();
     await httpClosed;
-    for (const s of this.sessions.values()) if (s.expiryTimer) clearTimeout(s.expiryTimer);
+    // No ghosts: with a shared store other nodes would otherwise keep showing these members.
+    for (const s of [...this.sessions.values()]) {
+      try {
+        await this.endSession(s);
+      } catch (err) {
+        this.logger.error({ err, userId: s.userId }, 'ending a session on shutdown failed');
+      }
+    }
     this.sessions.clear();
     this.wss.close();
     await this.bus.close();
@@ -162,13 +217,19 @@ export class Gateway implements GatewayContext {
   // ---- GatewayContext ----
 
   async authenticate(token: string): Promise<TokenGrant> {
-    if (this.config.insecureDevAuth) {
+    const { config } = this;
+    if (config.insecureDevAuth) {
       const dev = parseDevToken(token);
       if (dev) return dev;
+      if (isDevToken(token)) return verifyToken(this.devKey, token);
     }
-    if (this.config.secret === undefined)
-      throw GatewayError.authFailed('only dev tokens are accepted');
-    return verifyToken(this.config.secret, token);
+    if (config.secret === undefined) throw GatewayError.authFailed('only dev tokens are accepted');
+    return verifyToken(config.secret, token, {
+      issuer: config.tokenIssuer,
+      audience: config.tokenAudience,
+      clockToleranceSec: config.tokenClockToleranceSec,
+      maxLifetimeSec: config.tokenMaxLifetimeSec,
+    });
   }
 
   roomAllowed(session: Session, room: string): boolean {
@@ -176,6 +237,9 @@ export class Gateway implements GatewayContext {
   }
 
   async createSession(grant: TokenGrant): Promise<Session> {
+    const mine = this.sessionsByUser.get(grant.userId);
+    if (mine && mine.size >= this.config.maxSessionsPerUser)
+      throw GatewayError.tooManySessions(this.config.maxSessionsPerUser);
     const record = {
       sessionId: randomBytes(16).toString('base64url'),
       userId: grant.userId,
@@ -183,111 +247,186 @@ export class Gateway implements GatewayContext {
       allowedRooms: grant.rooms,
       expiresAt: grant.expiresAt,
     };
-    await this.store.putSession(record);
     const replay = this.store.replayBuffer(record.sessionId, {
       maxEvents: this.config.replayMaxEvents,
       maxBytes: this.config.replayMaxBytes,
     });
     const session = new Session(record, replay, this.codec);
+    // Counted before the store await, so parallel IDENTIFYs cannot pass the cap together.
     this.sessions.set(session.id, session);
+    let set = this.sessionsByUser.get(grant.userId);
+    if (!set) this.sessionsByUser.set(grant.userId, (set = new Set()));
+    set.add(session);
     this.metrics.sessions.set(this.sessions.size);
+    try {
+      await this.store.putSession(record);
+    } catch (err) {
+      this.forget(session);
+      throw err;
+    }
     return session;
   }
 
   async endSession(session: Session): Promise<void> {
     if (session.ended) return;
-    if (session.expiryTimer) clearTimeout(session.expiryTimer);
-    await this.rooms.leaveAll(session);
     session.ended = true;
-    this.sessions.delete(session.id);
-    await this.store.deleteSession(session.id);
-    this.metrics.sessions.set(this.sessions.size);
-    this.logger.debug({ sessionId: session.id, userId: session.userId }, 'session ended');
+    if (session.expiryTimer) clearTimeout(session.expiryTimer);
+    try {
+      await this.rooms.leaveAll(session);
+      await this.store.deleteSession(session.id);
+    } finally {
+      this.forget(session);
+      this.logger.debug({ userId: session.userId }, 'session ended');
+    }
   }
 
   scheduleExpiry(session: Session): void {
     if (session.expiryTimer) clearTimeout(session.expiryTimer);
-    session.expiryTimer = setTimeout(
-      () => void this.endSession(session),
-      this.config.resumeWindowMs,
-    );
+    session.expiryTimer = setTimeout(() => {
+      this.endSession(session).catch((err: unknown) =>
+        this.logger.error({ err, userId: session.userId }, 'ending an expired session failed'),
+      );
+    }, this.config.resumeWindowMs);
     session.expiryTimer.unref?.();
   }
 
   onConnectionClosed(connection: Connection): void {
     if (!this.connections.delete(connection)) return;
     this.metrics.connections.set(this.connections.size);
-    const n = (this.perIp.get(connection.ip) ?? 1) - 1;
-    if (n <= 0) this.perIp.delete(connection.ip);
-    else this.perIp.set(connection.ip, n);
+    this.guard.release(connection.ip);
   }
 
   // ---- internals ----
 
-  private onConnection(ws: WebSocket, req: IncomingMessage): void {
-    const ip = req.socket.remoteAddress ?? 'unknown';
-    const count = (this.perIp.get(ip) ?? 0) + 1;
-    if (count > this.config.maxConnectionsPerIp) {
-      this.metrics.rejections.inc({ code: 'TOO_MANY_CONNECTIONS' });
-      this.logger.info(
-        { ip, limit: this.config.maxConnectionsPerIp },
-        'too many connections from one address',
-      );
-      ws.close(CloseCode.TOO_MANY_CONNECTIONS, 'too many connections from this address');
+  private forget(session: Session): void {
+    this.sessions.delete(session.id);
+    const set = this.sessionsByUser.get(session.userId);
+    set?.delete(session);
+    if (set?.size === 0) this.sessionsByUser.delete(session.userId);
+    this.metrics.sessions.set(this.sessions.size);
+  }
+
+  private sweep(): void {
+    const now = performance.now();
+    const wall = Date.now();
+    for (const c of this.connections) c.sweep(now, wall);
+    this.guard.sweep();
+  }
+
+  // Everything refused here is refused before the WebSocket handshake completes: no
+  // Connection, no HELLO, no per-socket state.
+  private onUpgrade(req: IncomingMessage, socket: Socket, head: Buffer): void {
+    socket.on('error', () => socket.destroy());
+    const path = new URL(req.url ?? '/', 'http://x').pathname;
+    if (path !== this.config.path || this._status !== 'listening') {
+      refuse(socket, 404, 'Not Found');
       return;
     }
-    this.perIp.set(ip, count);
+    if (!this.hostAllowed(req)) {
+      this.metrics.upgradesRefused.inc({ reason: 'host' });
+      refuse(socket, 403, 'Forbidden');
+      return;
+    }
+    if (!this.originAllowed(req)) {
+      this.metrics.upgradesRefused.inc({ reason: 'origin' });
+      this.logger.info({ origin: req.headers.origin }, 'upgrade refused: origin not allowed');
+      refuse(socket, 403, 'Forbidden');
+      return;
+    }
+    const ip = this.addresses.of(req);
+    const verdict = this.guard.admit(ip, this.connections.size);
+    if (verdict !== 'ok') {
+      this.logger.info({ ip, reason: verdict }, 'upgrade refused');
+      if (verdict === 'global') refuse(socket, 503, 'Service Unavailable');
+      else refuse(socket, 429, 'Too Many Requests');
+      return;
+    }
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.onConnection(ws, ip));
+  }
+
+  private onConnection(ws: WebSocket, ip: string): void {
     const connection = new Connection(ws, ip, this);
     this.connections.add(connection);
     this.metrics.connections.set(this.connections.size);
   }
 
-  private async onHttp(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    try {
-      const url = new URL(req.url ?? '/', 'http://x');
-      if (url.pathname === '/healthz') {
-        const ok = this._status === 'listening';
-        res.writeHead(ok ? 200 : 503, { 'Content-Type': 'application/json', ...ISOLATION_HEADERS });
-        res.end(
-          JSON.stringify({
-            status: this._status,
-            connections: this.connections.size,
-            sessions: this.sessions.size,
-          }),
-        );
-        return;
-      }
-      if (url.pathname === '/metrics') {
-        res.writeHead(200, { 'Content-Type': this.metrics.registry.contentType });
-        res.end(await this.metrics.registry.metrics());
-        return;
-      }
-      if (url.pathname === '/test/impairment' && this.config.enableTestImpairment) {
-        this.testImpairment(req.method ?? 'GET', url, res);
-        return;
-      }
-      if (url.pathname === '/dev/token' && this.config.insecureDevAuth) {
-        await this.devToken(url, res);
-        return;
-      }
-      if (await serveStatic(this.config.staticMounts, req, res)) return;
-      res.writeHead(404, { 'Content-Type': 'text/plain', ...ISOLATION_HEADERS });
-      res.end('not found');
-    } catch (err) {
-      this.logger.error({ err }, 'http handler failed');
-      if (!res.headersSent) res.writeHead(500);
-      res.end();
-    }
+  // In dev mode the loopback address is the security boundary: a page from another site that
+  // rebinds its DNS name to 127.0.0.1 reaches the port with its own name as Host. Refuse it.
+  private hostAllowed(req: IncomingMessage): boolean {
+    if (!this.config.insecureDevAuth || this.config.dangerouslyAllowDevAuthOnNetwork) return true;
+    const host = req.headers.host;
+    if (host === undefined) return true;
+    return isLoopbackHost(hostname(host));
   }
 
-  // Test-only: PUT sets seeded loss/jitter on forwarded media, DELETE clears it, GET reads it.
-  private testImpairment(method: string, url: URL, res: ServerResponse): void {
+  private originAllowed(req: IncomingMessage): boolean {
+    const origin = req.headers.origin;
+    // Not a browser (a Node bot, a server): the Origin check protects browsers' users only.
+    if (origin === undefined) return true;
+    const allowed = this.config.allowedOrigins;
+    if (allowed.includes('*') || allowed.includes(origin)) return true;
+    let url: URL;
+    try {
+      url = new URL(origin);
+    } catch {
+      return false;
+    }
+    if (url.host === req.headers.host) return true; // our own pages
+    return this.config.insecureDevAuth && isLoopbackHost(url.hostname);
+  }
+
+  private async onHttp(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (!this.hostAllowed(req)) {
+      res.writeHead(403, { 'Content-Type': 'text/plain' });
+      res.end('this dev gateway answers loopback host names only');
+      return;
+    }
+    const url = new URL(req.url ?? '/', 'http://x');
+    if (url.pathname === '/healthz') {
+      const ok = this._status === 'listening';
+      res.writeHead(ok ? 200 : 503, { 'Content-Type': 'application/json', ...ISOLATION_HEADERS });
+      res.end(
+        JSON.stringify({
+          status: this._status,
+          connections: this.connections.size,
+          sessions: this.sessions.size,
+        }),
+      );
+      return;
+    }
+    if (url.pathname === '/metrics') {
+      res.writeHead(200, { 'Content-Type': this.metrics.registry.contentType });
+      res.end(await this.metrics.registry.metrics());
+      return;
+    }
+    if (url.pathname.startsWith('/test/') && this.config.enableTestImpairment) {
+      this.testEndpoint(req, url, res);
+      return;
+    }
+    if (url.pathname === '/dev/token' && this.config.insecureDevAuth) {
+      await this.devToken(req, url, res);
+      return;
+    }
+    if ((await this.statics.serve(req, res)) === 'served') return;
+    res.writeHead(404, { 'Content-Type': 'text/plain', ...ISOLATION_HEADERS });
+    res.end('not found');
+  }
+
+  // Test-only: PUT sets seeded loss/jitter on forwarded media, DELETE clears it. Both need the
+  // x-concord-test header, which a cross-site form, link or image cannot send.
+  private testEndpoint(req: IncomingMessage, url: URL, res: ServerResponse): void {
     const reply = (status: number, body: unknown): void => {
       res.writeHead(status, { 'Content-Type': 'application/json', ...ISOLATION_HEADERS });
       res.end(JSON.stringify(body));
     };
+    if (url.pathname !== '/test/impairment') return reply(404, { error: 'not found' });
+    const method = req.method ?? 'GET';
+    if (method !== 'PUT' && method !== 'DELETE')
+      return reply(405, { error: 'use PUT or DELETE with the x-concord-test: 1 header' });
+    if (req.headers[TEST_HEADER] !== '1')
+      return reply(403, { error: 'the x-concord-test: 1 header is required' });
     if (method === 'DELETE') this.relay.impairment = undefined;
-    else if (method === 'PUT' || method === 'POST') {
+    else {
       const num = (name: string, fallback: number): number => {
         const v = url.searchParams.get(name);
         return v === null ? fallback : Number(v);
@@ -300,29 +439,54 @@ export class Gateway implements GatewayContext {
           seed: num('seed', 1),
         });
       } catch (err) {
-        reply(400, { error: (err as Error).message });
-        return;
+        return reply(400, { error: (err as Error).message });
       }
       this.logger.warn({ ...this.relay.impairment.settings }, 'test impairment on');
-    } else if (method !== 'GET') {
-      reply(405, { error: 'use GET, PUT or DELETE' });
-      return;
     }
     reply(200, { impairment: this.relay.impairment?.settings ?? null });
   }
 
-  // Insecure dev mode only: mints a signed token (or a dev token without a secret) for anyone.
-  private async devToken(url: URL, res: ServerResponse): Promise<void> {
+  // Dev mode only, loopback peers only: mints a token for anyone, signed with the dev key
+  // (it stops working when dev mode is off), or an unsigned dev token without a secret.
+  private async devToken(req: IncomingMessage, url: URL, res: ServerResponse): Promise<void> {
+    if (!isLoopbackHost(req.socket.remoteAddress ?? '')) {
+      res.writeHead(403, { 'Content-Type': 'application/json', ...ISOLATION_HEADERS });
+      res.end(JSON.stringify({ error: '/dev/token answers loopback clients only' }));
+      return;
+    }
     const name = (url.searchParams.get('name') ?? '').trim().slice(0, 64);
     const userId =
       (url.searchParams.get('user') ?? name.toLowerCase().replace(/[^a-z0-9_.-]/g, '-')).slice(
         0,
         64,
       ) || `guest-${randomBytes(3).toString('hex')}`;
-    const token = this.config.secret
-      ? await mintToken(this.config.secret, { userId, name: name || userId, ttlSeconds: 12 * 3600 })
-      : `dev:${userId}${name ? `:${name}` : ''}`;
-    res.writeHead(200, { 'Content-Type': 'application/json', ...ISOLATION_HEADERS });
-    res.end(JSON.stringify({ token, userId }));
+    const token = await mintToken(
+      this.devKey,
+      { userId, name: name || userId, ttlSeconds: DEV_TOKEN_TTL_SEC },
+      { [DEV_TOKEN_CLAIM]: true },
+    );
+    res.writeHead(200, {
+      'Content-Type': 'application/json',
+      'Cache-Control': 'no-store',
+      ...ISOLATION_HEADERS,
+    });
+    res.end(JSON.stringify({ token, userId, expiresInSec: DEV_TOKEN_TTL_SEC }));
   }
+}
+
+function hostname(hostHeader: string): string {
+  // "[::1]:8080" → "::1", "localhost:8080" → "localhost"
+  if (hostHeader.startsWith('[')) return hostHeader.slice(1, hostHeader.indexOf(']'));
+  const colon = hostHeader.lastIndexOf(':');
+  return colon >= 0 ? hostHeader.slice(0, colon) : hostHeader;
+}
+
+function refuse(socket: Socket, status: number, text: string): void {
+  if (!socket.writable) {
+    socket.destroy();
+    return;
+  }
+  socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+  // A peer that never closes its side must not keep the socket.
+  setTimeout(() => socket.destroy(), 1_000).unref();
 }

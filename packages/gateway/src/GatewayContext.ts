@@ -11,7 +11,10 @@ import type { Session } from './Session.js';
 /** What a {@link Connection} needs from the gateway that owns it. */
 export interface GatewayContext {
   readonly config: GatewayConfig;
+  /** Encodes what the gateway sends. */
   readonly codec: FrameCodec;
+  /** Decodes what clients send, with the client limits (no compression). */
+  readonly clientCodec: FrameCodec;
   readonly metrics: GatewayMetrics;
   readonly logger: Logger;
   readonly rooms: RoomService;

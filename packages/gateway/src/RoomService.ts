@@ -1,4 +1,12 @@
-import type { DispatchEvents, EventName, FrameCodec, ReceiverReport } from '@concord/protocol';
+import type {
+  DispatchEvents,
+  EventName,
+  FrameCodec,
+  Participant,
+  ProtocolLimits,
+  ReceiverReport,
+} from '@concord/protocol';
+import { PARTICIPANT_PAGE_BYTES } from './config.js';
 import type { Logger } from './logger.js';
 import type { MediaRelay } from './MediaRelay.js';
 import type { Session } from './Session.js';
@@ -14,6 +22,27 @@ const toParticipant = ({
 }: RoomMember): DispatchEvents['PARTICIPANT_JOINED']['participant'] => p;
 
 /**
+ * Splits a member list into pages of at most `PARTICIPANT_PAGE_BYTES` encoded bytes (an upper
+ * estimate per entry) and `maxItems` entries, so no event outgrows the frame limit. Always at
+ * least one (possibly empty) page.
+ */
+export function pageParticipants(list: readonly Participant[], maxItems: number): Participant[][] {
+  const pages: Participant[][] = [[]];
+  let bytes = 0;
+  for (const p of list) {
+    // Strings at most 3 bytes per UTF-16 unit, plus headers, ssrc and three booleans.
+    const size = 3 * (p.userId.length + p.name.length) + 16;
+    let page = pages[pages.length - 1]!;
+    if (page.length > 0 && (bytes + size > PARTICIPANT_PAGE_BYTES || page.length >= maxItems)) {
+      pages.push((page = []));
+      bytes = 0;
+    }
+    page.push(p);
+    bytes += size;
+  }
+  return pages;
+}
+/**
  * Room membership and voice state: applies requests to the {@link StateStore} and fans the
  * resulting events out through the {@link RoomBus} to this node's sessions. Main thread.
  */
@@ -25,7 +54,11 @@ export class RoomService {
     private readonly store: StateStore,
     private readonly bus: RoomBus,
     private readonly codec: FrameCodec,
-    private readonly limits: { maxRoomsPerSession: number; maxParticipantsPerRoom: number },
+    private readonly limits: {
+      maxRoomsPerSession: number;
+      maxParticipantsPerRoom: number;
+      limits: ProtocolLimits;
+    },
     private readonly sessionById: (id: string) => Session | undefined,
     private readonly logger: Logger,
     private readonly relay: MediaRelay,
@@ -83,7 +116,11 @@ export class RoomService {
     let set = this.local.get(room);
     if (!set) this.local.set(room, (set = new Set()));
     set.add(session);
-    this.send(session, 'ROOM_JOINED', { req, room, participants: members.map(toParticipant) });
+    // A large room's list goes out in pages; ROOM_JOINED carries the last one and completes it.
+    const pages = pageParticipants(members.map(toParticipant), this.limits.limits.maxArrayLength);
+    for (let i = 0; i < pages.length - 1; i++)
+      this.send(session, 'ROOM_PARTICIPANTS', { room, participants: pages[i]! });
+    this.send(session, 'ROOM_JOINED', { req, room, participants: pages[pages.length - 1]! });
     this.publish({
       room,
       t: 'PARTICIPANT_JOINED',

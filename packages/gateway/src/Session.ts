@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type { EncodedEvent, FrameCodec } from '@concord/protocol';
 import type { ReplayBuffer } from './state/ReplayBuffer.js';
 import type { SessionRecord } from './state/StateStore.js';
@@ -42,12 +43,20 @@ export class Session {
   expiryTimer: ReturnType<typeof setTimeout> | undefined;
   /** Set once the session has ended. */
   ended = false;
+  /**
+   * The secret a RESUME must present (sent only to this session's client, in READY): knowing
+   * the user id and the session id is not enough to take a session over.
+   */
+  readonly resumeSecret: string;
 
   constructor(
     readonly record: SessionRecord,
     private readonly replay: ReplayBuffer,
     private readonly codec: FrameCodec,
-  ) {}
+    resumeSecret: string = randomBytes(24).toString('base64url'),
+  ) {
+    this.resumeSecret = resumeSecret;
+  }
 
   /** Session id. */
   get id(): string {
@@ -88,6 +97,11 @@ export class Session {
     this.ssrcs.delete(room);
     this.retiredSsrcs.push(ssrc);
     if (this.retiredSsrcs.length > RETIRED_SSRCS) this.retiredSsrcs.shift();
+  }
+
+  /** The client has processed every dispatch up to `seq`: they leave the replay buffer. */
+  acknowledge(seq: number): void {
+    this.replay.acknowledge(seq);
   }
 
   /** Messages after `seq` for a resume (see `ReplayBuffer.since`). */

@@ -1,6 +1,6 @@
 /**
  * A token bucket: `capacity` tokens, refilled continuously at `capacity / windowMs`. Used per
- * connection for control messages. Time comes from `now()` so tests can drive it.
+ * connection for control messages and bytes, and per address for new connections. Time comes from `now()` so tests can drive it.
  */
 export class TokenBucket {
   private tokens: number;
@@ -20,13 +20,22 @@ export class TokenBucket {
     this.last = now();
   }
 
-  /** Takes one token; false when the bucket is empty. */
-  take(): boolean {
+  /** Whether the bucket has refilled completely (nothing to remember about its owner). */
+  full(): boolean {
+    const t = this.now();
+    return this.tokens + (t - this.last) * this.refillPerMs >= this.capacity;
+  }
+
+  /**
+   * Takes `cost` tokens (default 1: one message; byte budgets pass a frame's length); false,
+   * taking nothing, when fewer are left.
+   */
+  take(cost = 1): boolean {
     const t = this.now();
     this.tokens = Math.min(this.capacity, this.tokens + (t - this.last) * this.refillPerMs);
     this.last = t;
-    if (this.tokens < 1) return false;
-    this.tokens -= 1;
+    if (this.tokens < cost) return false;
+    this.tokens -= cost;
     return true;
   }
 }

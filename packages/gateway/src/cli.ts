@@ -10,7 +10,8 @@ interface Setting {
   flag: string;
   env: string;
   key: keyof GatewayConfig;
-  kind: 'string' | 'number' | 'boolean';
+  /** `list`: comma-separated strings. */
+  kind: 'string' | 'number' | 'boolean' | 'list';
   help: string;
 }
 
@@ -43,7 +44,56 @@ const SETTINGS: Setting[] = [
     env: 'CONCORD_INSECURE_DEV_AUTH',
     key: 'insecureDevAuth',
     kind: 'boolean',
-    help: 'accept unsigned dev:<user> tokens and serve /dev/token (never in production)',
+    help: 'accept unsigned dev:<user> tokens and serve /dev/token to loopback clients (never in production; loopback hosts only)',
+  },
+  {
+    flag: 'dangerously-allow-dev-auth-on-network',
+    env: 'CONCORD_DANGEROUSLY_ALLOW_DEV_AUTH_ON_NETWORK',
+    key: 'dangerouslyAllowDevAuthOnNetwork',
+    kind: 'boolean',
+    help: 'let --insecure-dev-auth run on a non-loopback host (containers whose port only the host can reach): anyone who reaches it can be anyone',
+  },
+  {
+    flag: 'token-issuer',
+    env: 'CONCORD_TOKEN_ISSUER',
+    key: 'tokenIssuer',
+    kind: 'string',
+    help: 'required iss claim of tokens',
+  },
+  {
+    flag: 'token-audience',
+    env: 'CONCORD_TOKEN_AUDIENCE',
+    key: 'tokenAudience',
+    kind: 'string',
+    help: 'required aud claim of tokens',
+  },
+  {
+    flag: 'token-clock-tolerance-sec',
+    env: 'CONCORD_TOKEN_CLOCK_TOLERANCE_SEC',
+    key: 'tokenClockToleranceSec',
+    kind: 'number',
+    help: 'clock tolerance for exp/nbf/iat, seconds',
+  },
+  {
+    flag: 'token-max-lifetime-sec',
+    env: 'CONCORD_TOKEN_MAX_LIFETIME_SEC',
+    key: 'tokenMaxLifetimeSec',
+    kind: 'number',
+    help: 'longest token lifetime accepted (exp - iat), seconds',
+  },
+  {
+    flag: 'allowed-origins',
+    env: 'CONCORD_ALLOWED_ORIGINS',
+    key: 'allowedOrigins',
+    kind: 'list',
+    help: 'browser origins allowed to connect, comma-separated (own origin always; * = any)',
+  },
+  {
+    flag: 'trusted-proxies',
+    env: 'CONCORD_TRUSTED_PROXIES',
+    key: 'trustedProxies',
+    kind: 'list',
+    help: 'reverse proxies (IPs/CIDRs) whose X-Forwarded-For gives the client address',
   },
   {
     flag: 'heartbeat-interval-ms',
@@ -95,6 +145,13 @@ const SETTINGS: Setting[] = [
     help: 'control messages per window per connection',
   },
   {
+    flag: 'rate-limit-bytes',
+    env: 'CONCORD_RATE_LIMIT_BYTES',
+    key: 'rateLimitBytes',
+    kind: 'number',
+    help: 'control-frame bytes per window per connection (charged before decoding)',
+  },
+  {
     flag: 'rate-limit-window-ms',
     env: 'CONCORD_RATE_LIMIT_WINDOW_MS',
     key: 'rateLimitWindowMs',
@@ -144,11 +201,74 @@ const SETTINGS: Setting[] = [
     help: 'drop media to a socket with more unsent bytes than this (slow consumer)',
   },
   {
+    flag: 'max-outbound-bytes',
+    env: 'CONCORD_MAX_OUTBOUND_BYTES',
+    key: 'maxOutboundBytes',
+    kind: 'number',
+    help: 'unsent bytes a socket may hold before it is closed with 4018 SLOW_CONSUMER',
+  },
+  {
+    flag: 'max-outbound-age-ms',
+    env: 'CONCORD_MAX_OUTBOUND_AGE_MS',
+    key: 'maxOutboundAgeMs',
+    kind: 'number',
+    help: 'how long bytes may wait unsent before 4018 SLOW_CONSUMER',
+  },
+  {
     flag: 'max-connections-per-ip',
     env: 'CONCORD_MAX_CONNECTIONS_PER_IP',
     key: 'maxConnectionsPerIp',
     kind: 'number',
-    help: 'concurrent connections from one address',
+    help: 'concurrent connections from one address (over it: HTTP 429 before the handshake)',
+  },
+  {
+    flag: 'max-connects-per-ip-per-minute',
+    env: 'CONCORD_MAX_CONNECTS_PER_IP_PER_MINUTE',
+    key: 'maxConnectsPerIpPerMinute',
+    kind: 'number',
+    help: 'new connections per minute from one address (over it: HTTP 429)',
+  },
+  {
+    flag: 'max-connections',
+    env: 'CONCORD_MAX_CONNECTIONS',
+    key: 'maxConnections',
+    kind: 'number',
+    help: 'concurrent connections in all (over it: HTTP 503)',
+  },
+  {
+    flag: 'max-sessions-per-user',
+    env: 'CONCORD_MAX_SESSIONS_PER_USER',
+    key: 'maxSessionsPerUser',
+    kind: 'number',
+    help: 'sessions one user may hold, connected or waiting to resume (over it: 4019)',
+  },
+  {
+    flag: 'pre-auth-max-frame-bytes',
+    env: 'CONCORD_PRE_AUTH_MAX_FRAME_BYTES',
+    key: 'preAuthMaxFrameBytes',
+    kind: 'number',
+    help: 'largest frame (IDENTIFY/RESUME) accepted before READY',
+  },
+  {
+    flag: 'http-headers-timeout-ms',
+    env: 'CONCORD_HTTP_HEADERS_TIMEOUT_MS',
+    key: 'httpHeadersTimeoutMs',
+    kind: 'number',
+    help: 'time to receive request headers',
+  },
+  {
+    flag: 'http-request-timeout-ms',
+    env: 'CONCORD_HTTP_REQUEST_TIMEOUT_MS',
+    key: 'httpRequestTimeoutMs',
+    kind: 'number',
+    help: 'time to receive a whole request',
+  },
+  {
+    flag: 'http-keep-alive-timeout-ms',
+    env: 'CONCORD_HTTP_KEEP_ALIVE_TIMEOUT_MS',
+    key: 'httpKeepAliveTimeoutMs',
+    kind: 'number',
+    help: 'idle keep-alive time between requests',
   },
   {
     flag: 'max-rooms-per-session',
@@ -183,14 +303,14 @@ const SETTINGS: Setting[] = [
     env: 'CONCORD_DRAIN_TIMEOUT_MS',
     key: 'drainTimeoutMs',
     kind: 'number',
-    help: 'grace period on SIGTERM',
+    help: 'grace period on SIGTERM (the process exits at the latest 5 s after it)',
   },
   {
     flag: 'enable-test-impairment',
     env: 'CONCORD_ENABLE_TEST_IMPAIRMENT',
     key: 'enableTestImpairment',
     kind: 'boolean',
-    help: 'serve PUT/DELETE /test/impairment?lossPct=&jitterMs=&delayMs=&seed= (seeded media loss, netem-style delay ± jitter; tests only)',
+    help: 'serve PUT/DELETE /test/impairment?lossPct=&jitterMs=&delayMs=&seed= with header x-concord-test: 1 (seeded media loss, netem-style delay ± jitter; tests only)',
   },
   {
     flag: 'log-level',
@@ -212,9 +332,10 @@ function usage(): string {
   ];
   for (const s of SETTINGS) {
     const def = DEFAULT_CONFIG[s.key];
+    const shown =
+      def === undefined || (Array.isArray(def) && def.length === 0) ? 'none' : String(def);
     lines.push(
-      `  --${s.flag}${s.kind === 'boolean' ? '' : ' <v>'}`.padEnd(40) +
-        `${s.env}  (${def === undefined ? 'none' : String(def)})`,
+      `  --${s.flag}${s.kind === 'boolean' ? '' : ' <v>'}`.padEnd(40) + `${s.env}  (${shown})`,
     );
     lines.push(`      ${s.help}`);
   }
@@ -228,6 +349,11 @@ function usage(): string {
 
 function parseValue(s: Setting, raw: string | boolean): unknown {
   if (s.kind === 'boolean') return raw === true || raw === 'true' || raw === '1';
+  if (s.kind === 'list')
+    return String(raw)
+      .split(',')
+      .map((v) => v.trim())
+      .filter(Boolean);
   if (s.kind === 'number') {
     const n = Number(raw);
     if (raw === '' || !Number.isFinite(n))
@@ -303,6 +429,8 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
   if (command !== 'serve') throw GatewayError.config(`unknown command "${command}"\n\n${usage()}`);
 
   const gateway = new Gateway(config);
+  // Nothing may end the process silently: a stray rejection is logged, the gateway keeps serving.
+  process.on('unhandledRejection', (err) => gateway.logger.error({ err }, 'unhandled rejection'));
   const address = await gateway.listen();
   // One machine-readable line for scripts and test harnesses (port 0 picks a free port).
   console.log(JSON.stringify({ event: 'listening', host: address.address, port: address.port }));
@@ -311,7 +439,18 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
     if (stopping) return;
     stopping = true;
     gateway.logger.info({ signal }, 'shutting down');
-    void gateway.close().then(() => process.exit(0));
+    // A drain that hangs (a store that never answers) must not keep the process alive.
+    setTimeout(() => {
+      gateway.logger.error('drain did not finish in time: exiting');
+      process.exit(1);
+    }, gateway.config.drainTimeoutMs + 5_000).unref();
+    gateway.close().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        gateway.logger.error({ err }, 'drain failed');
+        process.exit(1);
+      },
+    );
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));

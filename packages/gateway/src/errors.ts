@@ -7,7 +7,8 @@ export type GatewayErrorCode =
   | 'CONCORD_ERR_ROOM_FORBIDDEN'
   | 'CONCORD_ERR_CONFIG'
   | 'CONCORD_ERR_SSRC_NOT_OWNED'
-  | 'CONCORD_ERR_MEDIA_FLOOD';
+  | 'CONCORD_ERR_MEDIA_FLOOD'
+  | 'CONCORD_ERR_TOO_MANY_SESSIONS';
 
 /**
  * An error the gateway raises on purpose. `closeCode` is set when it ends a connection.
@@ -69,6 +70,15 @@ export class GatewayError extends ConcordError {
       'CONCORD_ERR_MEDIA_FLOOD',
       CloseCode.RATE_LIMITED,
       `media frames far above ${limitFps} frames/s`,
+    );
+  }
+
+  /** The user already holds `limit` sessions (connected or waiting to resume). */
+  static tooManySessions(limit: number): GatewayError {
+    return new GatewayError(
+      'CONCORD_ERR_TOO_MANY_SESSIONS',
+      CloseCode.TOO_MANY_SESSIONS,
+      `this user already has ${limit} sessions`,
     );
   }
 

@@ -107,6 +107,20 @@ export class GatewayMetrics {
     labelNames: ['code'],
     registers: [this.registry],
   });
+  /** Connections closed as slow consumers, by the bound they passed (`bytes`, `age`). */
+  readonly slowConsumers = new Counter({
+    name: 'concord_slow_consumers_total',
+    help: 'Connections closed because they did not read what was sent (SLOW_CONSUMER)',
+    labelNames: ['bound'],
+    registers: [this.registry],
+  });
+  /** WebSocket upgrades refused before the handshake, by reason. */
+  readonly upgradesRefused = new Counter({
+    name: 'concord_upgrades_refused_total',
+    help: 'WebSocket upgrades refused before the handshake, by reason',
+    labelNames: ['reason'],
+    registers: [this.registry],
+  });
   /** Media frames received (valid or not). */
   readonly mediaFramesIn = new Counter({
     name: 'concord_media_frames_in_total',

@@ -68,6 +68,8 @@ export async function startGateway(
 /** A raw protocol client: records every server message and the close code. */
 export class RawClient {
   readonly codec = new FrameCodec();
+  /** Encodes what this client sends as the SDK does: never compressed. */
+  private readonly sendCodec = new FrameCodec({ compressionThresholdBytes: 0 });
   readonly received: ServerMessage[] = [];
   /** Media frames received, as the bytes that arrived. */
   readonly media: Uint8Array[] = [];
@@ -119,9 +121,12 @@ export class RawClient {
     });
   }
 
-  /** Sends RESUME for `sessionId` with the last seen `seq`. */
-  resume(sessionId: string, token: string, seq: number): void {
-    this.send({ op: Op.Resume, d: { protocolVersion: PROTOCOL_VERSION, sessionId, token, seq } });
+  /** Sends RESUME for `sessionId` with the last seen `seq` and the session's resume secret. */
+  resume(sessionId: string, token: string, seq: number, resumeSecret: string): void {
+    this.send({
+      op: Op.Resume,
+      d: { protocolVersion: PROTOCOL_VERSION, sessionId, token, seq, resumeSecret },
+    });
   }
 
   /** The session id from READY. */
@@ -129,6 +134,13 @@ export class RawClient {
     const ready = this.received.find((m) => m.op === Op.Ready);
     if (ready?.op !== Op.Ready) throw new Error('not identified');
     return ready.d.sessionId;
+  }
+
+  /** The resume secret from READY. */
+  get resumeSecret(): string {
+    const ready = this.received.find((m) => m.op === Op.Ready);
+    if (ready?.op !== Op.Ready) throw new Error('not identified');
+    return ready.d.resumeSecret;
   }
 
   /** Every DISPATCH received so far, in arrival order. */
@@ -172,7 +184,7 @@ export class RawClient {
   }
 
   send(messages: ClientMessage | ClientMessage[]): void {
-    this.ws.send(this.codec.encode(messages));
+    this.ws.send(this.sendCodec.encode(messages));
   }
 
   sendRaw(bytes: Uint8Array | string): void {

@@ -29,14 +29,31 @@ async function member(gw: GatewayProcess, user: string): Promise<{ c: RawClient;
   return { c, ssrc: reply.d.participants.find((p) => p.userId === user)!.ssrc };
 }
 
-const http = async (gw: GatewayProcess, method: string, query = ''): Promise<Response> =>
-  fetch(`http://127.0.0.1:${gw.port}/test/impairment${query}`, { method });
+const http = async (
+  gw: GatewayProcess,
+  method: string,
+  query = '',
+  headers: Record<string, string> = { 'x-concord-test': '1' },
+): Promise<Response> =>
+  fetch(`http://127.0.0.1:${gw.port}/test/impairment${query}`, { method, headers });
 
 describe('test impairment endpoint', () => {
   it('does not exist unless enabled', async () => {
     const gw = await startGateway();
     gateways.push(gw);
     expect((await http(gw, 'PUT', '?lossPct=100')).status).toBe(404);
+  });
+
+  it('answers only PUT/DELETE carrying x-concord-test: 1 (no cross-site form or link reaches it)', async () => {
+    const gw = await startGateway(['--enable-test-impairment']);
+    gateways.push(gw);
+    expect((await http(gw, 'GET', '?lossPct=100')).status).toBe(405);
+    expect((await http(gw, 'POST', '?lossPct=100')).status).toBe(405);
+    expect((await http(gw, 'PUT', '?lossPct=100', {})).status).toBe(403);
+    expect((await http(gw, 'DELETE', '', { 'x-concord-test': 'yes' })).status).toBe(403);
+    const ok = await http(gw, 'PUT', '?lossPct=0&seed=3');
+    expect(ok.status).toBe(200);
+    expect(await ok.json()).toMatchObject({ impairment: { lossPct: 0 } });
   });
 
   it('drops every forwarded frame at 100 % loss, and nothing once cleared', async () => {

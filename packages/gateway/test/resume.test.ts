@@ -34,10 +34,11 @@ async function resumed(
   sessionId: string,
   tok: string,
   seq: number,
+  secret: string,
 ): Promise<RawClient> {
   const c = await RawClient.connect(url);
   await c.waitFor((m) => m.op === Op.Hello);
-  c.resume(sessionId, tok, seq);
+  c.resume(sessionId, tok, seq, secret);
   await c.waitFor((m) => m.op === Op.Resumed);
   return c;
 }
@@ -89,6 +90,7 @@ describe('resume', () => {
     const held: DispatchMessage[] = [];
     let current = listener;
     const sessionId = listener.sessionId;
+    const secret = listener.resumeSecret;
     const replayed: number[] = [];
     for (const cutAfter of [total / 5, total / 2]) {
       await current.waitForCount(isSpeaking, cutAfter - speakingOf(held).length, 10_000);
@@ -97,7 +99,7 @@ describe('resume', () => {
       const lastSeq = held.at(-1)!.seq;
       // Let events pile up in the replay buffer while the listener is away.
       await witness.waitForCount(isSpeaking, Math.min(total, speakingOf(held).length + 20));
-      current = await resumed(gw.url, sessionId, listenerToken, lastSeq);
+      current = await resumed(gw.url, sessionId, listenerToken, lastSeq, secret);
       const r = current.received.find((m) => m.op === Op.Resumed);
       if (r?.op === Op.Resumed) replayed.push(r.d.replayed);
       clients.push(current);
@@ -145,9 +147,15 @@ describe('resume', () => {
     // talker-b sees all of talker-a's events once they were fanned out (to the replay buffer too).
     await talkers[1]!.waitForCount(isSpeaking, BACKLOG_EACH);
     await talkers[0]!.waitForCount(isSpeaking, BACKLOG_EACH);
-    const back = await resumed(gw.url, sleeper.sessionId, tok, seen.at(-1)!.seq);
+    const back = await resumed(
+      gw.url,
+      sleeper.sessionId,
+      tok,
+      seen.at(-1)!.seq,
+      sleeper.resumeSecret,
+    );
     clients.push(back);
-    expect(back.received.find((m) => m.op === Op.Resumed)).toEqual({
+    expect(back.received.find((m) => m.op === Op.Resumed)).toMatchObject({
       op: Op.Resumed,
       d: { replayed: 2 * BACKLOG_EACH },
     });
@@ -169,10 +177,10 @@ describe('resume', () => {
     const first = await RawClient.identified(gw.url, tok);
     clients.push(first);
     await first.join('twins');
-    const second = await resumed(gw.url, first.sessionId, tok, first.lastSeq);
+    const second = await resumed(gw.url, first.sessionId, tok, first.lastSeq, first.resumeSecret);
     clients.push(second);
     expect(await first.closed()).toBe(4014);
-    expect(second.received.find((m) => m.op === Op.Resumed)).toEqual({
+    expect(second.received.find((m) => m.op === Op.Resumed)).toMatchObject({
       op: Op.Resumed,
       d: { replayed: 0 },
     });
@@ -206,21 +214,26 @@ describe('resume refused', () => {
     await away.join(room);
     await witness.join(room);
     await away.waitFor((m) => m.op === Op.Dispatch && m.t === 'PARTICIPANT_JOINED');
-    return { tok, away, witness, sessionId: away.sessionId, seq: away.lastSeq };
+    return {
+      tok,
+      away,
+      witness,
+      sessionId: away.sessionId,
+      seq: away.lastSeq,
+      secret: away.resumeSecret,
+    };
   }
 
   /** Sends RESUME on a fresh socket; expects INVALID_SESSION, then identifies on it. */
-  async function refusedThenIdentify(sessionId: string, tok: string, seq: number) {
+  async function refusedThenIdentify(sessionId: string, tok: string, seq: number, secret: string) {
     const c = await RawClient.connect(gw.url);
     clients.push(c);
     await c.waitFor((m) => m.op === Op.Hello);
-    c.resume(sessionId, tok, seq);
+    c.resume(sessionId, tok, seq, secret);
     const invalid = await c.waitFor((m) => m.op === Op.InvalidSession);
     expect(invalid).toEqual({ op: Op.InvalidSession, d: { resumable: false } });
     expect(c.received.some((m) => m.op === Op.Resumed || m.op === Op.Dispatch)).toBe(false);
-    // The client's heartbeat keeps running while it re-identifies.
-    c.send({ op: Op.Heartbeat, d: { nonce: 9, seq: 0 } });
-    await c.waitFor((m) => m.op === Op.HeartbeatAck);
+    // The same socket may identify instead.
     c.identify(tok);
     await c.waitFor((m) => m.op === Op.Ready);
     expect(c.sessionId).not.toBe(sessionId);
@@ -230,7 +243,7 @@ describe('resume refused', () => {
   }
 
   it('answers INVALID_SESSION when missed events were evicted, and re-identify works', async () => {
-    const { tok, away, witness, sessionId, seq } = await setup('evicted', 'r-evicted');
+    const { tok, away, witness, sessionId, seq, secret } = await setup('evicted', 'r-evicted');
     away.cut();
     for (let i = 0; i < 10; i++)
       witness.send({ op: Op.Speaking, d: { room: 'r-evicted', speaking: i % 2 === 0 } });
@@ -242,7 +255,7 @@ describe('resume refused', () => {
         d: { req: 10 + i, room: 'r-evicted', muted: i % 2 === 0, deafened: false },
       });
     await witness.waitForCount((m) => m.op === Op.Dispatch && m.t === 'VOICE_STATE_UPDATE', 3);
-    await refusedThenIdentify(sessionId, tok, seq);
+    await refusedThenIdentify(sessionId, tok, seq, secret);
     // The refused session is over: the witness sees it leave.
     await witness.waitFor(
       (m) => m.op === Op.Dispatch && m.t === 'PARTICIPANT_LEFT' && m.d.userId === 'evicted',
@@ -250,15 +263,17 @@ describe('resume refused', () => {
   });
 
   it('answers INVALID_SESSION for a seq the session never reached', async () => {
-    const { tok, away, sessionId, seq } = await setup('ahead', 'r-ahead');
+    const { tok, away, sessionId, seq, secret } = await setup('ahead', 'r-ahead');
     away.cut();
-    await refusedThenIdentify(sessionId, tok, seq + 5);
+    await refusedThenIdentify(sessionId, tok, seq + 5, secret);
   });
 
   it('answers INVALID_SESSION for an unknown session or another user’s session', async () => {
-    const { away, sessionId, seq } = await setup('owner', 'r-owner');
-    await refusedThenIdentify('no-such-session', await token('stranger'), 0);
-    await refusedThenIdentify(sessionId, await token('intruder'), seq);
+    const { tok, away, sessionId, seq, secret } = await setup('owner', 'r-owner');
+    await refusedThenIdentify('no-such-session', await token('stranger'), 0, secret);
+    await refusedThenIdentify(sessionId, await token('intruder'), seq, secret);
+    // The right user without the resume secret (someone who saw the session id in a log).
+    await refusedThenIdentify(sessionId, tok, seq, 'x'.repeat(secret.length));
     // The owner's session was not touched by the intruder's attempt.
     expect(away.closeCode).toBeUndefined();
     away.send({
@@ -269,7 +284,7 @@ describe('resume refused', () => {
   });
 
   it('answers INVALID_SESSION after the resume window has run out', async () => {
-    const { tok, away, witness, sessionId, seq } = await setup('late', 'r-late');
+    const { tok, away, witness, sessionId, seq, secret } = await setup('late', 'r-late');
     away.cut();
     // The session ends when its window runs out; its rooms are left.
     await witness.waitFor(
@@ -278,6 +293,6 @@ describe('resume refused', () => {
     );
     const health = JSON.parse((await httpGet(gw, '/healthz')).body) as { sessions: number };
     expect(health.sessions).toBeGreaterThan(0);
-    await refusedThenIdentify(sessionId, tok, seq);
+    await refusedThenIdentify(sessionId, tok, seq, secret);
   });
 });

@@ -68,6 +68,38 @@ describe('FrameBatcher', () => {
     expect(send).not.toHaveBeenCalled();
   });
 
+  it('drops a message that cannot be framed to onError from the timer, and sends the rest in order', () => {
+    const tight = new FrameCodec({ limits: { maxFrameBytes: 64 }, compressionThresholdBytes: 0 });
+    const frames: Uint8Array[] = [];
+    const dropped: Uint8Array[] = [];
+    const batcher = new FrameBatcher(tight, (f) => frames.push(f), {
+      windowMs: 5,
+      maxPendingBytes: 1024,
+      onError: (_err, m) => dropped.push(m),
+    });
+    const huge = tight.encodeMessage({ op: Op.Reconnect, d: { reason: 'x'.repeat(100) } });
+    batcher.push(beat(1));
+    batcher.push(huge);
+    batcher.push(beat(2));
+    // The timer fires: without onError this would throw out of a timer and end the process.
+    expect(() => vi.advanceTimersByTime(5)).not.toThrow();
+    expect(dropped).toEqual([huge]);
+    const nonces = frames
+      .flatMap((f) => tight.decode(f))
+      .map((m) => (m.op === Op.Heartbeat ? m.d.nonce : -1));
+    expect(nonces).toEqual([1, 2]);
+  });
+
+  it('without onError a message that cannot be framed throws from flush()', () => {
+    const tight = new FrameCodec({ limits: { maxFrameBytes: 64 }, compressionThresholdBytes: 0 });
+    const batcher = new FrameBatcher(tight, () => undefined, {
+      windowMs: 5,
+      maxPendingBytes: 1024,
+    });
+    batcher.push(tight.encodeMessage({ op: Op.Reconnect, d: { reason: 'x'.repeat(100) } }));
+    expect(() => batcher.flush()).toThrow(/exceeds the limit/);
+  });
+
   it('rejects a negative window', () => {
     expect(() => new FrameBatcher(codec, () => undefined, { windowMs: -1 })).toThrow(RangeError);
   });

@@ -1,4 +1,5 @@
 import type { FrameCodec } from './codec.js';
+import { ProtocolError } from './ProtocolError.js';
 
 /** Options of a {@link FrameBatcher}. */
 export interface FrameBatcherOptions {
@@ -6,6 +7,12 @@ export interface FrameBatcherOptions {
   windowMs?: number;
   /** Flush early once this many uncompressed payload bytes are pending (default: 1/2 of the frame limit). */
   maxPendingBytes?: number;
+  /**
+   * Receives a message that cannot be framed even alone (it breaks the codec's limits): it is
+   * dropped and the rest is sent. Without it such an error is thrown from `push()`/`flush()`;
+   * from the batch timer it would end the process, so long-lived senders should set this.
+   */
+  onError?: (error: ProtocolError, message: Uint8Array) => void;
 }
 
 /** Default micro-batching window in ms. */
@@ -22,6 +29,11 @@ export class FrameBatcher {
   private timer: ReturnType<typeof setTimeout> | undefined;
   private readonly windowMs: number;
   private readonly maxPendingBytes: number;
+  private readonly onError: ((error: ProtocolError, message: Uint8Array) => void) | undefined;
+  private readonly onTimer = (): void => {
+    this.timer = undefined;
+    this.flush();
+  };
 
   /**
    * @param send receives each finished frame.
@@ -37,6 +49,7 @@ export class FrameBatcher {
       throw new RangeError(`windowMs must be a finite number >= 0, got ${windowMs}`);
     }
     this.windowMs = windowMs;
+    this.onError = options.onError;
     this.maxPendingBytes =
       options.maxPendingBytes ??
       Math.floor(Math.min(codec.limits.maxFrameBytes, codec.limits.maxDecompressedBytes) / 2);
@@ -50,14 +63,14 @@ export class FrameBatcher {
   /** Queues one encoded message (see `FrameCodec.encodeMessage`). */
   push(message: Uint8Array): void {
     if (this.windowMs === 0) {
-      this.send(this.codec.frame([message]));
+      this.sendBatch([message]);
       return;
     }
     if (this.pendingBytes + message.length > this.maxPendingBytes) this.flush();
     this.pending.push(message);
     this.pendingBytes += message.length;
     if (this.pending.length >= this.codec.limits.maxMessagesPerBatch) this.flush();
-    else this.timer ??= setTimeout(() => this.flush(), this.windowMs);
+    else this.timer ??= setTimeout(this.onTimer, this.windowMs);
   }
 
   /** Sends everything pending now as one frame. */
@@ -70,7 +83,27 @@ export class FrameBatcher {
     const batch = this.pending;
     this.pending = [];
     this.pendingBytes = 0;
-    this.send(this.codec.frame(batch));
+    this.sendBatch(batch);
+  }
+
+  // A batch the codec refuses is split until the offending message stands alone; that one goes
+  // to `onError` and the others are sent in order.
+  private sendBatch(batch: Uint8Array[]): void {
+    let frame: Uint8Array;
+    try {
+      frame = this.codec.frame(batch);
+    } catch (err) {
+      if (!(err instanceof ProtocolError) || this.onError === undefined) throw err;
+      if (batch.length === 1) {
+        this.onError(err, batch[0]!);
+        return;
+      }
+      const half = batch.length >> 1;
+      this.sendBatch(batch.slice(0, half));
+      this.sendBatch(batch.slice(half));
+      return;
+    }
+    this.send(frame);
   }
 
   /** Drops anything pending and stops the timer (idempotent). */

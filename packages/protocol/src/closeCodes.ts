@@ -23,6 +23,8 @@
  * | 4015 | UNSUPPORTED_VERSION | must not reconnect |
  * | 4016 | LIMIT_EXCEEDED | must not reconnect |
  * | 4017 | SSRC_NOT_OWNED | must not reconnect |
+ * | 4018 | SLOW_CONSUMER | may resume |
+ * | 4019 | TOO_MANY_SESSIONS | may resume |
  */
 export const CloseCode = {
   /** Unexpected server-side failure; the session may be resumed. */
@@ -64,6 +66,16 @@ export const CloseCode = {
    * never assigned to it): a client bug or spoofing, not a framing error.
    */
   SSRC_NOT_OWNED: 4017,
+  /**
+   * The client did not read what the server sent: its outbound queue passed the byte or age
+   * bound. Resume (the replay buffer holds the events it missed) and read faster.
+   */
+  SLOW_CONSUMER: 4018,
+  /**
+   * The user already holds the most sessions allowed (connected or waiting to resume); retry
+   * after backoff, once one of them has ended.
+   */
+  TOO_MANY_SESSIONS: 4019,
 } as const;
 
 /** A Concord close code. */

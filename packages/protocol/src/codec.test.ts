@@ -287,10 +287,33 @@ describe('FrameCodec', () => {
       expect(codec.decodeClientFrame(codec.encode(SAMPLE_MESSAGES[1]!))).toHaveLength(1);
     });
 
-    it('ignores extra trailing fields (room for fields added later)', () => {
-      expect(codec.decode(unhex('00 94 04 07 a1 78 c3'))).toEqual([
-        { op: Op.HeartbeatAck, d: { nonce: 7 } },
-      ]);
+    it('refuses trailing fields after the last schema field (padding nobody reads)', () => {
+      // HEARTBEAT_ACK [4, 7] padded with "x" and true.
+      expectProtocolError(
+        () => codec.decode(unhex('00 94 04 07 a1 78 c3')),
+        CloseCode.INVALID_PAYLOAD,
+      );
+      // Nested records too: ROOM_JOINED [9, 1, 0, req 1, "lobby", [participant]] whose
+      // participant has a seventh field (nil) after its ssrc.
+      const participant = '97 a1 61 a1 41 c2 c2 c2 07';
+      const joined = (p: string): string => `00 96 09 01 00 01 a5 6c6f626279 91 ${p}`;
+      expect(codec.decode(unhex(joined('96 a1 61 a1 41 c2 c2 c2 07')))).toHaveLength(1);
+      expectProtocolError(
+        () => codec.decode(unhex(joined(`${participant} c0`))),
+        CloseCode.INVALID_PAYLOAD,
+      );
+    });
+
+    it('a codec that refuses compression rejects LZ4 frames before expanding them', () => {
+      const strict = new FrameCodec({ acceptCompressed: false });
+      const big = codec.encode({ op: Op.Reconnect, d: { reason: 'x'.repeat(200) } });
+      const lz4 = new FrameCodec({ compressionThresholdBytes: 16 }).encode({
+        op: Op.Reconnect,
+        d: { reason: 'x'.repeat(200) },
+      });
+      expect(lz4[0]! & FLAG_LZ4).toBe(FLAG_LZ4);
+      expect(strict.decode(big)).toHaveLength(1);
+      expectProtocolError(() => strict.decode(lz4), CloseCode.INVALID_FRAME);
     });
   });
 

@@ -55,6 +55,11 @@ export interface FrameCodecOptions {
   limits?: Partial<ProtocolLimits>;
   /** Payloads of at least this many bytes are LZ4-compressed when that shrinks them. 0 = never. */
   compressionThresholdBytes?: number;
+  /**
+   * Whether {@link FrameCodec.decode} accepts LZ4 frames (default true). A gateway decodes
+   * client frames with `false`: clients never compress, so no client byte is expanded.
+   */
+  acceptCompressed?: boolean;
 }
 
 /** A dispatch event encoded once, then stamped with each recipient's seq. */
@@ -81,6 +86,8 @@ export class FrameCodec {
   readonly limits: Readonly<ProtocolLimits>;
   /** Compression threshold in bytes (0 = never compress). */
   readonly compressionThresholdBytes: number;
+  /** Whether LZ4 frames are decoded (false: refused with `INVALID_FRAME`). */
+  readonly acceptCompressed: boolean;
   private readonly packr = new Packr({ useRecords: false, variableMapSize: true });
   private readonly unpackr = new Unpackr({
     useRecords: false,
@@ -96,6 +103,7 @@ export class FrameCodec {
       throw new RangeError(`compressionThresholdBytes must be an integer >= 0, got ${threshold}`);
     }
     this.compressionThresholdBytes = threshold;
+    this.acceptCompressed = options.acceptCompressed ?? true;
   }
 
   /** MessagePack bytes of one message (not yet a frame; see {@link frame}). */
@@ -197,6 +205,7 @@ export class FrameCodec {
       throw ProtocolError.invalidFrame('reserved header bits set');
     let payload = frame.subarray(1);
     if (header & FLAG_LZ4) {
+      if (!this.acceptCompressed) throw ProtocolError.invalidFrame('compressed frames are refused');
       if (payload.length < 5) throw ProtocolError.invalidFrame('truncated LZ4 header');
       const size = new DataView(payload.buffer, payload.byteOffset, 4).getUint32(0, true);
       if (size > limits.maxDecompressedBytes)

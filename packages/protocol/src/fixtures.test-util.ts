@@ -46,12 +46,21 @@ export const SAMPLE_MESSAGES: Message[] = [
   },
   {
     op: Op.Ready,
-    d: { sessionId: 's-1234', user: { id: 'u-alice', name: 'Alice' }, resumeWindowMs: 60_000 },
+    d: {
+      sessionId: 's-1234',
+      user: { id: 'u-alice', name: 'Alice' },
+      resumeWindowMs: 60_000,
+      resumeSecret: 'r-secret',
+      tokenExpiresInMs: 3_600_000,
+    },
   },
   { op: Op.Heartbeat, d: { nonce: 7, seq: 300 } },
   { op: Op.HeartbeatAck, d: { nonce: 7 } },
-  { op: Op.Resume, d: { protocolVersion: 1, sessionId: 's-1234', token: 'tok', seq: 41 } },
-  { op: Op.Resumed, d: { replayed: 3 } },
+  {
+    op: Op.Resume,
+    d: { protocolVersion: 1, sessionId: 's-1234', token: 'tok', seq: 41, resumeSecret: 'r-secret' },
+  },
+  { op: Op.Resumed, d: { replayed: 3, tokenExpiresInMs: 60_000 } },
   { op: Op.Reconnect, d: { reason: 'draining' } },
   { op: Op.InvalidSession, d: { resumable: false } },
   { op: Op.JoinRoom, d: { req: 1, room: 'lobby' } },
@@ -68,6 +77,7 @@ export const SAMPLE_MESSAGES: Message[] = [
       ],
     },
   },
+  { op: Op.RefreshToken, d: { req: 5, token: 'header.payload.signature' } },
   {
     op: Op.Dispatch,
     seq: 1,
@@ -108,5 +118,12 @@ export const SAMPLE_MESSAGES: Message[] = [
       jitterMs: 12,
       lostTotal: 3,
     },
+  },
+  { op: Op.Dispatch, seq: 11, t: 'TOKEN_REFRESHED', d: { req: 5, tokenExpiresInMs: 0 } },
+  {
+    op: Op.Dispatch,
+    seq: 12,
+    t: 'ROOM_PARTICIPANTS',
+    d: { room: 'lobby', participants: [alice] },
   },
 ];

@@ -8,14 +8,17 @@ export {
   type ReconnectPolicy,
 } from './closeCodes.js';
 export {
+  DEFAULT_CLIENT_LIMITS,
   DEFAULT_COMPRESSION_THRESHOLD_BYTES,
   DEFAULT_LIMITS,
+  PRE_AUTH_MAX_FRAME_BYTES,
   PROTOCOL_VERSION,
   resolveLimits,
   type ProtocolLimits,
 } from './limits.js';
 export {
   CLIENT_OPS,
+  PRE_AUTH_OPS,
   EventCodes,
   EventNamesByCode,
   EventSchemas,
@@ -40,6 +43,7 @@ export {
   type ReceiverReport,
   type ReceiverReportMessage,
   type ReconnectMessage,
+  type RefreshTokenMessage,
   type ResumedMessage,
   type ResumeMessage,
   type ServerMessage,

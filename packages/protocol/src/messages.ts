@@ -44,6 +44,11 @@ export const Op = {
   Speaking: 13,
   /** C→S: reception statistics per sender (like RTCP receiver reports, RFC 3550 §6.4.2). */
   ReceiverReport: 14,
+  /**
+   * C→S: replace the session's token before it expires (same user); answered with
+   * TOKEN_REFRESHED or REQUEST_ERROR. The new token's room grants apply at once.
+   */
+  RefreshToken: 15,
 } as const;
 
 /** A control-message opcode. */
@@ -107,6 +112,10 @@ export const PayloadSchemas = {
     ['sessionId', str(64)],
     ['user', object(['id', userId], ['name', displayName])],
     ['resumeWindowMs', uint],
+    // Protocol 3: the secret RESUME must present (only this client learns it), and the token's
+    // remaining lifetime in ms (0 = it never expires), so the client can refresh in time.
+    ['resumeSecret', str(64)],
+    ['tokenExpiresInMs', uint],
   ),
   [Op.Heartbeat]: object(['nonce', uint], ['seq', uint]),
   [Op.HeartbeatAck]: object(['nonce', uint]),
@@ -115,8 +124,10 @@ export const PayloadSchemas = {
     ['sessionId', str(64)],
     ['token', str()],
     ['seq', uint],
+    ['resumeSecret', str(64)],
   ),
-  [Op.Resumed]: object(['replayed', uint]),
+  // Protocol 3: the lifetime left of the token the RESUME presented (0 = never expires).
+  [Op.Resumed]: object(['replayed', uint], ['tokenExpiresInMs', uint]),
   [Op.Reconnect]: object(['reason', str(256)]),
   [Op.InvalidSession]: object(['resumable', bool]),
   [Op.JoinRoom]: object(['req', uint], ['room', roomName]),
@@ -132,6 +143,7 @@ export const PayloadSchemas = {
     ['room', roomName],
     ['reports', array(receiverReport, MAX_RECEIVER_REPORTS)],
   ),
+  [Op.RefreshToken]: object(['req', uint], ['token', str()]),
 } as const satisfies Record<Exclude<Op, typeof Op.Dispatch>, ObjectSchema>;
 
 /**
@@ -139,7 +151,11 @@ export const PayloadSchemas = {
  * Codes are append-only: never reuse or renumber one.
  */
 export const EventSchemas = {
-  /** Reply to JOIN_ROOM: the room and everyone in it (the joiner included). */
+  /**
+   * Reply to JOIN_ROOM: the room and everyone in it (the joiner included). In a large room the
+   * list comes in pages: ROOM_PARTICIPANTS events first, then ROOM_JOINED with the last page;
+   * the members are the union of them all, in order.
+   */
   ROOM_JOINED: object(['req', uint], ['room', roomName], ['participants', array(participant)]),
   /** Reply to LEAVE_ROOM (`req` > 0), or the server removed this session (`req` = 0). */
   ROOM_LEFT: object(['req', uint], ['room', roomName], ['reason', str(64)]),
@@ -175,6 +191,13 @@ export const EventSchemas = {
     ['jitterMs', uint],
     ['lostTotal', uint],
   ),
+  /** Reply to REFRESH_TOKEN: the new token's remaining lifetime in ms (0 = never expires). */
+  TOKEN_REFRESHED: object(['req', uint], ['tokenExpiresInMs', uint]),
+  /**
+   * One page of a large room's member list, sent just before the ROOM_JOINED that completes it
+   * (which carries the last page), so no frame outgrows the frame limit.
+   */
+  ROOM_PARTICIPANTS: object(['room', roomName], ['participants', array(participant)]),
 } as const;
 
 /** Name of a dispatch event. */
@@ -191,6 +214,8 @@ export const EventCodes: Readonly<Record<EventName, number>> = Object.freeze({
   REQUEST_ACK: 6,
   REQUEST_ERROR: 7,
   RECEIVER_REPORT: 8,
+  TOKEN_REFRESHED: 9,
+  ROOM_PARTICIPANTS: 10,
 });
 
 /** Event names by wire code. */
@@ -249,6 +274,11 @@ export type ReceiverReportMessage = {
   op: typeof Op.ReceiverReport;
   d: PayloadOf<typeof Op.ReceiverReport>;
 };
+/** REFRESH_TOKEN: a fresh token for the same user. */
+export type RefreshTokenMessage = {
+  op: typeof Op.RefreshToken;
+  d: PayloadOf<typeof Op.RefreshToken>;
+};
 /** One sender's entry of a RECEIVER_REPORT. */
 export type ReceiverReport = Infer<typeof receiverReport>;
 
@@ -266,7 +296,8 @@ export type ClientMessage =
   | LeaveRoomMessage
   | UpdateVoiceStateMessage
   | SpeakingMessage
-  | ReceiverReportMessage;
+  | ReceiverReportMessage
+  | RefreshTokenMessage;
 
 /** Any message a server sends. */
 export type ServerMessage =
@@ -291,4 +322,8 @@ export const CLIENT_OPS: ReadonlySet<number> = new Set<number>([
   Op.UpdateVoiceState,
   Op.Speaking,
   Op.ReceiverReport,
+  Op.RefreshToken,
 ]);
+
+/** Opcodes a client may send before its session is established (one of them, once). */
+export const PRE_AUTH_OPS: ReadonlySet<number> = new Set<number>([Op.Identify, Op.Resume]);

@@ -85,7 +85,8 @@ export function toWire(schema: Schema, value: unknown): unknown {
 
 /**
  * Validates a decoded positional value against `schema` and rebuilds the typed object.
- * Extra trailing elements of a record are ignored (room for fields added later).
+ * A record must have exactly its schema's fields: unknown trailing fields are refused (new
+ * fields come with a new protocol version, see `PROTOCOL_VERSION`).
  * @throws {ProtocolError} `INVALID_PAYLOAD` naming the path of the first mismatch.
  */
 export function fromWire(schema: Schema, wire: unknown, path: string): unknown {
@@ -122,7 +123,8 @@ export function fromWire(schema: Schema, wire: unknown, path: string): unknown {
 
 /**
  * Decodes the fields of `schema` from `wire` starting at index `offset` (messages carry their
- * opcode first, then the payload's fields inline). Extra trailing elements are ignored.
+ * opcode first, then the payload's fields inline). The record must end with the last field:
+ * trailing elements are refused, so a peer cannot pad a message with data nobody reads.
  * @throws {ProtocolError} `INVALID_PAYLOAD` naming the path of the first mismatch.
  */
 export function fromWireRecord(
@@ -132,7 +134,7 @@ export function fromWireRecord(
   path: string,
 ): Record<string, unknown> {
   const fields = schema.fields;
-  if (wire.length - offset < fields.length) {
+  if (wire.length - offset !== fields.length) {
     throw ProtocolError.invalidPayload(
       `${path} has ${wire.length - offset} fields, expected ${fields.length}`,
     );

@@ -143,7 +143,7 @@ describe('VoiceClient', () => {
       expect(client.rooms.size).toBe(0);
     });
 
-    it('rejects with ConnectionError 4009 when the token forbids the room', async () => {
+    it('rejects with ConnectionError when the connection is closed for good meanwhile (4009)', async () => {
       const { gateway, client } = await connectedClient();
       const joining = client.join('secret');
       gateway.socket.serverClose(4009, 'room forbidden');

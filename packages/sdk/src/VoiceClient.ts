@@ -181,8 +181,9 @@ export class VoiceClient extends TypedEmitter<VoiceClientEvents> {
   /**
    * Joins a room and resolves with it once the participant list has arrived.
    * @throws {TypeError}/{RangeError} for a bad room name. @throws {RequestError} when the
-   * server refuses (`ALREADY_IN_ROOM`, `TOO_MANY_ROOMS`, `ROOM_FULL`).
-   * @throws {ConnectionError} when the token does not allow the room (close 4009) or on timeout.
+   * server refuses (`ROOM_FORBIDDEN`: the token does not allow the room; `ALREADY_IN_ROOM`,
+   * `TOO_MANY_ROOMS`, `ROOM_FULL`); the connection and the other rooms stay.
+   * @throws {ConnectionError} on timeout or when the connection closes for good meanwhile.
    */
   async join(name: string): Promise<Room> {
     if (typeof name !== 'string') throw new TypeError('room name must be a string');

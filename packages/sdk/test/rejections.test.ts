@@ -3,7 +3,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mintToken } from '../../gateway/src/auth/tokens.js';
 import { startGateway, TEST_SECRET, type GatewayProcess } from '../../gateway/test/harness.js';
-import { ConnectionError, VoiceClient } from '../src/index.js';
+import { ConnectionError, RequestError, VoiceClient } from '../src/index.js';
 import { delay, recordingWebSocket, waitFor } from './helpers.js';
 
 // Retries, if any were (wrongly) scheduled, would happen within 20 ms.
@@ -47,7 +47,7 @@ describe('rejections (real gateway)', () => {
     }
   });
 
-  it('a room the token forbids: join() rejects with close code 4009, no retry', async () => {
+  it('a room the token forbids: join() rejects with RequestError ROOM_FORBIDDEN and the connection and its rooms stay', async () => {
     const token = await mintToken(TEST_SECRET, { userId: 'limited', rooms: ['team-*'] });
     const { client: c, sockets } = client(token);
     const disconnected: (ConnectionError | undefined)[] = [];
@@ -56,13 +56,16 @@ describe('rejections (real gateway)', () => {
     const team = await c.join('team-alpha');
     expect(team.localParticipant.userId).toBe('limited');
     const error = await c.join('lobby').catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(ConnectionError);
-    expect(error).toMatchObject({ code: 'CONCORD_ERR_GATEWAY_REJECTED', closeCode: 4009 });
-    expect(c.state).toBe('closed');
-    expect(team.state).toBe('left');
-    expect(disconnected.map((e) => e?.closeCode)).toEqual([4009]);
-    await delay(100);
+    expect(error).toBeInstanceOf(RequestError);
+    expect(error).toMatchObject({ reason: 'ROOM_FORBIDDEN' });
+    expect(c.state).toBe('ready');
+    expect(team.state).toBe('joined');
+    expect(disconnected).toEqual([]);
+    // The connection still works: another allowed room joins.
+    const beta = await c.join('team-beta');
+    expect(beta.state).toBe('joined');
     expect(sockets).toHaveLength(1);
+    c.disconnect();
   });
 });
 

@@ -1,21 +1,7 @@
-import { createReadStream } from 'node:fs';
-import { stat } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { extname, join, normalize, resolve, sep } from 'node:path';
+import { resolve } from 'node:path';
+import serveStatic from 'serve-static';
 import type { StaticMount } from '../config.js';
-
-const TYPES: Record<string, string> = {
-  '.html': 'text/html; charset=utf-8',
-  '.js': 'text/javascript; charset=utf-8',
-  '.mjs': 'text/javascript; charset=utf-8',
-  '.css': 'text/css; charset=utf-8',
-  '.json': 'application/json',
-  '.map': 'application/json',
-  '.wasm': 'application/wasm',
-  '.wav': 'audio/wav',
-  '.png': 'image/png',
-  '.svg': 'image/svg+xml',
-};
 
 /**
  * Headers that make a page cross-origin isolated, so `SharedArrayBuffer` (audio ring buffers)
@@ -27,40 +13,83 @@ export const ISOLATION_HEADERS: Readonly<Record<string, string>> = {
   'Cross-Origin-Resource-Policy': 'same-origin',
 };
 
+/** Headers on every static response: isolation, no MIME sniffing. */
+const STATIC_HEADERS: Readonly<Record<string, string>> = {
+  ...ISOLATION_HEADERS,
+  'X-Content-Type-Options': 'nosniff',
+};
+
+type Handler = ReturnType<typeof serveStatic>;
+
+/** What {@link StaticFiles.serve} did with a request. */
+export type StaticResult = 'served' | 'not-found';
+
 /**
- * Serves a file from the first mount whose prefix matches, with isolation headers. Returns
- * false when no mount matches or the file does not exist. Paths cannot escape a mount.
+ * Serves the configured directories under their URL prefixes through `serve-static` (which
+ * streams with `send`: range requests, ETags, streams closed when a download is aborted,
+ * errors answered instead of thrown, paths that cannot leave the mount), adding the isolation
+ * headers and `nosniff`. Dotfiles are not served. Main thread.
  */
-export async function serveStatic(
-  mounts: readonly StaticMount[],
-  req: IncomingMessage,
-  res: ServerResponse,
-): Promise<boolean> {
-  if (req.method !== 'GET' && req.method !== 'HEAD') return false;
-  const pathname = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
-  for (const mount of mounts) {
-    if (!pathname.startsWith(mount.prefix)) continue;
-    const root = resolve(mount.dir);
-    let file = resolve(join(root, normalize(pathname.slice(mount.prefix.length))));
-    if (file !== root && !file.startsWith(root + sep)) return false;
-    try {
-      let info = await stat(file);
-      if (info.isDirectory()) {
-        file = join(file, 'index.html');
-        info = await stat(file);
-      }
-      res.writeHead(200, {
-        ...ISOLATION_HEADERS,
-        'Content-Type': TYPES[extname(file)] ?? 'application/octet-stream',
-        'Content-Length': info.size,
-        'Cache-Control': 'no-cache',
-      });
-      if (req.method === 'HEAD') res.end();
-      else createReadStream(file).pipe(res);
-      return true;
-    } catch {
-      continue;
-    }
+export class StaticFiles {
+  private readonly mounts: ReadonlyArray<{ prefix: string; handler: Handler }>;
+
+  constructor(mounts: readonly StaticMount[]) {
+    this.mounts = mounts.map((m) => ({
+      prefix: m.prefix,
+      handler: serveStatic(resolve(m.dir), {
+        dotfiles: 'ignore',
+        index: ['index.html'],
+        redirect: true,
+        fallthrough: true,
+        cacheControl: false,
+        setHeaders: (res: ServerResponse) => {
+          for (const [k, v] of Object.entries(STATIC_HEADERS)) res.setHeader(k, v);
+          res.setHeader('Cache-Control', 'no-cache');
+        },
+      }),
+    }));
   }
-  return false;
+
+  /**
+   * Serves `req` from the first mount whose prefix matches and holds the file. Resolves
+   * `'not-found'` when none does (the caller answers 404). Errors (a file that cannot be read)
+   * are answered with their HTTP status here, never thrown.
+   */
+  async serve(req: IncomingMessage, res: ServerResponse): Promise<StaticResult> {
+    if (req.method !== 'GET' && req.method !== 'HEAD') return 'not-found';
+    const originalUrl = req.url ?? '/';
+    const pathname = originalUrl.split('?')[0] ?? '/';
+    for (const mount of this.mounts) {
+      if (!pathname.startsWith(mount.prefix)) continue;
+      // serve-static resolves req.url against its root: strip the prefix (keep a leading /).
+      req.url = `/${originalUrl.slice(mount.prefix.length)}`;
+      const outcome = await new Promise<'next' | 'done' | Error>((settle) => {
+        const finished = (): void => done('done');
+        const done = (result: 'next' | 'done' | Error): void => {
+          res.off('finish', finished);
+          res.off('close', finished);
+          settle(result);
+        };
+        res.once('finish', finished);
+        res.once('close', finished);
+        mount.handler(req as never, res as never, (err?: unknown) =>
+          done(err instanceof Error ? err : 'next'),
+        );
+      });
+      req.url = originalUrl;
+      if (outcome === 'done') return 'served';
+      if (outcome instanceof Error) {
+        const status = (outcome as Error & { status?: number }).status ?? 500;
+        if (!res.headersSent) {
+          res.writeHead(status >= 400 && status < 600 ? status : 500, {
+            'Content-Type': 'text/plain',
+            ...STATIC_HEADERS,
+          });
+        }
+        res.end(status === 404 ? 'not found' : 'cannot read this file');
+        return 'served';
+      }
+    }
+    return 'not-found';
+  }
 }

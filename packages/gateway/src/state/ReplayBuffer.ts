@@ -1,3 +1,5 @@
+const EMPTY = new Uint8Array(0);
+
 /** Bounds of one session's replay buffer. */
 export interface ReplayLimits {
   /** Most dispatches kept. */
@@ -46,6 +48,7 @@ export class ReplayBuffer {
       (this.bytes > this.limits.maxBytes && this.size > 1)
     ) {
       this.bytes -= this.messages[this.head]!.length;
+      this.messages[this.head] = EMPTY;
       this.head++;
       this.firstSeq++;
     }
@@ -53,6 +56,26 @@ export class ReplayBuffer {
     if (this.head > 1024 && this.head * 2 > this.messages.length) {
       this.messages.splice(0, this.head);
       this.head = 0;
+    }
+  }
+
+  /**
+   * Forgets every dispatch up to `seq`, which the client has confirmed it processed (the
+   * `seq` of its heartbeats): a client that keeps up holds almost nothing here. Seqs beyond
+   * what was sent are ignored.
+   */
+  acknowledge(seq: number): void {
+    const upTo = Math.min(seq, this.lastSeq);
+    while (this.size > 0 && this.firstSeq <= upTo) {
+      this.bytes -= this.messages[this.head]!.length;
+      this.messages[this.head] = EMPTY;
+      this.head++;
+      this.firstSeq++;
+    }
+    if (this.size === 0) {
+      this.messages.length = 0;
+      this.head = 0;
+      this.firstSeq = this.lastSeq + 1;
     }
   }
 

@@ -2,7 +2,7 @@
 // FakeHandler idea of mediasoup-client). The server side speaks the real wire format through
 // FrameCodec, so the client under test decodes exactly the bytes a gateway would send.
 import {
-  DEFAULT_LIMITS,
+  DEFAULT_CLIENT_LIMITS,
   FrameCodec,
   FrameType,
   frameTypeOf,
@@ -41,6 +41,8 @@ export class FakeWebSocket implements WebSocketLike {
   constructor(
     readonly url: string,
     private readonly codec: FrameCodec,
+    /** Decodes what the client sends as a gateway does: client limits, no compression. */
+    private readonly clientCodec: FrameCodec,
   ) {}
 
   // ---- the client's side (WebSocketLike) ----
@@ -52,7 +54,7 @@ export class FakeWebSocket implements WebSocketLike {
       return;
     }
     this.framesReceived++;
-    this.received.push(...this.codec.decodeClientFrame(data));
+    this.received.push(...this.clientCodec.decodeClientFrame(data));
   }
 
   close(code = 1000): void {
@@ -98,21 +100,34 @@ export class FakeWebSocket implements WebSocketLike {
       d: {
         protocolVersion: PROTOCOL_VERSION,
         heartbeatIntervalMs,
-        limits: { ...DEFAULT_LIMITS },
+        limits: { ...DEFAULT_CLIENT_LIMITS },
         rateLimit: { messages: 120, windowMs: 60_000 },
         maxRoomsPerSession: 4,
       },
     });
   }
 
-  /** READY for `sessionId` as `user`. */
-  ready(sessionId = 'session-1', user = { id: 'u1', name: 'User One' }): this {
-    return this.serverSend({ op: Op.Ready, d: { sessionId, user, resumeWindowMs: 60_000 } });
+  /** READY for `sessionId` as `user`, with resume secret `secret-<sessionId>`. */
+  ready(
+    sessionId = 'session-1',
+    user = { id: 'u1', name: 'User One' },
+    tokenExpiresInMs = 0,
+  ): this {
+    return this.serverSend({
+      op: Op.Ready,
+      d: {
+        sessionId,
+        user,
+        resumeWindowMs: 60_000,
+        resumeSecret: `secret-${sessionId}`,
+        tokenExpiresInMs,
+      },
+    });
   }
 
   /** RESUMED after `replayed` events. */
-  resumed(replayed = 0): this {
-    return this.serverSend({ op: Op.Resumed, d: { replayed } });
+  resumed(replayed = 0, tokenExpiresInMs = 0): this {
+    return this.serverSend({ op: Op.Resumed, d: { replayed, tokenExpiresInMs } });
   }
 
   /** INVALID_SESSION. */
@@ -160,6 +175,11 @@ export class FakeWebSocket implements WebSocketLike {
  */
 export class FakeGateway {
   readonly codec = new FrameCodec();
+  readonly clientCodec = new FrameCodec({
+    limits: DEFAULT_CLIENT_LIMITS,
+    compressionThresholdBytes: 0,
+    acceptCompressed: false,
+  });
   /** Every socket the client opened, oldest first. */
   readonly sockets: FakeWebSocket[] = [];
   /** Pass as `options.WebSocket`. */
@@ -167,10 +187,10 @@ export class FakeGateway {
   private seq = 0;
 
   constructor() {
-    const { codec, sockets } = this;
+    const { codec, clientCodec, sockets } = this;
     this.WebSocket = class extends FakeWebSocket {
       constructor(url: string) {
-        super(url, codec);
+        super(url, codec, clientCodec);
         sockets.push(this);
       }
     };

@@ -170,13 +170,19 @@ describe('GatewayConnection', () => {
   });
 
   describe('heartbeats', () => {
-    it('beats first after interval × random, then every interval, carrying the last seq', async () => {
-      const { gateway } = await connected({ random: () => 0.25 });
+    it('beats at once after READY (round trip known at once), then every interval, carrying the last seq', async () => {
+      const t = setup({ random: () => 0.25 });
+      const ready = t.connection.connect();
+      t.gateway.socket.hello(INTERVAL_MS);
+      await settle();
+      // Nothing but IDENTIFY before READY: the gateway accepts no heartbeat before it.
+      await vi.advanceTimersByTimeAsync(2 * INTERVAL_MS);
+      expect(t.gateway.socket.received.map((m) => m.op)).toEqual([Op.Identify]);
+      t.gateway.socket.ready('session-1');
+      await ready;
+      const { gateway } = t;
       const s = gateway.socket;
-      // HELLO arrived at t = 0: first beat at 250 ms.
-      await vi.advanceTimersByTimeAsync(249);
-      expect(s.sentOf(Op.Heartbeat)).toHaveLength(0);
-      await vi.advanceTimersByTimeAsync(1);
+      await vi.advanceTimersByTimeAsync(0);
       expect(s.sentOf(Op.Heartbeat)).toEqual([{ op: Op.Heartbeat, d: { nonce: 1, seq: 0 } }]);
       s.heartbeatAck(1);
       gateway.dispatch('REQUEST_ACK', { req: 99 });
@@ -190,11 +196,17 @@ describe('GatewayConnection', () => {
       expect(s.sentOf(Op.Heartbeat).map((m) => m.d.nonce)).toEqual([1, 2, 3]);
     });
 
-    it.each([0, 0.999])('the first beat falls within [0, interval] (random %s)', async (r) => {
-      const { gateway } = await connected({ random: () => r });
-      await vi.advanceTimersByTimeAsync(Math.floor(INTERVAL_MS * r));
-      expect(gateway.socket.sentOf(Op.Heartbeat)).toHaveLength(1);
-    });
+    it.each([0, 50, 3_600_001])(
+      'a HELLO heartbeat interval of %s ms closes the connection for good',
+      async (interval) => {
+        const t = setup();
+        const ready = t.connection.connect();
+        t.gateway.socket.hello(interval);
+        await expect(ready).rejects.toThrow(/heartbeat interval/);
+        expect(t.connection.state.status).toBe('closed');
+        expect(t.gateway.socket.sentOf(Op.Identify)).toHaveLength(0);
+      },
+    );
 
     it('emits the heartbeat round trip on ACK', async () => {
       const { gateway, connection } = await connected();
@@ -212,7 +224,7 @@ describe('GatewayConnection', () => {
       gateway.dispatch('REQUEST_ACK', { req: 7 });
       gateway.dispatch('REQUEST_ACK', { req: 8 });
       gateway.dispatch('REQUEST_ACK', { req: 9 });
-      await vi.advanceTimersByTimeAsync(500); // first beat, never acknowledged
+      await vi.advanceTimersByTimeAsync(0); // first beat, never acknowledged
       expect(first.sentOf(Op.Heartbeat)).toHaveLength(1);
       await vi.advanceTimersByTimeAsync(INTERVAL_MS); // next beat finds it unacknowledged
       expect(connection.state.status).toBe('reconnecting');
@@ -224,7 +236,13 @@ describe('GatewayConnection', () => {
       expect(second.received).toEqual([
         {
           op: Op.Resume,
-          d: { protocolVersion: PROTOCOL_VERSION, sessionId: 'session-1', token: TOKEN, seq: 3 },
+          d: {
+            protocolVersion: PROTOCOL_VERSION,
+            sessionId: 'session-1',
+            token: TOKEN,
+            seq: 3,
+            resumeSecret: 'secret-session-1',
+          },
         },
       ]);
       // The server replays seq 3 (already seen) and 4 (missed), then RESUMED.

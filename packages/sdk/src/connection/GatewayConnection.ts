@@ -1,4 +1,5 @@
 import {
+  DEFAULT_CLIENT_LIMITS,
   FrameBatcher,
   FrameCodec,
   FrameType,
@@ -9,6 +10,7 @@ import {
   reconnectPolicy,
   type ClientMessage,
   type DispatchMessage,
+  type Participant,
   type ServerMessage,
 } from '@concord/protocol';
 import { ConnectionError, InvalidStateError, RequestError } from '../errors.js';
@@ -31,12 +33,15 @@ export interface SessionInfo {
   resumeWindowMs: number;
 }
 
+/** Shortest and longest heartbeat interval a HELLO may announce, in ms. */
+export const HEARTBEAT_INTERVAL_RANGE_MS = [100, 3_600_000] as const;
+
 /** Connection states; each holds only the resources that exist in it. */
 export type ConnectionState =
   | { status: 'idle' }
   | { status: 'connecting'; socket: WebSocketLike; attempt: number }
-  | { status: 'identifying'; socket: WebSocketLike; heartbeat: Heartbeat }
-  | { status: 'resuming'; socket: WebSocketLike; heartbeat: Heartbeat }
+  | { status: 'identifying'; socket: WebSocketLike; heartbeatIntervalMs: number }
+  | { status: 'resuming'; socket: WebSocketLike; heartbeatIntervalMs: number }
   | { status: 'ready'; socket: WebSocketLike; heartbeat: Heartbeat; session: SessionInfo }
   | {
       status: 'reconnecting';
@@ -59,8 +64,13 @@ export type GatewayConnectionEvents = {
   sessionInvalidated: [];
   /** Every server event, in seq order, exactly once. */
   dispatch: [message: DispatchMessage];
-  /** A heartbeat round trip, in ms. */
+  /** A heartbeat round trip, in ms (the first one right after READY/RESUMED). */
   heartbeat: [rttMs: number];
+  /**
+   * The session's token was replaced before it expired (`expiresInMs` 0: the new one never
+   * expires), or refreshing failed (`error` set; retried until the token runs out).
+   */
+  tokenRefresh: [expiresInMs: number, error: Error | undefined];
   /**
    * A binary media frame from the server (first byte `0x40`), undecoded, while ready; media
    * arriving in any other state is ignored. The bytes are a fresh view per frame: keep them.
@@ -72,7 +82,11 @@ export type GatewayConnectionEvents = {
 export interface GatewayConnectionOptions {
   /** Gateway WebSocket URL, e.g. `wss://voice.example.com/gateway`. */
   url: string;
-  /** Access token, or a function returning a fresh one for each (re)connect. */
+  /**
+   * Access token, or a function returning a fresh one for each (re)connect and for refreshing
+   * the session's token before it expires (a fixed string cannot be refreshed: the gateway
+   * closes the session with TOKEN_EXPIRED when it runs out).
+   */
   token: string | (() => string | Promise<string>);
   /** WebSocket implementation: the global one by default; inject `ws` in Node < 22. */
   WebSocket?: WebSocketConstructor;
@@ -98,6 +112,8 @@ type PendingRequest = {
 
 // Client-side close code for "keep my session": anything but 1000/1001, which end it.
 const CLOSE_KEEP_SESSION = 4000;
+/** Retry delay after a failed token refresh, ms. */
+const REFRESH_RETRY_MS = 5_000;
 const SDK_CLIENT = 'concord-sdk/0.1.0';
 /** Unsent bytes above which {@link GatewayConnection.sendMedia} drops frames (~0.5 s at 128 kbit/s). */
 export const MEDIA_MAX_BUFFERED_BYTES = 8_192;
@@ -115,7 +131,15 @@ export class GatewayConnection extends TypedEmitter<GatewayConnectionEvents> {
   private readonly log = getLogger('concord:connection');
   private readonly random: () => number;
   private batcher: FrameBatcher | undefined;
-  private session: (SessionInfo & { seq: number }) | undefined;
+  // Clients send within the gateway's client limits and never compress (the gateway refuses LZ4).
+  private readonly sendCodec = new FrameCodec({
+    limits: DEFAULT_CLIENT_LIMITS,
+    compressionThresholdBytes: 0,
+  });
+  private session: (SessionInfo & { seq: number; resumeSecret: string }) | undefined;
+  /** Pages of a large room's member list (ROOM_PARTICIPANTS) until its ROOM_JOINED. */
+  private readonly participantPages = new Map<string, Participant[]>();
+  private refreshTimer: ReturnType<typeof setTimeout> | undefined;
   private nextReq = 1;
   private readonly pending = new Map<number, PendingRequest>();
   private failures = 0;
@@ -135,6 +159,10 @@ export class GatewayConnection extends TypedEmitter<GatewayConnectionEvents> {
     }
     if (url.protocol !== 'ws:' && url.protocol !== 'wss:')
       throw new TypeError(`url must use ws: or wss:, got "${url.protocol}"`);
+    if (url.protocol === 'ws:' && !isLoopbackHostname(url.hostname))
+      this.log.warn('ws:// to a non-loopback host sends tokens and voice unencrypted: use wss://', {
+        host: url.hostname,
+      });
     if (
       typeof options.token === 'string'
         ? options.token.length === 0
@@ -158,7 +186,13 @@ export class GatewayConnection extends TypedEmitter<GatewayConnectionEvents> {
 
   /** The current session, once READY. */
   get sessionInfo(): SessionInfo | undefined {
-    return this.session;
+    return this.publicSession();
+  }
+
+  // The resume secret stays inside this object: it is never handed to app code or logged.
+  private publicSession(): SessionInfo | undefined {
+    const s = this.session;
+    return s && { sessionId: s.sessionId, user: s.user, resumeWindowMs: s.resumeWindowMs };
   }
 
   /** Seq of the last dispatch received. */
@@ -175,7 +209,7 @@ export class GatewayConnection extends TypedEmitter<GatewayConnectionEvents> {
     if (this._state.status === 'closed') throw new InvalidStateError('connection is closed');
     if (this._state.status === 'idle') this.open(0);
     await this.entersState('ready', Number.POSITIVE_INFINITY);
-    return this.session!;
+    return this.publicSession()!;
   }
 
   /**
@@ -254,12 +288,9 @@ export class GatewayConnection extends TypedEmitter<GatewayConnectionEvents> {
    */
   send(message: ClientMessage): void {
     const s = this._state;
-    if (
-      (s.status === 'ready' || s.status === 'identifying' || s.status === 'resuming') &&
-      s.socket.readyState === WS_OPEN
-    ) {
-      this.batcher?.push(this.codec.encodeMessage(message));
-    }
+    // The gateway accepts nothing but IDENTIFY/RESUME before READY (they are sent directly).
+    if (s.status === 'ready' && s.socket.readyState === WS_OPEN)
+      this.batcher?.push(this.sendCodec.encodeMessage(message));
   }
 
   /**
@@ -292,6 +323,10 @@ export class GatewayConnection extends TypedEmitter<GatewayConnectionEvents> {
     const nextSocket = 'socket' in next ? next.socket : undefined;
     if ('heartbeat' in prev && (!('heartbeat' in next) || next.heartbeat !== prev.heartbeat))
       prev.heartbeat.stop();
+    if (next.status !== 'ready' && this.refreshTimer !== undefined) {
+      clearTimeout(this.refreshTimer);
+      this.refreshTimer = undefined;
+    }
     if (prev.status === 'reconnecting') clearTimeout(prev.timer);
     if (prevSocket && prevSocket !== nextSocket) {
       this.detachSocket(prevSocket, next.status === 'closed' ? 1000 : CLOSE_KEEP_SESSION);
@@ -308,6 +343,7 @@ export class GatewayConnection extends TypedEmitter<GatewayConnectionEvents> {
         this.pending.delete(req);
       }
       this.session = undefined;
+      this.participantPages.clear();
     }
     this._state = next;
     this.log.info('state', {
@@ -325,11 +361,14 @@ export class GatewayConnection extends TypedEmitter<GatewayConnectionEvents> {
     socket.onclose = (ev) => this.onSocketClose(socket, ev.code, ev.reason);
     socket.onerror = () => undefined; // a close event always follows; it carries the decision
     this.batcher = new FrameBatcher(
-      this.codec,
+      this.sendCodec,
       (frame) => {
         if (socket.readyState === WS_OPEN) socket.send(frame);
       },
-      { windowMs: this.options.batchWindowMs ?? 5 },
+      {
+        windowMs: this.options.batchWindowMs ?? 5,
+        onError: (err) => this.log.error('dropped a message over the client limits', { err }),
+      },
     );
     this.setState({ status: 'connecting', socket, attempt });
     const timeoutMs = this.options.connectTimeoutMs ?? 15_000;
@@ -434,44 +473,47 @@ export class GatewayConnection extends TypedEmitter<GatewayConnectionEvents> {
     switch (m.op) {
       case Op.Hello: {
         if (s.status !== 'connecting') return;
-        const heartbeat = new Heartbeat(
-          m.d.heartbeatIntervalMs,
-          {
-            send: (nonce) => {
-              this.send({ op: Op.Heartbeat, d: { nonce, seq: this.lastSeq } });
-              this.batcher?.flush();
-            },
-            zombie: () => {
-              this.log.warn('heartbeat not acknowledged: zombie connection');
-              this.onSocketClose(socket, CLOSE_KEEP_SESSION, 'zombie');
-            },
-            ack: (rttMs) => this.safeEmit('heartbeat', rttMs),
-          },
-          this.random,
-        );
-        this.authenticate(socket, heartbeat).catch((err: unknown) =>
-          this.tokenFailed(socket, heartbeat, err),
+        const intervalMs = m.d.heartbeatIntervalMs;
+        const [lo, hi] = HEARTBEAT_INTERVAL_RANGE_MS;
+        if (!(intervalMs >= lo && intervalMs <= hi)) {
+          this.fail(
+            socket,
+            ProtocolError.invalidPayload(
+              `HELLO heartbeat interval ${intervalMs} ms is outside ${lo}–${hi} ms`,
+            ),
+          );
+          return;
+        }
+        this.authenticate(socket, intervalMs).catch((err: unknown) =>
+          this.tokenFailed(socket, err),
         );
         return;
       }
       case Op.Ready:
         if (s.status !== 'identifying') return;
-        this.session = { ...m.d, seq: 0 };
+        this.session = {
+          sessionId: m.d.sessionId,
+          user: m.d.user,
+          resumeWindowMs: m.d.resumeWindowMs,
+          resumeSecret: m.d.resumeSecret,
+          seq: 0,
+        };
         this.failures = 0;
-        this.setState({ status: 'ready', socket, heartbeat: s.heartbeat, session: m.d });
-        this.safeEmit('ready', m.d, false);
+        this.becomeReady(socket, s.heartbeatIntervalMs, m.d.tokenExpiresInMs);
+        this.safeEmit('ready', this.publicSession()!, false);
         return;
       case Op.Resumed:
         if (s.status !== 'resuming' || !this.session) return;
         this.failures = 0;
-        this.setState({ status: 'ready', socket, heartbeat: s.heartbeat, session: this.session });
-        this.safeEmit('ready', this.session, true);
+        this.becomeReady(socket, s.heartbeatIntervalMs, m.d.tokenExpiresInMs);
+        this.safeEmit('ready', this.publicSession()!, true);
         return;
       case Op.InvalidSession:
         this.invalidateSession();
         if (s.status === 'resuming' || s.status === 'ready') {
-          this.setState({ status: 'identifying', socket, heartbeat: s.heartbeat });
-          this.sendIdentify().catch((err: unknown) => this.tokenFailed(socket, s.heartbeat, err));
+          const intervalMs = s.status === 'ready' ? s.heartbeat.intervalMs : s.heartbeatIntervalMs;
+          this.setState({ status: 'identifying', socket, heartbeatIntervalMs: intervalMs });
+          this.sendIdentify(socket).catch((err: unknown) => this.tokenFailed(socket, err));
         }
         return;
       case Op.Reconnect:
@@ -479,7 +521,7 @@ export class GatewayConnection extends TypedEmitter<GatewayConnectionEvents> {
         this.onSocketClose(socket, CLOSE_KEEP_SESSION, m.d.reason);
         return;
       case Op.HeartbeatAck:
-        if ('heartbeat' in s) s.heartbeat.onAck(m.d.nonce);
+        if (s.status === 'ready') s.heartbeat.onAck(m.d.nonce);
         return;
       case Op.Dispatch:
         this.onDispatch(m);
@@ -487,13 +529,29 @@ export class GatewayConnection extends TypedEmitter<GatewayConnectionEvents> {
     }
   }
 
-  private onDispatch(m: DispatchMessage): void {
+  private onDispatch(message: DispatchMessage): void {
     const session = this.session;
     if (!session) return;
-    if (m.seq <= session.seq) return; // already seen (replayed twice): exactly once
-    if (m.seq !== session.seq + 1)
-      this.log.warn('dispatch seq gap', { expected: session.seq + 1, got: m.seq });
-    session.seq = m.seq;
+    if (message.seq <= session.seq) return; // already seen (replayed twice): exactly once
+    if (message.seq !== session.seq + 1)
+      this.log.warn('dispatch seq gap', { expected: session.seq + 1, got: message.seq });
+    session.seq = message.seq;
+    let m = message;
+    // A large room's member list arrives in pages, completed by ROOM_JOINED: apps and
+    // requests only ever see the whole list.
+    if (m.t === 'ROOM_PARTICIPANTS') {
+      const pages = this.participantPages.get(m.d.room) ?? [];
+      pages.push(...m.d.participants);
+      this.participantPages.set(m.d.room, pages);
+      return;
+    }
+    if (m.t === 'ROOM_JOINED') {
+      const pages = this.participantPages.get(m.d.room);
+      if (pages) {
+        this.participantPages.delete(m.d.room);
+        m = { ...m, d: { ...m.d, participants: [...pages, ...m.d.participants] } };
+      }
+    }
     if ('req' in m.d && m.d.req > 0) {
       const p = this.pending.get(m.d.req);
       if (
@@ -501,7 +559,8 @@ export class GatewayConnection extends TypedEmitter<GatewayConnectionEvents> {
         (m.t === 'ROOM_JOINED' ||
           m.t === 'ROOM_LEFT' ||
           m.t === 'REQUEST_ACK' ||
-          m.t === 'REQUEST_ERROR')
+          m.t === 'REQUEST_ERROR' ||
+          m.t === 'TOKEN_REFRESHED')
       ) {
         this.pending.delete(m.d.req);
         clearTimeout(p.timer);
@@ -510,6 +569,65 @@ export class GatewayConnection extends TypedEmitter<GatewayConnectionEvents> {
       }
     }
     this.safeEmit('dispatch', m);
+  }
+
+  private becomeReady(socket: WebSocketLike, intervalMs: number, tokenExpiresInMs: number): void {
+    const heartbeat = new Heartbeat(
+      intervalMs,
+      {
+        send: (nonce) => {
+          this.send({ op: Op.Heartbeat, d: { nonce, seq: this.lastSeq } });
+          this.batcher?.flush();
+        },
+        zombie: () => {
+          this.log.warn('heartbeat not acknowledged: zombie connection');
+          this.onSocketClose(socket, CLOSE_KEEP_SESSION, 'zombie');
+        },
+        ack: (rttMs) => this.safeEmit('heartbeat', rttMs),
+      },
+      { firstBeatMs: 0 },
+    );
+    this.setState({ status: 'ready', socket, heartbeat, session: this.publicSession()! });
+    this.scheduleRefresh(tokenExpiresInMs);
+  }
+
+  // Refresh well before expiry (a fifth of the lifetime, at most a minute, ahead) when the
+  // token option is a function; a fixed string cannot be refreshed.
+  private scheduleRefresh(expiresInMs: number): void {
+    if (this.refreshTimer !== undefined) clearTimeout(this.refreshTimer);
+    this.refreshTimer = undefined;
+    if (expiresInMs <= 0) return;
+    if (typeof this.options.token === 'string') {
+      this.log.warn('the token expires and cannot be refreshed: pass a token function', {
+        expiresInMs,
+      });
+      return;
+    }
+    const delayMs = Math.max(0, expiresInMs - Math.min(60_000, expiresInMs * 0.2));
+    this.refreshTimer = setTimeout(() => void this.refresh(expiresInMs - delayMs), delayMs);
+  }
+
+  private async refresh(leftMs: number): Promise<void> {
+    this.refreshTimer = undefined;
+    const startedAt = Date.now();
+    try {
+      const token = await this.token();
+      const reply = await this.request((req) => ({ op: Op.RefreshToken, d: { req, token } }));
+      if (reply.t !== 'TOKEN_REFRESHED') return;
+      this.log.info('token refreshed', { expiresInMs: reply.d.tokenExpiresInMs });
+      this.safeEmit('tokenRefresh', reply.d.tokenExpiresInMs, undefined);
+      this.scheduleRefresh(reply.d.tokenExpiresInMs);
+    } catch (err) {
+      const error = err instanceof Error ? err : new Error(String(err));
+      this.log.warn('token refresh failed', { message: error.message });
+      this.safeEmit('tokenRefresh', 0, error);
+      const left = leftMs - (Date.now() - startedAt);
+      if (this._state.status === 'ready' && left > REFRESH_RETRY_MS)
+        this.refreshTimer = setTimeout(
+          () => void this.refresh(left - REFRESH_RETRY_MS),
+          REFRESH_RETRY_MS,
+        );
+    }
   }
 
   private invalidateSession(): void {
@@ -526,36 +644,44 @@ export class GatewayConnection extends TypedEmitter<GatewayConnectionEvents> {
 
   // A token function that throws (e.g. its backend is down) fails this attempt like a dropped
   // socket would: retry with backoff, up to maxAttempts.
-  private tokenFailed(socket: WebSocketLike, heartbeat: Heartbeat, err: unknown): void {
-    heartbeat.stop();
+  private tokenFailed(socket: WebSocketLike, err: unknown): void {
     this.log.warn('token function failed', { err });
     this.onSocketClose(socket, CLOSE_KEEP_SESSION, 'token function failed');
   }
 
-  private async authenticate(socket: WebSocketLike, heartbeat: Heartbeat): Promise<void> {
+  /** Whether `socket` is still the current one (a token callback may outlive it). */
+  private current(socket: WebSocketLike): boolean {
+    return 'socket' in this._state && this._state.socket === socket;
+  }
+
+  private async authenticate(socket: WebSocketLike, heartbeatIntervalMs: number): Promise<void> {
     if (this.session) {
       const token = await this.token();
-      if (!('socket' in this._state) || this._state.socket !== socket) return heartbeat.stop();
-      this.setState({ status: 'resuming', socket, heartbeat });
-      this.send({
+      const session = this.session;
+      if (!this.current(socket) || !session) return;
+      this.setState({ status: 'resuming', socket, heartbeatIntervalMs });
+      this.sendDirect(socket, {
         op: Op.Resume,
         d: {
           protocolVersion: PROTOCOL_VERSION,
-          sessionId: this.session.sessionId,
+          sessionId: session.sessionId,
           token,
-          seq: this.session.seq,
+          seq: session.seq,
+          resumeSecret: session.resumeSecret,
         },
       });
     } else {
-      if (!('socket' in this._state) || this._state.socket !== socket) return heartbeat.stop();
-      this.setState({ status: 'identifying', socket, heartbeat });
-      await this.sendIdentify();
+      if (!this.current(socket)) return;
+      this.setState({ status: 'identifying', socket, heartbeatIntervalMs });
+      await this.sendIdentify(socket);
     }
   }
 
-  private async sendIdentify(): Promise<void> {
+  private async sendIdentify(socket: WebSocketLike): Promise<void> {
     const token = await this.token();
-    this.send({
+    // The token callback may take long: IDENTIFY goes only to the socket that asked for it.
+    if (!this.current(socket) || this._state.status !== 'identifying') return;
+    this.sendDirect(socket, {
       op: Op.Identify,
       d: {
         protocolVersion: PROTOCOL_VERSION,
@@ -569,8 +695,18 @@ export class GatewayConnection extends TypedEmitter<GatewayConnectionEvents> {
     });
   }
 
+  // IDENTIFY and RESUME go out alone and at once: the gateway takes one unbatched frame before READY.
+  private sendDirect(socket: WebSocketLike, message: ClientMessage): void {
+    if (socket.readyState === WS_OPEN) socket.send(this.sendCodec.encode(message));
+  }
+
   private async token(): Promise<string> {
     const t = this.options.token;
     return typeof t === 'string' ? t : await t();
   }
+}
+
+function isLoopbackHostname(host: string): boolean {
+  const h = host.replace(/^\[|\]$/g, '').toLowerCase();
+  return h === 'localhost' || h.endsWith('.localhost') || h.startsWith('127.') || h === '::1';
 }

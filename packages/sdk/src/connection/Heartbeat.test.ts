@@ -24,7 +24,7 @@ afterEach(() => {
 describe('Heartbeat', () => {
   it('beats first after floor(interval × random), then every interval', () => {
     const { h, sent } = hooks();
-    const hb = new Heartbeat(INTERVAL_MS, h, () => 0.3);
+    const hb = new Heartbeat(INTERVAL_MS, h, { random: () => 0.3 });
     vi.advanceTimersByTime(299);
     expect(sent).toEqual([]);
     vi.advanceTimersByTime(1);
@@ -42,7 +42,7 @@ describe('Heartbeat', () => {
 
   it.each([0, 0.5, 0.999_999])('the first beat is within [0, interval] (random %s)', (r) => {
     const { h, sent } = hooks();
-    const hb = new Heartbeat(INTERVAL_MS, h, () => r);
+    const hb = new Heartbeat(INTERVAL_MS, h, { random: () => r });
     vi.advanceTimersByTime(INTERVAL_MS * r);
     expect(sent).toEqual([1]);
     hb.stop();
@@ -51,12 +51,7 @@ describe('Heartbeat', () => {
   it('measures the round trip with the injected clock', () => {
     const { h } = hooks();
     let now = 5_000;
-    const hb = new Heartbeat(
-      INTERVAL_MS,
-      h,
-      () => 0,
-      () => now,
-    );
+    const hb = new Heartbeat(INTERVAL_MS, h, { random: () => 0, now: () => now });
     expect(hb.rttMs).toBeNaN();
     vi.advanceTimersByTime(0);
     now += 42;
@@ -68,7 +63,7 @@ describe('Heartbeat', () => {
 
   it('ignores ACKs for other nonces and duplicate ACKs', () => {
     const { h } = hooks();
-    const hb = new Heartbeat(INTERVAL_MS, h, () => 0);
+    const hb = new Heartbeat(INTERVAL_MS, h, { random: () => 0 });
     vi.advanceTimersByTime(0);
     hb.onAck(7);
     expect(h.ack).not.toHaveBeenCalled();
@@ -80,7 +75,7 @@ describe('Heartbeat', () => {
 
   it('declares a zombie when a beat finds its predecessor unacknowledged, then stops', () => {
     const { h, sent } = hooks();
-    const hb = new Heartbeat(INTERVAL_MS, h, () => 0);
+    const hb = new Heartbeat(INTERVAL_MS, h, { random: () => 0 });
     vi.advanceTimersByTime(0);
     expect(sent).toEqual([1]);
     vi.advanceTimersByTime(INTERVAL_MS);
@@ -95,7 +90,7 @@ describe('Heartbeat', () => {
 
   it('a late ACK that arrives before the next beat keeps it alive', () => {
     const { h } = hooks();
-    const hb = new Heartbeat(INTERVAL_MS, h, () => 0);
+    const hb = new Heartbeat(INTERVAL_MS, h, { random: () => 0 });
     vi.advanceTimersByTime(0);
     vi.advanceTimersByTime(INTERVAL_MS - 1);
     hb.onAck(1);
@@ -107,11 +102,23 @@ describe('Heartbeat', () => {
 
   it('stop() is idempotent and leaves no timer', () => {
     const { h, sent } = hooks();
-    const hb = new Heartbeat(INTERVAL_MS, h, () => 0.5);
+    const hb = new Heartbeat(INTERVAL_MS, h, { random: () => 0.5 });
     hb.stop();
     hb.stop();
     expect(vi.getTimerCount()).toBe(0);
     vi.advanceTimersByTime(10 * INTERVAL_MS);
     expect(sent).toEqual([]);
+  });
+
+  it('with firstBeatMs 0 beats on the next tick, then every interval', () => {
+    const { h, sent } = hooks();
+    const hb = new Heartbeat(INTERVAL_MS, h, { firstBeatMs: 0, random: () => 0.9 });
+    expect(sent).toEqual([]);
+    vi.advanceTimersByTime(0);
+    expect(sent).toEqual([1]);
+    hb.onAck(1);
+    vi.advanceTimersByTime(INTERVAL_MS);
+    expect(sent).toEqual([1, 2]);
+    hb.stop();
   });
 });

@@ -8,10 +8,23 @@ export interface HeartbeatHooks {
   ack(rttMs: number): void;
 }
 
+/** Options of a {@link Heartbeat}. */
+export interface HeartbeatOptions {
+  /**
+   * Delay of the first beat, in ms (default `interval × random()`, spreading a reconnect
+   * storm). 0 beats on the next tick: the session's round trip is known right away.
+   */
+  firstBeatMs?: number;
+  /** Randomness for the default first delay (tests). */
+  random?: () => number;
+  /** Clock in ms (tests). */
+  now?: () => number;
+}
+
 /**
- * Client heartbeats as Discord's gateway does them: the first beat after `interval × random`
- * (so a reconnect storm spreads out), then every `interval`; a beat whose predecessor was not
- * acknowledged declares the connection a zombie. Main thread; timers only.
+ * Client heartbeats as Discord's gateway does them: a first beat (at once, or after
+ * `interval × random`), then every `interval`; a beat whose predecessor was not acknowledged
+ * declares the connection a zombie. Main thread; timers only.
  */
 export class Heartbeat {
   private timer: ReturnType<typeof setTimeout> | undefined;
@@ -20,13 +33,17 @@ export class Heartbeat {
   /** Last measured round trip in ms (NaN before the first ACK). */
   rttMs = Number.NaN;
 
+  private readonly now: () => number;
+
   constructor(
-    private readonly intervalMs: number,
+    /** Time between beats, in ms. */
+    readonly intervalMs: number,
     private readonly hooks: HeartbeatHooks,
-    random: () => number = Math.random,
-    private readonly now: () => number = () => performance.now(),
+    options: HeartbeatOptions = {},
   ) {
-    this.timer = setTimeout(() => this.beat(), Math.floor(intervalMs * random()));
+    this.now = options.now ?? (() => performance.now());
+    const first = options.firstBeatMs ?? Math.floor(intervalMs * (options.random ?? Math.random)());
+    this.timer = setTimeout(() => this.beat(), first);
   }
 
   /** Handles HEARTBEAT_ACK; ACKs for other nonces are ignored. */
