@@ -481,6 +481,28 @@ describe('Connection', () => {
       expect(ws.closeCode).toBe(CloseCode.SLOW_CONSUMER);
     });
 
+    it('closes with 4018 a client whose heartbeats keep acknowledging events it was sent long ago', async () => {
+      gateway = makeGateway({ maxOutboundAgeMs: 800, heartbeatIntervalMs: 60_000 });
+      const deaf = await identified('deaf');
+      const prompt = await identified('prompt');
+      const talker = await identified('talker');
+      for (const ws of [deaf, prompt, talker])
+        ws.deliver({ op: Op.JoinRoom, d: { req: 1, room: 'r' } });
+      await vi.advanceTimersByTimeAsync(0);
+      for (let i = 0; i < 10; i++) {
+        talker.deliver({ op: Op.Speaking, d: { room: 'r', speaking: i % 2 === 0 } });
+        await vi.advanceTimersByTimeAsync(0);
+        // `deaf` beats with the seq of the events it had on joining; `prompt` with its latest.
+        deaf.deliver({ op: Op.Heartbeat, d: { nonce: i, seq: 2 } });
+        prompt.deliver({ op: Op.Heartbeat, d: { nonce: i, seq: prompt.dispatches().at(-1)!.seq } });
+        await vi.advanceTimersByTimeAsync(300);
+      }
+      expect(deaf.closeCode).toBe(CloseCode.SLOW_CONSUMER);
+      expect(deaf.closeReason).toMatch(/unread/);
+      expect(prompt.closeCode).toBeUndefined();
+      expect(gateway.sessions.size).toBe(3); // deaf's session waits for its resume
+    });
+
     it('keeps a socket whose backlog drains, however long it has been non-empty', async () => {
       gateway = makeGateway({ maxOutboundAgeMs: 800, heartbeatIntervalMs: 60_000 });
       const ws = await identified('busy');
@@ -536,7 +558,7 @@ describe('Connection', () => {
       ).toEqual(['TOKEN_USER_MISMATCH', 'TOKEN_INVALID']);
       // Well past the first token's expiry, the refreshed session lives on.
       for (let t = 0; t < 70; t++) {
-        ws.deliver({ op: Op.Heartbeat, d: { nonce: t, seq: 0 } });
+        ws.deliver({ op: Op.Heartbeat, d: { nonce: t, seq: ws.dispatches().at(-1)!.seq } });
         await vi.advanceTimersByTimeAsync(1_000);
       }
       expect(ws.closeCode).toBeUndefined();

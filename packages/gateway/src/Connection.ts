@@ -95,6 +95,12 @@ export class Connection implements SessionSink {
   /** Outbound-age checkpoint: bytes written by `checkpointAt` must drain within the age bound. */
   private checkpointBytes = 0;
   private checkpointAt = 0;
+  /**
+   * Processing probe: at `at` (performance.now), the session had dispatched up to `seq`; a
+   * heartbeat sent more than the age bound later must acknowledge at least that far.
+   */
+  private probeSeq = 0;
+  private probeAt = 0;
   /** Close code the server chose, when the server closed. */
   private serverCloseCode: number | undefined;
 
@@ -372,16 +378,27 @@ export class Connection implements SessionSink {
       case Op.Resume:
         this.close(CloseCode.ALREADY_AUTHENTICATED, 'already identified');
         return;
-      case Op.Heartbeat:
-        this.lastBeatAt = performance.now();
+      case Op.Heartbeat: {
+        const now = performance.now();
+        this.lastBeatAt = now;
         // The client has processed every dispatch up to `seq`: the replay buffer lets them go.
         session.acknowledge(m.d.seq);
+        // A client that beats but does not read hides behind the kernel's socket buffers (MBs
+        // on loopback) long before our own queue grows: its acknowledged seq gives it away.
+        if (m.d.seq >= this.probeSeq) {
+          this.probeSeq = session.lastSeq;
+          this.probeAt = now;
+        } else if (now - this.probeAt > this.ctx.config.maxOutboundAgeMs) {
+          this.slowConsumer('unread', session.lastSeq - m.d.seq);
+          return;
+        }
         this.sendNow({ op: Op.HeartbeatAck, d: { nonce: m.d.nonce } });
         if (this.pingSentAt === 0) {
           this.pingSentAt = performance.now();
           this.ws.ping();
         }
         return;
+      }
       case Op.RefreshToken:
         await this.refreshToken(session, m);
         return;
@@ -607,17 +624,24 @@ export class Connection implements SessionSink {
     }
   }
 
-  private slowConsumer(bound: 'bytes' | 'age', bufferedBytes: number): void {
+  /**
+   * `bytes`: the socket's unsent bytes would pass `maxOutboundBytes`; `age`: bytes waited
+   * unsent longer than `maxOutboundAgeMs`; `unread`: a heartbeat acknowledged less than the
+   * session had sent more than `maxOutboundAgeMs` before. `amount` is bytes, or events behind.
+   */
+  private slowConsumer(bound: 'bytes' | 'age' | 'unread', amount: number): void {
     this.ctx.metrics.slowConsumers.inc({ bound });
     this.ctx.logger.info(
-      { ip: this.ip, bound, bufferedBytes, userId: this.sessionOrUndefined()?.userId },
+      { ip: this.ip, bound, amount, userId: this.sessionOrUndefined()?.userId },
       'slow consumer',
     );
     // What was queued is in the session's replay buffer: the client resumes and gets it.
     this.batcher.clear();
     this.close(
       CloseCode.SLOW_CONSUMER,
-      `outbound queue over its ${bound} bound: resume and read faster`,
+      bound === 'unread'
+        ? 'events sent long ago are still unread: resume and read faster'
+        : `outbound queue over its ${bound} bound: resume and read faster`,
       SLOW_CLOSE_GRACE_MS,
     );
   }

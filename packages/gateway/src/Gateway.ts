@@ -107,7 +107,13 @@ export class Gateway implements GatewayContext {
     this.addresses = new ClientAddress(this.config.trustedProxies);
     this.guard = new UpgradeGuard(this.config, this.metrics);
     this.statics = new StaticFiles(this.config.staticMounts);
-    this.http = createServer((req, res) => {
+    // Node checks the header/request timeouts only every `connectionsCheckingInterval`
+    // (30 s by default): check often enough for the timeouts to mean what they say.
+    const checkMs = Math.max(
+      100,
+      Math.min(1_000, this.config.httpHeadersTimeoutMs / 2, this.config.httpRequestTimeoutMs / 2),
+    );
+    this.http = createServer({ connectionsCheckingInterval: checkMs }, (req, res) => {
       this.onHttp(req, res).catch((err: unknown) => {
         this.logger.error({ err }, 'http handler failed');
         if (!res.headersSent) res.writeHead(500);

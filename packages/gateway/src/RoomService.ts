@@ -95,7 +95,16 @@ export class RoomService {
     // Registered before the store await so the ssrc is reserved; the joiner learns it from its
     // own entry in ROOM_JOINED.
     this.relay.add(session, room, member.ssrc);
-    const { members, replaced } = await this.store.addMember(room, member);
+    let added: Awaited<ReturnType<StateStore['addMember']>>;
+    try {
+      added = await this.store.addMember(room, member);
+    } catch (err) {
+      // Nothing of a join the store did not record may stay behind.
+      session.rooms.delete(room);
+      this.relay.remove(session, room);
+      throw err;
+    }
+    const { members, replaced } = added;
     if (replaced) {
       // The same user joined from another session (a new tab, a crashed client): the newer one wins.
       const old = this.sessionById(replaced.sessionId);

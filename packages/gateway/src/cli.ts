@@ -10,6 +10,8 @@ interface Setting {
   flag: string;
   env: string;
   key: keyof GatewayConfig;
+  /** For a field of a nested object (`limits`, `clientLimits`): its name there. */
+  field?: string;
   /** `list`: comma-separated strings. */
   kind: 'string' | 'number' | 'boolean' | 'list';
   help: string;
@@ -243,6 +245,30 @@ const SETTINGS: Setting[] = [
     help: 'sessions one user may hold, connected or waiting to resume (over it: 4019)',
   },
   {
+    flag: 'max-frame-bytes',
+    env: 'CONCORD_MAX_FRAME_BYTES',
+    key: 'limits',
+    field: 'maxFrameBytes',
+    kind: 'number',
+    help: 'largest frame the gateway sends (>= 65536: one batch plus one participant page)',
+  },
+  {
+    flag: 'max-decompressed-bytes',
+    env: 'CONCORD_MAX_DECOMPRESSED_BYTES',
+    key: 'limits',
+    field: 'maxDecompressedBytes',
+    kind: 'number',
+    help: 'largest decompressed payload of a frame the gateway sends',
+  },
+  {
+    flag: 'max-client-frame-bytes',
+    env: 'CONCORD_MAX_CLIENT_FRAME_BYTES',
+    key: 'clientLimits',
+    field: 'maxFrameBytes',
+    kind: 'number',
+    help: 'largest frame a client may send after READY (over it: 4010; far over it: 1009)',
+  },
+  {
     flag: 'pre-auth-max-frame-bytes',
     env: 'CONCORD_PRE_AUTH_MAX_FRAME_BYTES',
     key: 'preAuthMaxFrameBytes',
@@ -331,7 +357,8 @@ function usage(): string {
     'Options (flag | environment variable | default):',
   ];
   for (const s of SETTINGS) {
-    const def = DEFAULT_CONFIG[s.key];
+    const top = DEFAULT_CONFIG[s.key];
+    const def = s.field === undefined ? top : (top as unknown as Record<string, unknown>)[s.field];
     const shown =
       def === undefined || (Array.isArray(def) && def.length === 0) ? 'none' : String(def);
     lines.push(
@@ -397,10 +424,13 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
   }
   const command = positionals[0] ?? 'serve';
   const config: Partial<GatewayConfig> = {};
+  const target = config as Record<string, unknown>;
   for (const s of SETTINGS) {
     const raw = values[s.flag] ?? env[s.env];
-    if (raw !== undefined)
-      (config as Record<string, unknown>)[s.key] = parseValue(s, raw as string | boolean);
+    if (raw === undefined) continue;
+    const value = parseValue(s, raw as string | boolean);
+    if (s.field === undefined) target[s.key] = value;
+    else target[s.key] = { ...(target[s.key] as object | undefined), [s.field]: value };
   }
   const statics = [
     ...((values['static'] as string[] | undefined) ?? []),

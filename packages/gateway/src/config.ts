@@ -290,7 +290,7 @@ export function resolveConfig(overrides: Partial<GatewayConfig> = {}): GatewayCo
     throw GatewayError.config(`path must start with "/", got ${config.path}`);
   try {
     config.limits = resolveLimits(config.limits);
-    config.clientLimits = resolveLimits(config.clientLimits);
+    config.clientLimits = resolveLimits({ ...DEFAULT_CLIENT_LIMITS, ...config.clientLimits });
   } catch (e) {
     throw GatewayError.config((e as Error).message);
   }

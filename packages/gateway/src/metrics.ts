@@ -107,7 +107,7 @@ export class GatewayMetrics {
     labelNames: ['code'],
     registers: [this.registry],
   });
-  /** Connections closed as slow consumers, by the bound they passed (`bytes`, `age`). */
+  /** Connections closed as slow consumers, by the bound they passed (`bytes`, `age`, `unread`). */
   readonly slowConsumers = new Counter({
     name: 'concord_slow_consumers_total',
     help: 'Connections closed because they did not read what was sent (SLOW_CONSUMER)',

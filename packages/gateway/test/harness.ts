@@ -89,9 +89,16 @@ export class RawClient {
     });
   }
 
-  /** Opens a socket (optionally from a given local address, e.g. 127.0.0.2). */
-  static async connect(url: string, localAddress?: string): Promise<RawClient> {
-    const ws = new WebSocket(url, localAddress ? { localAddress } : {});
+  /**
+   * Opens a socket (optionally from a given local address, e.g. 127.0.0.2, and with extra
+   * handshake headers such as Origin).
+   */
+  static async connect(
+    url: string,
+    localAddress?: string,
+    headers: Record<string, string> = {},
+  ): Promise<RawClient> {
+    const ws = new WebSocket(url, { ...(localAddress ? { localAddress } : {}), headers });
     const client = new RawClient(ws);
     await new Promise<void>((resolve, reject) => {
       ws.once('open', () => resolve());

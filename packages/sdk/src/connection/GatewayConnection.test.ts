@@ -1,6 +1,7 @@
 import { Op, PROTOCOL_VERSION, type DispatchMessage } from '@concord/protocol';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { ConnectionError, InvalidStateError, RequestError } from '../errors.js';
+import { setLogHandler, setLogLevel, type LogLevel } from '../logger.js';
 import { FakeGateway, participant } from './FakeWebSocket.test-util.js';
 import {
   GatewayConnection,
@@ -479,6 +480,138 @@ describe('GatewayConnection', () => {
       await vi.advanceTimersByTimeAsync(60_000);
       expect(gateway.sockets).toHaveLength(1);
       expect(t2.gateway.sockets).toHaveLength(1);
+    });
+  });
+
+  describe('protocol 3 client duties', () => {
+    it('sends IDENTIFY only on the socket that asked for it, even when the token arrives late', async () => {
+      let release: ((t: string) => void) | undefined;
+      const token = vi.fn(() => new Promise<string>((r) => (release = r)));
+      const { gateway, connection } = setup({ token, connectTimeoutMs: 1_000 });
+      void connection.connect().catch(() => undefined);
+      const first = gateway.socket;
+      first.hello(INTERVAL_MS);
+      await settle();
+      // The attempt times out while the token function is still busy; a new socket opens.
+      await vi.advanceTimersByTimeAsync(1_000);
+      const lateRelease = release!;
+      await vi.advanceTimersByTimeAsync(1_000);
+      expect(gateway.sockets.length).toBeGreaterThanOrEqual(2);
+      lateRelease('late-token');
+      await settle();
+      expect(first.sentOf(Op.Identify)).toHaveLength(0);
+      const second = gateway.socket;
+      expect(second.sentOf(Op.Identify)).toHaveLength(0);
+      second.hello(INTERVAL_MS);
+      await settle();
+      release!('fresh-token');
+      await settle();
+      expect(second.sentOf(Op.Identify).map((m) => m.d.token)).toEqual(['fresh-token']);
+      connection.close();
+    });
+
+    it('warns about ws:// to a non-loopback host, not to localhost', () => {
+      const warnings: string[] = [];
+      setLogLevel('warn');
+      setLogHandler((level: LogLevel, _name, message) => {
+        if (level === 'warn') warnings.push(message);
+      });
+      try {
+        const WebSocket = new FakeGateway().WebSocket;
+        new GatewayConnection({ url: 'ws://localhost:8080/gateway', token: 't', WebSocket });
+        new GatewayConnection({ url: 'ws://127.0.0.1:8080/gateway', token: 't', WebSocket });
+        new GatewayConnection({ url: 'wss://voice.example.com/gateway', token: 't', WebSocket });
+        expect(warnings).toEqual([]);
+        new GatewayConnection({ url: 'ws://voice.example.com/gateway', token: 't', WebSocket });
+        expect(warnings).toHaveLength(1);
+        expect(warnings[0]).toMatch(/wss:/);
+      } finally {
+        setLogLevel('silent');
+        setLogHandler(() => undefined);
+      }
+    });
+
+    it('refreshes the token before it expires, through the token function', async () => {
+      let n = 0;
+      const token = vi.fn(async () => `token-${++n}`);
+      const t = setup({ token });
+      const ready = t.connection.connect();
+      t.gateway.socket.hello(3_600_000); // no zombie check within this test
+      await settle();
+      t.gateway.socket.ready('s-1', { id: 'u1', name: 'U' }, 100_000);
+      await ready;
+      await settle();
+      t.gateway.socket.heartbeatAck();
+      const refreshes: Array<[number, Error | undefined]> = [];
+      t.connection.on('tokenRefresh', (ms, err) => refreshes.push([ms, err]));
+      // 100 s lifetime: refresh 20 s before expiry, at 80 s.
+      await vi.advanceTimersByTimeAsync(79_000);
+      expect(t.gateway.socket.sentOf(Op.RefreshToken)).toHaveLength(0);
+      await vi.advanceTimersByTimeAsync(1_000);
+      await settle();
+      const [refresh] = t.gateway.socket.sentOf(Op.RefreshToken);
+      expect(refresh?.d.token).toBe('token-2');
+      t.gateway.dispatch('TOKEN_REFRESHED', { req: refresh!.d.req, tokenExpiresInMs: 3_600_000 });
+      await settle();
+      expect(refreshes).toEqual([[3_600_000, undefined]]);
+      // The next refresh is scheduled from the new lifetime (a minute ahead of it).
+      await vi.advanceTimersByTimeAsync(3_500_000);
+      t.gateway.socket.heartbeatAck();
+      await vi.advanceTimersByTimeAsync(40_000 - 1);
+      expect(t.gateway.socket.sentOf(Op.RefreshToken)).toHaveLength(1);
+      await vi.advanceTimersByTimeAsync(1);
+      await settle();
+      expect(t.gateway.socket.sentOf(Op.RefreshToken)).toHaveLength(2);
+      t.connection.close();
+    });
+
+    it('a refused refresh is retried while the token still lives', async () => {
+      const token = vi.fn(async () => 'tok');
+      const t = setup({ token });
+      const ready = t.connection.connect();
+      t.gateway.socket.hello(3_600_000);
+      await settle();
+      t.gateway.socket.ready('s-1', { id: 'u1', name: 'U' }, 60_000);
+      await ready;
+      const errors: string[] = [];
+      t.connection.on(
+        'tokenRefresh',
+        (_ms, err) => err && errors.push((err as RequestError).reason),
+      );
+      await vi.advanceTimersByTimeAsync(48_000);
+      await settle();
+      const [first] = t.gateway.socket.sentOf(Op.RefreshToken);
+      t.gateway.dispatch('REQUEST_ERROR', {
+        req: first!.d.req,
+        code: 'TOKEN_INVALID',
+        message: 'no',
+      });
+      await settle();
+      expect(errors).toEqual(['TOKEN_INVALID']);
+      await vi.advanceTimersByTimeAsync(5_000);
+      await settle();
+      expect(t.gateway.socket.sentOf(Op.RefreshToken)).toHaveLength(2);
+      t.connection.close();
+    });
+
+    it('merges ROOM_PARTICIPANTS pages into the ROOM_JOINED that completes them', async () => {
+      const { gateway, connection, dispatches } = await connected();
+      const joining = connection.request((req) => ({ op: Op.JoinRoom, d: { req, room: 'big' } }));
+      await settle();
+      const req = gateway.socket.lastOf(Op.JoinRoom)!.d.req;
+      const a = participant('a');
+      const b = participant('b');
+      const c = participant('c');
+      gateway.dispatch('ROOM_PARTICIPANTS', { room: 'big', participants: [a] });
+      gateway.dispatch('ROOM_PARTICIPANTS', { room: 'big', participants: [b] });
+      gateway.dispatch('ROOM_JOINED', { req, room: 'big', participants: [c] });
+      const reply = await joining;
+      expect(reply.t === 'ROOM_JOINED' && reply.d.participants.map((p) => p.userId)).toEqual([
+        'a',
+        'b',
+        'c',
+      ]);
+      expect(dispatches.map((d) => d.t)).toEqual(['ROOM_JOINED']);
     });
   });
 
