@@ -77,6 +77,8 @@ async function startGatewayMode(name: string, windowMs: number, tag: string): Pr
       String(windowMs),
       '--max-connections-per-ip',
       '1000000',
+      '--max-connects-per-ip-per-minute',
+      '1000000',
       '--rate-limit-messages',
       '100000000',
       '--speaking-rate-limit-messages',

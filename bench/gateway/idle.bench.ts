@@ -160,6 +160,8 @@ async function main(): Promise<void> {
         'silent',
         '--max-connections-per-ip',
         '1000000',
+        '--max-connects-per-ip-per-minute',
+        '1000000',
         '--heartbeat-interval-ms',
         '3600000',
         '--identify-timeout-ms',

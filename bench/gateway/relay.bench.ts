@@ -80,6 +80,8 @@ async function startConcord(): Promise<Mode> {
     '1000',
     '--max-connections-per-ip',
     '1000000',
+    '--max-connects-per-ip-per-minute',
+    '1000000',
     '--rate-limit-messages',
     '100000000',
     '--heartbeat-interval-ms',

@@ -103,6 +103,8 @@ export class Connection implements SessionSink {
   private probeAt = 0;
   /** Close code the server chose, when the server closed. */
   private serverCloseCode: number | undefined;
+  /** Destroys the socket if the peer never completes the close handshake. */
+  private terminateTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(
     private readonly ws: WebSocket,
@@ -223,7 +225,8 @@ export class Connection implements SessionSink {
     );
     this.ws.close(code, closeReason(reason));
     // A peer that never answers the close handshake must not hold the socket.
-    setTimeout(() => this.ws.terminate(), graceMs).unref();
+    this.terminateTimer = setTimeout(() => this.ws.terminate(), graceMs);
+    this.terminateTimer.unref();
   }
 
   private sessionOrUndefined(): Session | undefined {
@@ -649,6 +652,8 @@ export class Connection implements SessionSink {
   private onSocketClose(code: number): void {
     const prev = this._state;
     if (prev.status === 'closed') return;
+    // Closed in time: nothing may keep this connection alive any longer.
+    if (this.terminateTimer !== undefined) clearTimeout(this.terminateTimer);
     this.batcher.clear();
     this.setState({ status: 'closed', code: this.serverCloseCode ?? code });
     this.ctx.onConnectionClosed(this);

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { EncodedEvent, FrameCodec } from '@concord/protocol';
-import type { ReplayBuffer } from './state/ReplayBuffer.js';
+import type { ReplayBuffer, ReplayResult } from './state/ReplayBuffer.js';
 import type { SessionRecord } from './state/StateStore.js';
 
 /** Outcome of offering a media frame to a connection. */
@@ -51,7 +51,7 @@ export class Session {
 
   constructor(
     readonly record: SessionRecord,
-    private readonly replay: ReplayBuffer,
+    private readonly replay: ReplayBuffer<EncodedEvent>,
     private readonly codec: FrameCodec,
     resumeSecret: string = randomBytes(24).toString('base64url'),
   ) {
@@ -85,9 +85,9 @@ export class Session {
   dispatch(event: EncodedEvent, type: string): void {
     if (this.ended) return;
     const seq = ++this.seq;
-    const message = this.codec.encodeDispatch(seq, event);
-    this.replay.append(seq, message);
-    this.sink?.enqueue(message, type);
+    // The event itself (shared with every other recipient) is what the replay buffer keeps.
+    this.replay.append(seq, event);
+    this.sink?.enqueue(this.codec.encodeDispatch(seq, event), type);
   }
 
   /** Forgets this session's stream in `room`, remembering it as recently retired. */
@@ -104,9 +104,14 @@ export class Session {
     this.replay.acknowledge(seq);
   }
 
-  /** Messages after `seq` for a resume (see `ReplayBuffer.since`). */
-  replaySince(seq: number): ReturnType<ReplayBuffer['since']> {
-    return this.replay.since(seq);
+  /** The encoded DISPATCH messages after `seq`, for a resume (see `ReplayBuffer.since`). */
+  replaySince(seq: number): ReplayResult {
+    const r = this.replay.since(seq);
+    if (!r.ok) return r;
+    return {
+      ok: true,
+      messages: r.messages.map((e, i) => this.codec.encodeDispatch(seq + 1 + i, e)),
+    };
   }
 
   /** Attaches a connection; the caller has already replaced any previous one. */

@@ -58,7 +58,8 @@ describe('MemoryStateStore', () => {
       expiresAt: 0,
     });
     const buffer = store.replayBuffer('s1', LIMITS);
-    buffer.append(1, new Uint8Array(4));
+    buffer.append(1, { code: 6, fieldCount: 1, body: new Uint8Array([1]) });
+    expect(buffer.byteLength).toBe(5);
     expect(store.replayBuffer('s1', LIMITS)).toBe(buffer);
     expect((await store.getSession('s1'))?.userId).toBe('a');
     await store.deleteSession('s1');

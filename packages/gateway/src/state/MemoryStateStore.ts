@@ -1,3 +1,4 @@
+import type { EncodedEvent } from '@concord/protocol';
 import { ReplayBuffer, type ReplayLimits } from './ReplayBuffer.js';
 import type { MemberPatch, RoomMember, SessionRecord, StateStore } from './StateStore.js';
 
@@ -8,7 +9,7 @@ import type { MemberPatch, RoomMember, SessionRecord, StateStore } from './State
 export class MemoryStateStore implements StateStore {
   private readonly sessions = new Map<string, SessionRecord>();
   private readonly rooms = new Map<string, Map<string, RoomMember>>();
-  private readonly replays = new Map<string, ReplayBuffer>();
+  private readonly replays = new Map<string, ReplayBuffer<EncodedEvent>>();
 
   async putSession(record: SessionRecord): Promise<void> {
     this.sessions.set(record.sessionId, record);
@@ -66,9 +67,10 @@ export class MemoryStateStore implements StateStore {
     return [...(this.rooms.get(room)?.values() ?? [])].map((m) => ({ ...m }));
   }
 
-  replayBuffer(sessionId: string, limits: ReplayLimits): ReplayBuffer {
+  replayBuffer(sessionId: string, limits: ReplayLimits): ReplayBuffer<EncodedEvent> {
     let buffer = this.replays.get(sessionId);
-    if (!buffer) this.replays.set(sessionId, (buffer = new ReplayBuffer(limits)));
+    if (!buffer)
+      this.replays.set(sessionId, (buffer = new ReplayBuffer<EncodedEvent>(limits, encodedSize)));
     return buffer;
   }
 
@@ -78,3 +80,6 @@ export class MemoryStateStore implements StateStore {
     this.replays.clear();
   }
 }
+
+/** Bytes an event counts against a replay buffer: its payload and a few bytes of header. */
+export const encodedSize = (e: EncodedEvent): number => e.body.length + 4;

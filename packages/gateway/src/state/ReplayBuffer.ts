@@ -1,5 +1,3 @@
-const EMPTY = new Uint8Array(0);
-
 /** Bounds of one session's replay buffer. */
 export interface ReplayLimits {
   /** Most dispatches kept. */
@@ -9,21 +7,29 @@ export interface ReplayLimits {
 }
 
 /** What {@link ReplayBuffer.since} found. */
-export type ReplayResult =
-  { ok: true; messages: Uint8Array[] } | { ok: false; reason: 'evicted' | 'ahead' };
+export type ReplayResult<T = Uint8Array> =
+  { ok: true; messages: T[] } | { ok: false; reason: 'evicted' | 'ahead' };
+
+const byteLengthOf = (m: { length: number }): number => m.length;
 
 /**
- * The encoded DISPATCH messages of one session, oldest first, bounded in count and bytes.
- * Seqs are consecutive: the buffer holds `firstSeq … lastSeq`.
+ * The dispatches of one session, oldest first, bounded in count and bytes. Seqs are
+ * consecutive: the buffer holds `firstSeq … lastSeq`. Entries are whatever the owner keeps per
+ * dispatch — the gateway keeps the event encoded once for all recipients (`EncodedEvent`) and
+ * stamps the seq when it replays, so a busy room's events are not copied per member.
  */
-export class ReplayBuffer {
-  private readonly messages: Uint8Array[] = [];
+export class ReplayBuffer<T = Uint8Array> {
+  private readonly messages: (T | undefined)[] = [];
   private head = 0;
   private bytes = 0;
   private firstSeq = 1;
   private lastSeq = 0;
 
-  constructor(private readonly limits: ReplayLimits) {}
+  /** @param sizeOf bytes an entry counts against `maxBytes` (default: its `length`). */
+  constructor(
+    private readonly limits: ReplayLimits,
+    private readonly sizeOf: (entry: T) => number = byteLengthOf as unknown as (entry: T) => number,
+  ) {}
 
   /** Number of dispatches held. */
   get size(): number {
@@ -36,21 +42,18 @@ export class ReplayBuffer {
   }
 
   /** Appends the dispatch with `seq` (must be `lastSeq + 1`), evicting the oldest past the limits. */
-  append(seq: number, message: Uint8Array): void {
+  append(seq: number, message: T): void {
     if (seq !== this.lastSeq + 1)
       throw new RangeError(`seq must be ${this.lastSeq + 1}, got ${seq}`);
     if (this.size === 0) this.firstSeq = seq;
     this.messages.push(message);
-    this.bytes += message.length;
+    this.bytes += this.sizeOf(message);
     this.lastSeq = seq;
     while (
       this.size > this.limits.maxEvents ||
       (this.bytes > this.limits.maxBytes && this.size > 1)
     ) {
-      this.bytes -= this.messages[this.head]!.length;
-      this.messages[this.head] = EMPTY;
-      this.head++;
-      this.firstSeq++;
+      this.drop();
     }
     // Compact the backing array now and then instead of shifting on every eviction.
     if (this.head > 1024 && this.head * 2 > this.messages.length) {
@@ -66,12 +69,7 @@ export class ReplayBuffer {
    */
   acknowledge(seq: number): void {
     const upTo = Math.min(seq, this.lastSeq);
-    while (this.size > 0 && this.firstSeq <= upTo) {
-      this.bytes -= this.messages[this.head]!.length;
-      this.messages[this.head] = EMPTY;
-      this.head++;
-      this.firstSeq++;
-    }
+    while (this.size > 0 && this.firstSeq <= upTo) this.drop();
     if (this.size === 0) {
       this.messages.length = 0;
       this.head = 0;
@@ -83,11 +81,19 @@ export class ReplayBuffer {
    * Every dispatch after `seq`, in order. Fails when some were evicted (`evicted`) or when
    * `seq` is beyond what was ever sent (`ahead`).
    */
-  since(seq: number): ReplayResult {
+  since(seq: number): ReplayResult<T> {
     if (seq > this.lastSeq) return { ok: false, reason: 'ahead' };
     if (seq === this.lastSeq) return { ok: true, messages: [] };
     if (seq + 1 < this.firstSeq || this.size === 0) return { ok: false, reason: 'evicted' };
     const start = this.head + (seq + 1 - this.firstSeq);
-    return { ok: true, messages: this.messages.slice(start) };
+    return { ok: true, messages: this.messages.slice(start) as T[] };
+  }
+
+  // Forgets the oldest entry (the slot is cleared so the entry can be collected).
+  private drop(): void {
+    this.bytes -= this.sizeOf(this.messages[this.head]!);
+    this.messages[this.head] = undefined;
+    this.head++;
+    this.firstSeq++;
   }
 }

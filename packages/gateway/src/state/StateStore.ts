@@ -1,4 +1,4 @@
-import type { Participant } from '@concord/protocol';
+import type { EncodedEvent, Participant } from '@concord/protocol';
 import type { ReplayBuffer, ReplayLimits } from './ReplayBuffer.js';
 
 /** A participant of a room together with the session that holds the membership. */
@@ -53,8 +53,11 @@ export interface StateStore {
   /** Members of a room, in join order. */
   members(room: string): Promise<RoomMember[]>;
 
-  /** The replay buffer of a session, created on first use with `limits`. */
-  replayBuffer(sessionId: string, limits: ReplayLimits): ReplayBuffer;
+  /**
+   * The replay buffer of a session, created on first use with `limits`. It keeps each event
+   * encoded once (shared by every recipient) and the session stamps seqs when replaying.
+   */
+  replayBuffer(sessionId: string, limits: ReplayLimits): ReplayBuffer<EncodedEvent>;
 
   /** Releases connections and timers (idempotent). */
   close(): Promise<void>;
