@@ -1,4 +1,4 @@
-import { createHmac, randomBytes } from 'node:crypto';
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { CloseCode, FrameCodec } from '@concord/protocol';
@@ -401,6 +401,12 @@ export class Gateway implements GatewayContext {
       return;
     }
     if (url.pathname === '/metrics') {
+      const { metricsToken } = this.config;
+      if (metricsToken !== undefined && !bearerMatches(req.headers.authorization, metricsToken)) {
+        res.writeHead(401, { 'Content-Type': 'text/plain', 'WWW-Authenticate': 'Bearer' });
+        res.end('metrics need the bearer token');
+        return;
+      }
       res.writeHead(200, { 'Content-Type': this.metrics.registry.contentType });
       res.end(await this.metrics.registry.metrics());
       return;
@@ -478,6 +484,12 @@ export class Gateway implements GatewayContext {
     });
     res.end(JSON.stringify({ token, userId, expiresInSec: DEV_TOKEN_TTL_SEC }));
   }
+}
+
+function bearerMatches(header: string | undefined, token: string): boolean {
+  const given = Buffer.from(header ?? '');
+  const wanted = Buffer.from(`Bearer ${token}`);
+  return given.length === wanted.length && timingSafeEqual(given, wanted);
 }
 
 function hostname(hostHeader: string): string {

@@ -339,6 +339,13 @@ const SETTINGS: Setting[] = [
     help: 'serve PUT/DELETE /test/impairment?lossPct=&jitterMs=&delayMs=&seed= with header x-concord-test: 1 (seeded media loss, netem-style delay ± jitter; tests only)',
   },
   {
+    flag: 'metrics-token',
+    env: 'CONCORD_METRICS_TOKEN',
+    key: 'metricsToken',
+    kind: 'string',
+    help: 'bearer token /metrics requires (unset: open to whoever reaches the port)',
+  },
+  {
     flag: 'log-level',
     env: 'CONCORD_LOG_LEVEL',
     key: 'logLevel',

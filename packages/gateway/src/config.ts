@@ -145,6 +145,11 @@ export interface GatewayConfig {
    * benchmarks. Test-only: never in production.
    */
   enableTestImpairment: boolean;
+  /**
+   * Bearer token `/metrics` requires (`Authorization: Bearer <token>`); unset: `/metrics` is
+   * open to whoever reaches the port.
+   */
+  metricsToken: string | undefined;
   /** pino log level. */
   logLevel: string;
 }
@@ -197,6 +202,7 @@ export const DEFAULT_CONFIG: Readonly<GatewayConfig> = Object.freeze({
   drainTimeoutMs: 10_000,
   staticMounts: [],
   enableTestImpairment: false,
+  metricsToken: undefined,
   logLevel: 'info',
 });
 

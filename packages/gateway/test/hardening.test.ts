@@ -231,6 +231,23 @@ describe('admission before the handshake', () => {
   });
 });
 
+describe('endpoints', () => {
+  it('/metrics requires the bearer token when one is configured; /healthz stays open', async () => {
+    const gw = await gateway(['--metrics-token', 'scrape-me']);
+    expect((await httpGet(gw, '/metrics')).status).toBe(401);
+    const wrong = await fetch(`http://127.0.0.1:${gw.port}/metrics`, {
+      headers: { Authorization: 'Bearer nope' },
+    });
+    expect(wrong.status).toBe(401);
+    const ok = await fetch(`http://127.0.0.1:${gw.port}/metrics`, {
+      headers: { Authorization: 'Bearer scrape-me' },
+    });
+    expect(ok.status).toBe(200);
+    expect(await ok.text()).toContain('concord_connections');
+    expect((await httpGet(gw, '/healthz')).status).toBe(200);
+  });
+});
+
 describe('static files', () => {
   it('serves with isolation headers and nosniff, hides dotfiles and escapes, survives unreadable files and aborted downloads', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'concord-static-'));
