@@ -1,6 +1,6 @@
 // Scalar TypeScript reference of the echo canceller in assembly/aec.ts: the same algorithm, step
-// for step, on plain Float32Arrays. Tests compare the kernel's quality with it and benchmarks
-// time both. See assembly/aec.ts for the algorithm notes and citations.
+// for step, on plain Float32Arrays. Tests compare the kernel with it and benchmarks time both.
+// See assembly/aec.ts for the algorithm notes and citations.
 import { ReferenceFft } from './fft.js';
 
 /** Options shared by the reference and the WASM echo canceller. */
@@ -12,103 +12,112 @@ export interface ReferenceAecOptions {
 }
 
 const FS = 48_000;
-/** Block (hop) of the adaptive filter, in samples: two blocks per 20 ms frame. */
-export const AEC_BLOCK_SAMPLES = 480;
-/** FFT length of the adaptive filter and of the suppressor, in samples. */
-export const AEC_FFT_SIZE = 1024;
+/** Block (hop) of the adaptive filter and length of one partition, in samples (5 ms). */
+export const AEC_BLOCK_SAMPLES = 240;
+/** FFT length of the adaptive filter, in samples. */
+export const AEC_FFT_SIZE = 512;
+/** Hop of the residual echo suppressor, in samples (2.5 ms): its overlap-add delay. */
+export const AEC_SUPPRESSOR_HOP_SAMPLES = 120;
+/** FFT length of the suppressor (a 240-sample window zero-padded), in samples. */
+export const AEC_SUPPRESSOR_FFT_SIZE = 256;
 
 // Tuning constants, identical in assembly/aec.ts (see the notes there).
-const MIN_LEAK = 0.01; // speexdsp mdf.c uses 0.005 ("no hope of better than 33 dB")
-const SPEC_AVERAGE = (4 * AEC_BLOCK_SAMPLES) / FS; // speexdsp: frame/rate; 4x faster here
-const BETA0 = (8 * AEC_BLOCK_SAMPLES) / FS;
-const BETA_MAX = (2 * AEC_BLOCK_SAMPLES) / FS;
-const MU_MAX = 1;
-const MU_INIT = 1;
+const A2 = 0.9985; // Kalman state transition squared, per 5 ms block
+const PSI_SMOOTH = 0.5;
+const MIN_LEAK = 0.01;
+const SPEC_AVERAGE = (4 * AEC_SUPPRESSOR_HOP_SAMPLES) / FS;
+const BETA0 = (8 * AEC_SUPPRESSOR_HOP_SAMPLES) / FS;
+const BETA_MAX = (2 * AEC_SUPPRESSOR_HOP_SAMPLES) / FS;
 const RES_OVER = 2;
 const RES_FLOOR = 0.03;
-const SUM_ADAPT = 40;
-const DELTA = 1e-2;
-const BACKTRACK = 16; // speexdsp VAR_BACKTRACK is 4
-const PROP_FLOOR = 0.1;
 const GAMMA = 0.3;
-const NOISE_UP = 1.01;
-const NEAR_NOISE = 4;
+const ECHO_DECAY = 0.88;
+const FAR_SMOOTH = 0.95;
+const PATH_SMOOTH = 0.987;
 const NEAR_FRAC = 0.5;
-const NEAR_HOLD = 5;
-const DT_MU = 0.1;
+const NEAR_HOLD = 20;
+const CAP_SMOOTH = 0.84;
 const DT_OVER = 1;
+const DIAG_SMOOTH = 0.974;
+const WARM_HOPS = 120;
+const MIC_OVER = 2;
+const MIC_FRAC = 0.5;
+const FAR_HOLD = 40;
+const PATH_SMOOTH_DT = 0.998;
 
 /**
- * Scalar reference of Concord's echo canceller (MDF/PBFDAF with speex-style two-path filters,
- * Valin's learning-rate control and a residual echo suppressor). 48 kHz mono, 960-sample frames.
- * Not real-time safe in spirit (no WASM), but allocation-free per frame. Any thread.
+ * Scalar reference of Concord's echo canceller: a partitioned-block frequency-domain Kalman
+ * filter (5 ms partitions) and a residual echo suppressor on 2.5 ms hops. 48 kHz mono; frames of
+ * any multiple of 240 samples (480 or 960 in practice). Allocation-free per frame. Any thread.
  */
 export class ReferenceEchoCanceller {
   /** Filter block (partition) length in samples. */
   readonly blockSamples = AEC_BLOCK_SAMPLES;
-  /** Number of 10 ms filter partitions: ceil(tailMs / 10). */
+  /** Number of 5 ms filter partitions: ceil(tailMs / 5). */
   readonly partitions: number;
-  /** Output delay in samples introduced by the suppressor's overlap-add. */
-  readonly latencySamples = AEC_BLOCK_SAMPLES;
+  /** Output delay in samples introduced by the suppressor's overlap-add (120 = 2.5 ms). */
+  readonly latencySamples = AEC_SUPPRESSOR_HOP_SAMPLES;
   /** Residual echo suppression on; may change between frames. */
   suppression: boolean;
-  /** Smoothed ERLE over far-end-active blocks, in dB. */
+  /** Smoothed ERLE over far-end-active hops, in dB. */
   erleDb = 0;
   /** Smoothed echo return loss (far-end over estimated echo power), in dB. */
   echoReturnLossDb = 0;
-  /** True when the last block had far-end and near-end activity together. */
+  /** True when the last hop had far-end and near-end activity together. */
   doubleTalk = false;
   /** Leak estimate: residual echo power over echo estimate power (0.01–1). */
   leakEstimate = 0;
 
   private readonly fft = new ReferenceFft(AEC_FFT_SIZE);
+  private readonly sfft = new ReferenceFft(AEC_SUPPRESSOR_FFT_SIZE);
   private readonly bins = AEC_FFT_SIZE / 2 + 1;
+  private readonly sbins = AEC_SUPPRESSOR_FFT_SIZE / 2 + 1;
   private readonly xTime = new Float32Array(AEC_FFT_SIZE);
+  private readonly time = new Float32Array(AEC_FFT_SIZE);
   private readonly xr: Float32Array;
   private readonly xi: Float32Array;
   private readonly wr: Float32Array;
   private readonly wi: Float32Array;
-  private readonly fr: Float32Array;
-  private readonly fi: Float32Array;
-  private readonly psum: Float32Array;
-  private readonly ar: Float32Array;
-  private readonly ai: Float32Array;
-  private readonly br: Float32Array;
-  private readonly bi: Float32Array;
+  private readonly pk: Float32Array;
+  private readonly yr: Float32Array;
+  private readonly yi: Float32Array;
   private readonly er: Float32Array;
   private readonly ei: Float32Array;
-  private readonly time = new Float32Array(AEC_FFT_SIZE);
-  private readonly yf = new Float32Array(AEC_BLOCK_SAMPLES);
-  private readonly yb = new Float32Array(AEC_BLOCK_SAMPLES);
-  private readonly ef = new Float32Array(AEC_BLOCK_SAMPLES);
-  private readonly eb = new Float32Array(AEC_BLOCK_SAMPLES);
-  private readonly prevE = new Float32Array(AEC_BLOCK_SAMPLES);
-  private readonly prevY = new Float32Array(AEC_BLOCK_SAMPLES);
-  private readonly ola = new Float32Array(AEC_BLOCK_SAMPLES);
-  private readonly win = new Float32Array(2 * AEC_BLOCK_SAMPLES);
+  private readonly sp: Float32Array;
+  private readonly psi: Float32Array;
+  private readonly y = new Float32Array(AEC_BLOCK_SAMPLES);
+  private readonly e = new Float32Array(AEC_BLOCK_SAMPLES);
+  // Suppressor state (2.5 ms hops, 240-sample sqrt-Hann windows in 256-point FFTs).
+  private readonly stime = new Float32Array(AEC_SUPPRESSOR_FFT_SIZE);
+  private readonly win = new Float32Array(2 * AEC_SUPPRESSOR_HOP_SAMPLES);
+  private readonly prevE = new Float32Array(AEC_SUPPRESSOR_HOP_SAMPLES);
+  private readonly prevY = new Float32Array(AEC_SUPPRESSOR_HOP_SAMPLES);
+  private readonly prevX = new Float32Array(AEC_SUPPRESSOR_HOP_SAMPLES);
+  private readonly prevD = new Float32Array(AEC_SUPPRESSOR_HOP_SAMPLES);
+  private readonly df: Float32Array;
+  private readonly ola = new Float32Array(AEC_SUPPRESSOR_HOP_SAMPLES);
+  private readonly ser: Float32Array;
+  private readonly sei: Float32Array;
+  private readonly sar: Float32Array;
+  private readonly sai: Float32Array;
   private readonly rf: Float32Array;
   private readonly yfp: Float32Array;
+  private readonly xf: Float32Array;
   private readonly eh: Float32Array;
   private readonly yh: Float32Array;
-  private readonly mu: Float32Array;
   private readonly echo: Float32Array;
-  private readonly noise: Float32Array;
   private readonly echoDt: Float32Array;
-  private readonly prop: Float32Array;
+  private head = 0;
+  private constrainAt = 0;
+  private pInit = false;
+  private pey = 0;
+  private pyy = 1;
   private pathY = 0;
   private pathX = 0;
   private nearHold = 0;
   private cap = 1;
-  private head = 0;
-  private constrainAt = 0;
-  private pey = 0;
-  private pyy = 1;
-  private davg1 = 0;
-  private davg2 = 0;
-  private dvar1 = 0;
-  private dvar2 = 0;
-  private adapted = false;
-  private sumAdapt = 0;
+  private farHold = 0;
+  private warm = 0;
   private sdS = 0;
   private soS = 0;
   private sxS = 0;
@@ -124,52 +133,59 @@ export class ReferenceEchoCanceller {
     this.xi = new Float32Array(n);
     this.wr = new Float32Array(n);
     this.wi = new Float32Array(n);
-    this.fr = new Float32Array(n);
-    this.fi = new Float32Array(n);
+    this.pk = new Float32Array(n);
     const b = this.bins;
-    this.prop = new Float32Array(this.partitions).fill(1);
-    this.psum = new Float32Array(b);
-    this.ar = new Float32Array(b);
-    this.ai = new Float32Array(b);
-    this.br = new Float32Array(b);
-    this.bi = new Float32Array(b);
+    this.yr = new Float32Array(b);
+    this.yi = new Float32Array(b);
     this.er = new Float32Array(b);
     this.ei = new Float32Array(b);
-    this.rf = new Float32Array(b);
-    this.yfp = new Float32Array(b);
-    this.eh = new Float32Array(b);
-    this.yh = new Float32Array(b);
-    this.mu = new Float32Array(b);
-    this.echo = new Float32Array(b);
-    this.noise = new Float32Array(b);
-    this.echoDt = new Float32Array(b);
+    this.sp = new Float32Array(b);
+    this.psi = new Float32Array(b);
+    const s = this.sbins;
+    this.ser = new Float32Array(s);
+    this.sei = new Float32Array(s);
+    this.sar = new Float32Array(s);
+    this.sai = new Float32Array(s);
+    this.rf = new Float32Array(s);
+    this.yfp = new Float32Array(s);
+    this.xf = new Float32Array(s);
+    this.df = new Float32Array(s);
+    this.eh = new Float32Array(s);
+    this.yh = new Float32Array(s);
+    this.echo = new Float32Array(s);
+    this.echoDt = new Float32Array(s);
     // Periodic sqrt-Hann: analysis × synthesis windows at 50 % overlap sum to one.
-    for (let i = 0; i < 2 * AEC_BLOCK_SAMPLES; i++) {
-      this.win[i] = Math.sqrt(0.5 - 0.5 * Math.cos((Math.PI * i) / AEC_BLOCK_SAMPLES));
-    }
+    const R = AEC_SUPPRESSOR_HOP_SAMPLES;
+    for (let i = 0; i < 2 * R; i++)
+      this.win[i] = Math.sqrt(0.5 - 0.5 * Math.cos((Math.PI * i) / R));
+    this.reset();
   }
 
   /** Clears all filter and suppressor state. */
   reset(): void {
-    for (const a of [this.xTime, this.xr, this.xi, this.wr, this.wi, this.fr, this.fi, this.psum]) {
+    for (const a of [this.xTime, this.xr, this.xi, this.wr, this.wi, this.psi]) a.fill(0);
+    for (const a of [this.prevE, this.prevY, this.prevX, this.prevD, this.ola, this.eh, this.yh])
       a.fill(0);
-    }
-    for (const a of [this.prevE, this.prevY, this.ola, this.eh, this.yh, this.echo, this.noise])
-      a.fill(0);
-    this.prop.fill(1);
+    this.echo.fill(0);
+    this.pk.fill(1);
     this.head = 0;
     this.constrainAt = 0;
+    this.pInit = false;
     this.pey = 0;
     this.pyy = 1;
-    this.davg1 = this.davg2 = this.dvar1 = this.dvar2 = 0;
-    this.adapted = false;
-    this.sumAdapt = 0;
+    this.pathY = this.pathX = 0;
+    this.nearHold = 0;
+    this.cap = 1;
+    this.farHold = 0;
+    this.warm = 0;
     this.sdS = this.soS = this.sxS = this.syS = 0;
+    this.erleDb = this.echoReturnLossDb = this.leakEstimate = 0;
+    this.doubleTalk = false;
   }
 
   /**
-   * Processes one frame (a multiple of 480 samples, normally 960): `out` receives `mic` without
-   * the echo of `ref`, delayed by {@link latencySamples}.
+   * Processes one frame (a multiple of 240 samples, normally 480 or 960): `out` receives `mic`
+   * without the echo of `ref`, delayed by {@link latencySamples}.
    */
   process(mic: Float32Array, ref: Float32Array, out: Float32Array): void {
     const B = AEC_BLOCK_SAMPLES;
@@ -180,133 +196,157 @@ export class ReferenceEchoCanceller {
 
   private processBlock(d: Float32Array, x: Float32Array, out: Float32Array): void {
     const B = AEC_BLOCK_SAMPLES;
-    const L = AEC_FFT_SIZE;
+    const N = AEC_FFT_SIZE;
     const H = this.bins;
     const K = this.partitions;
-    const { xr, xi, wr, wi, fr, fi, psum, ar, ai, br, bi, er, ei, time } = this;
+    const { xr, xi, wr, wi, pk, yr, yi, er, ei, sp, psi, time, y, e } = this;
 
-    // 1. Far-end spectrum of the last L samples (overlap-save), newest partition at `head`.
+    // 1. Far-end spectrum of the last N samples (overlap-save), newest partition at `head`.
     this.xTime.copyWithin(0, B);
-    this.xTime.set(x, L - B);
+    this.xTime.set(x, N - B);
     let sxx = 0;
     for (let n = 0; n < B; n++) sxx += x[n]! * x[n]!;
     this.head = (this.head + K - 1) % K;
     const slot = this.head * H;
-    for (let f = 0; f < H; f++) psum[f]! -= xr[slot + f]! ** 2 + xi[slot + f]! ** 2;
     this.fft.forward(this.xTime, xr.subarray(slot, slot + H), xi.subarray(slot, slot + H));
-    if (this.head === 0) {
-      psum.fill(0);
-      for (let k = 0; k < K; k++) {
-        for (let f = 0; f < H; f++) psum[f]! += xr[k * H + f]! ** 2 + xi[k * H + f]! ** 2;
-      }
-    } else {
-      for (let f = 0; f < H; f++) {
-        psum[f] = Math.max(0, psum[f]! + xr[slot + f]! ** 2 + xi[slot + f]! ** 2);
-      }
-    }
 
-    // 2. Foreground and background echo estimates.
-    ar.fill(0);
-    ai.fill(0);
-    br.fill(0);
-    bi.fill(0);
+    // 2. Echo estimate Y = Σ_k W_k·X_k and the predicted misalignment power S = Σ_k P_k·|X_k|².
+    yr.fill(0);
+    yi.fill(0);
+    sp.fill(0);
     for (let k = 0; k < K; k++) {
       const xo = ((this.head + k) % K) * H;
       const wo = k * H;
       for (let f = 0; f < H; f++) {
         const a = xr[xo + f]!;
         const b = xi[xo + f]!;
-        ar[f]! += a * fr[wo + f]! - b * fi[wo + f]!;
-        ai[f]! += a * fi[wo + f]! + b * fr[wo + f]!;
-        br[f]! += a * wr[wo + f]! - b * wi[wo + f]!;
-        bi[f]! += a * wi[wo + f]! + b * wr[wo + f]!;
+        const c = wr[wo + f]!;
+        const s = wi[wo + f]!;
+        yr[f]! += a * c - b * s;
+        yi[f]! += a * s + b * c;
+        sp[f]! += pk[wo + f]! * (a * a + b * b);
       }
     }
-    this.fft.inverse(ar, ai, time);
-    for (let n = 0; n < B; n++) this.yf[n] = time[L - B + n]!;
-    this.fft.inverse(br, bi, time);
-    for (let n = 0; n < B; n++) this.yb[n] = time[L - B + n]!;
-    let sff = 0;
-    let see = 0;
-    let dbf = 0;
-    let sdd = 0;
+    this.fft.inverse(yr, yi, time);
     for (let n = 0; n < B; n++) {
-      const ef = d[n]! - this.yf[n]!;
-      const eb = d[n]! - this.yb[n]!;
-      this.ef[n] = ef;
-      this.eb[n] = eb;
-      sff += ef * ef;
-      see += eb * eb;
-      dbf += (ef - eb) ** 2;
-      sdd += d[n]! * d[n]!;
+      y[n] = time[N - B + n]!;
+      e[n] = d[n]! - y[n]!;
     }
 
-    // 3. Two-path decision (speexdsp mdf.c, TWO_PATH): promote the background filter when it is
-    //    significantly better, fall back to the foreground when the background diverged.
-    const diff = sff - see;
-    this.davg1 = 0.6 * this.davg1 + 0.4 * diff;
-    this.davg2 = 0.85 * this.davg2 + 0.15 * diff;
-    this.dvar1 = 0.36 * this.dvar1 + 0.16 * sff * dbf;
-    this.dvar2 = 0.7225 * this.dvar2 + 0.0225 * sff * dbf;
-    if (
-      diff * Math.abs(diff) > sff * dbf ||
-      this.davg1 * Math.abs(this.davg1) > 0.5 * this.dvar1 ||
-      this.davg2 * Math.abs(this.davg2) > 0.25 * this.dvar2
-    ) {
-      this.davg1 = this.davg2 = this.dvar1 = this.dvar2 = 0;
-      fr.set(wr);
-      fi.set(wi);
-      this.ef.set(this.eb);
-      this.yf.set(this.yb);
-      sff = see;
-    } else if (
-      -diff * Math.abs(diff) > BACKTRACK * sff * dbf ||
-      -this.davg1 * Math.abs(this.davg1) > BACKTRACK * this.dvar1 ||
-      -this.davg2 * Math.abs(this.davg2) > BACKTRACK * this.dvar2
-    ) {
-      this.davg1 = this.davg2 = this.dvar1 = this.dvar2 = 0;
-      wr.set(fr);
-      wi.set(fi);
-      this.eb.set(this.ef);
-      see = sff;
-    }
-
-    // 4. Windowed spectra of the output error and the echo estimate (for the step size, the leak
-    //    estimate and the suppressor), sqrt-Hann over the last two blocks.
-    const win = this.win;
-    time.fill(0);
-    for (let n = 0; n < B; n++) {
-      time[n] = this.prevE[n]! * win[n]!;
-      time[B + n] = this.ef[n]! * win[B + n]!;
-    }
+    // 3. Error spectrum, observation-noise estimate and Kalman update.
+    time.fill(0, 0, N - B);
+    time.set(e, N - B);
     this.fft.forward(time, er, ei);
-    for (let n = 0; n < B; n++) {
-      time[n] = this.prevY[n]! * win[n]!;
-      time[B + n] = this.yf[n]! * win[B + n]!;
+    const farActive = sxx > B * 1e-8;
+    if (farActive) {
+      let see = 0;
+      for (let f = 0; f < H; f++) {
+        const p = er[f]! * er[f]! + ei[f]! * ei[f]!;
+        psi[f] = PSI_SMOOTH * psi[f]! + (1 - PSI_SMOOTH) * p;
+        see += p;
+      }
+      if (!this.pInit) {
+        // First far-end block: set P so that the first step is about half an NLMS step whatever
+        // the echo level (P is in units of |W|², so a fixed initial value is level-dependent).
+        let sxk = 0;
+        for (let k = 0; k < K; k++) {
+          const xo = k * H;
+          for (let f = 0; f < H; f++) sxk += xr[xo + f]! ** 2 + xi[xo + f]! ** 2;
+        }
+        const p0 = ((N / B) * see) / Math.max(sxk, 1e-30);
+        pk.fill(p0);
+        this.pInit = true;
+        sp.fill(0);
+        for (let k = 0; k < K; k++) {
+          const xo = ((this.head + k) % K) * H;
+          const wo = k * H;
+          for (let f = 0; f < H; f++) sp[f]! += pk[wo + f]! * (xr[xo + f]! ** 2 + xi[xo + f]! ** 2);
+        }
+      }
+      const nb = N / B;
+      for (let f = 0; f < H; f++) sp[f] = 1 / (sp[f]! + nb * psi[f]! + 1e-30);
+      for (let k = 0; k < K; k++) {
+        const xo = ((this.head + k) % K) * H;
+        const wo = k * H;
+        for (let f = 0; f < H; f++) {
+          const a = xr[xo + f]!;
+          const b = xi[xo + f]!;
+          const p = pk[wo + f]!;
+          const g = p * sp[f]!;
+          const gr = g * er[f]!;
+          const gi = g * ei[f]!;
+          // W += g·conj(X)·E
+          const nr = wr[wo + f]! + a * gr + b * gi;
+          const ni = wi[wo + f]! + a * gi - b * gr;
+          wr[wo + f] = nr;
+          wi[wo + f] = ni;
+          pk[wo + f] =
+            A2 * p * (1 - (B / N) * g * (a * a + b * b)) + (1 - A2) * (nr * nr + ni * ni);
+        }
+      }
+      // Gradient constraint on one partition per block, rotating (speexdsp mdf.c).
+      const c = this.constrainAt * H;
+      this.constrainAt = (this.constrainAt + 1) % K;
+      this.fft.inverse(wr.subarray(c, c + H), wi.subarray(c, c + H), time);
+      time.fill(0, B);
+      this.fft.forward(time, wr.subarray(c, c + H), wi.subarray(c, c + H));
     }
-    this.fft.forward(time, br, bi);
+
+    // 4. Residual echo suppressor on two 120-sample hops.
+    const R = AEC_SUPPRESSOR_HOP_SAMPLES;
+    this.suppressHop(d.subarray(0, R), x.subarray(0, R), 0, out.subarray(0, R));
+    this.suppressHop(d.subarray(R, B), x.subarray(R, B), R, out.subarray(R, B));
+  }
+
+  private windowed(prev: Float32Array, cur: Float32Array): Float32Array {
+    const R = AEC_SUPPRESSOR_HOP_SAMPLES;
+    const t = this.stime;
+    for (let n = 0; n < R; n++) {
+      t[n] = prev[n]! * this.win[n]!;
+      t[R + n] = cur[n]! * this.win[R + n]!;
+    }
+    t.fill(0, 2 * R);
+    return t;
+  }
+
+  private suppressHop(d: Float32Array, x: Float32Array, at: number, out: Float32Array): void {
+    const R = AEC_SUPPRESSOR_HOP_SAMPLES;
+    const S = this.sbins;
+    const { ser, sei, sar, sai, rf, yfp, xf, eh, yh, echo, echoDt } = this;
+    const e = this.e.subarray(at, at + R);
+    const y = this.y.subarray(at, at + R);
+    this.sfft.forward(this.windowed(this.prevE, e), ser, sei);
+    this.sfft.forward(this.windowed(this.prevY, y), sar, sai);
+    for (let f = 0; f < S; f++) yfp[f] = sar[f]! ** 2 + sai[f]! ** 2;
+    this.sfft.forward(this.windowed(this.prevD, d), sar, sai);
+    for (let f = 0; f < S; f++) this.df[f] = sar[f]! ** 2 + sai[f]! ** 2;
+    this.sfft.forward(this.windowed(this.prevX, x), sar, sai);
+    let sff = 0;
     let syy = 0;
-    let sey = 0;
-    for (let n = 0; n < B; n++) {
-      syy += this.yf[n]! * this.yf[n]!;
-      sey += this.ef[n]! * this.yf[n]!;
+    let sdd = 0;
+    let sxx = 0;
+    for (let n = 0; n < R; n++) {
+      sff += e[n]! * e[n]!;
+      syy += y[n]! * y[n]!;
+      sdd += d[n]! * d[n]!;
+      sxx += x[n]! * x[n]!;
     }
-    const rf = this.rf;
-    const yfp = this.yfp;
+    // Leak estimate (Valin 2007; speexdsp mdf.c): regression of the error power on the echo
+    // estimate power, per bin, smoothed.
     let pey = 0;
     let pyy = 0;
-    for (let f = 0; f < H; f++) {
-      rf[f] = er[f]! * er[f]! + ei[f]! * ei[f]!;
-      yfp[f] = br[f]! * br[f]! + bi[f]! * bi[f]!;
-      const de = rf[f]! - this.eh[f]!;
-      const dy = yfp[f]! - this.yh[f]!;
+    for (let f = 0; f < S; f++) {
+      const r = ser[f]! ** 2 + sei[f]! ** 2;
+      const yv = yfp[f]!;
+      rf[f] = r;
+      xf[f] = FAR_SMOOTH * xf[f]! + (1 - FAR_SMOOTH) * (sar[f]! ** 2 + sai[f]! ** 2);
+      const de = r - eh[f]!;
+      const dy = yv - yh[f]!;
       pey += de * dy;
       pyy += dy * dy;
-      this.eh[f] = (1 - SPEC_AVERAGE) * this.eh[f]! + SPEC_AVERAGE * rf[f]!;
-      this.yh[f] = (1 - SPEC_AVERAGE) * this.yh[f]! + SPEC_AVERAGE * yfp[f]!;
+      eh[f] = (1 - SPEC_AVERAGE) * eh[f]! + SPEC_AVERAGE * r;
+      yh[f] = (1 - SPEC_AVERAGE) * yh[f]! + SPEC_AVERAGE * yv;
     }
-
-    // 5. Leak estimate and learning rate (Valin 2007; speexdsp mdf.c).
     pyy = Math.sqrt(pyy);
     pey = pey / Math.max(pyy, 1e-30);
     let alpha = Math.min(BETA0 * syy, BETA_MAX * sff) / Math.max(sff, 1e-30);
@@ -315,136 +355,80 @@ export class ReferenceEchoCanceller {
     this.pyy = Math.max((1 - alpha) * this.pyy + alpha * pyy, 1e-20);
     this.pey = Math.min(Math.max(this.pey, MIN_LEAK * this.pyy), this.pyy);
     const leak = this.pey / this.pyy;
-    this.leakEstimate = leak;
-    let rer = (1e-4 * sxx + 3 * leak * syy) / Math.max(sff, 1e-30);
-    const rerMin = (sey * sey) / (1e-30 + sff * syy);
-    if (rer < rerMin) rer = rerMin;
-    if (rer > 0.5) rer = 0.5;
-    if (!this.adapted && this.sumAdapt > SUM_ADAPT) this.adapted = true;
-    const mu = this.mu;
-    const farActive = sxx > B * 1e-8;
-    if (!farActive) {
-      mu.fill(0);
-    } else if (this.adapted) {
-      for (let f = 0; f < H; f++) {
-        const e = rf[f]! + 1e-20;
-        let r = leak * yfp[f]!;
-        if (r > 0.5 * e) r = 0.5 * e;
-        r = 0.7 * r + 0.3 * rer * e;
-        mu[f] = ((this.nearHold > 0 ? DT_MU : MU_MAX) * 2 * r) / e;
-      }
-    } else {
-      const rate = MU_INIT * Math.min(1, sxx / Math.max(see, 1e-30));
-      mu.fill(rate);
-      this.sumAdapt += rate;
-    }
 
-    // 6. Background update: W_k += mu · conj(X_k) · E / (Σ_k |X_k|² + δ).
-    time.fill(0, 0, L - B);
-    time.set(this.eb, L - B);
-    this.fft.forward(time, ar, ai);
-    let pmean = 0;
-    for (let f = 0; f < H; f++) pmean += psum[f]!;
-    const delta = (pmean / H) * DELTA + 1e-12;
-    for (let f = 0; f < H; f++) {
-      const g = mu[f]! / (psum[f]! + delta);
-      ar[f]! *= g;
-      ai[f]! *= g;
-    }
+    const farActive = sxx > R * 1e-8;
     if (farActive) {
-      // Proportionate step per partition (speexdsp mdf.c mdf_adjust_prop, after Duttweiler's
-      // PNLMS): partitions holding more of the echo path adapt faster.
-      let maxNorm = 0;
-      for (let k = 0; k < K; k++) maxNorm = Math.max(maxNorm, this.prop[k]!);
-      let propSum = 0;
-      for (let k = 0; k < K; k++) propSum += this.prop[k]! + PROP_FLOOR * maxNorm;
-      for (let k = 0; k < K; k++) {
-        const xo = ((this.head + k) % K) * H;
-        const wo = k * H;
-        const p = (K * (this.prop[k]! + PROP_FLOOR * maxNorm)) / propSum;
-        let norm = 1e-12;
-        for (let f = 0; f < H; f++) {
-          const a = xr[xo + f]!;
-          const b = xi[xo + f]!;
-          const nr = wr[wo + f]! + p * (a * ar[f]! + b * ai[f]!);
-          const ni = wi[wo + f]! + p * (a * ai[f]! - b * ar[f]!);
-          wr[wo + f] = nr;
-          wi[wo + f] = ni;
-          norm += nr * nr + ni * ni;
-        }
-        this.prop[k] = Math.sqrt(norm);
-      }
-      // Gradient constraint on one partition per block, rotating (speexdsp mdf.c does the same
-      // to keep the unconstrained MDF from accumulating wrap-around terms cheaply).
-      const c = this.constrainAt * H;
-      this.constrainAt = (this.constrainAt + 1) % K;
-      this.fft.inverse(wr.subarray(c, c + H), wi.subarray(c, c + H), time);
-      time.fill(0, B);
-      this.fft.forward(time, wr.subarray(c, c + H), wi.subarray(c, c + H));
+      const a = this.nearHold === 0 || this.warm < WARM_HOPS ? PATH_SMOOTH : PATH_SMOOTH_DT;
+      this.warm++;
+      this.pathY = a * this.pathY + (1 - a) * sdd;
+      this.pathX = a * this.pathX + (1 - a) * sxx;
     }
-
-    // 7. Residual echo suppressor on the windowed error spectrum er/ei: per-bin gain from the
-    //    largest of the leak-scaled echo estimate, far-end power × echo return loss and the
-    //    decaying previous estimate (0.6/block, speexdsp preprocess.c); floor RES_FLOOR.
+    const rho = (GAMMA * this.pathY) / (this.pathX + 1e-30);
     const leak2 = Math.min(1, 2 * leak);
-    if (farActive && this.nearHold === 0) {
-      this.pathY = 0.95 * this.pathY + 0.05 * sdd;
-      this.pathX = 0.95 * this.pathX + 0.05 * sxx;
-    }
-    const rho = (GAMMA * this.pathY * 2 * B) / (this.pathX * K * L + 1e-30);
-    // Stationary noise floor per bin (fast down, slow up) and near-end presence: error energy
-    // not explained by the residual echo estimate nor the noise floor.
-    const noise = this.noise;
-    let excess = 0;
-    let total = 0;
-    for (let f = 0; f < H; f++) {
-      const echo = Math.max(0.6 * this.echo[f]!, leak2 * yfp[f]!, rho * psum[f]!);
-      this.echo[f] = echo;
-      this.echoDt[f] = leak2 * yfp[f]!;
+    let exSum = 0;
+    let tot = 0;
+    for (let f = 0; f < S; f++) {
+      const ly = leak2 * yfp[f]!;
+      const ec = Math.max(ECHO_DECAY * echo[f]!, ly, rho * xf[f]!);
+      echo[f] = ec;
+      echoDt[f] = ly;
       const r = rf[f]!;
-      noise[f] = r < noise[f]! ? 0.7 * noise[f]! + 0.3 * r : noise[f]! * NOISE_UP + 1e-30;
-      const ex = r - RES_OVER * echo - NEAR_NOISE * noise[f]!;
-      if (ex > 0) excess += ex;
-      total += r;
+      exSum += Math.max(r - RES_OVER * ec, 0);
+      tot += r;
     }
-    const near = excess > NEAR_FRAC * total;
-    this.nearHold = near ? NEAR_HOLD : Math.max(0, this.nearHold - 1);
-    // Broadband cap while the far end talks alone: squash noise and residual alike (the part of
-    // the old WebRTC AEC's NLP that buys its ERLE), released at once when the near end appears.
-    const cap = farActive && this.nearHold === 0 ? RES_FLOOR : 1;
-    this.cap = cap < this.cap ? 0.5 * this.cap + 0.5 * cap : cap;
-    let sout = 0;
-    for (let f = 0; f < H; f++) {
-      const echo = this.nearHold > 0 ? this.echoDt[f]! : this.echo[f]!;
-      let g = 1;
-      if (this.suppression) {
-        g = 1 - ((this.nearHold > 0 ? DT_OVER : RES_OVER) * echo) / (rf[f]! + 1e-20);
-        if (g < RES_FLOOR) g = RES_FLOOR;
-        if (g > this.cap) g = this.cap;
-      }
-      er[f]! *= g;
-      ei[f]! *= g;
-      sout += g * g * rf[f]!;
+    const gain = this.pathY / (this.pathX + 1e-30);
+    let exMic = 0;
+    let totMic = 0;
+    for (let f = 0; f < S; f++) {
+      exMic += Math.max(this.df[f]! - MIC_OVER * gain * xf[f]!, 0);
+      totMic += this.df[f]!;
     }
-    this.fft.inverse(er, ei, time);
-    for (let n = 0; n < B; n++) {
-      out[n] = this.ola[n]! + time[n]! * win[n]!;
-      this.ola[n] = time[B + n]! * win[B + n]!;
-    }
-    this.prevE.set(this.ef);
-    this.prevY.set(this.yf);
+    const resNear = exSum > NEAR_FRAC * tot;
+    const micNear = exMic > MIC_FRAC * totMic;
+    const near = resNear && micNear;
 
-    // 8. Diagnostics.
+    this.nearHold = near && this.warm >= WARM_HOPS ? NEAR_HOLD : Math.max(0, this.nearHold - 1);
+    this.farHold = farActive ? FAR_HOLD : Math.max(0, this.farHold - 1);
+    const capTarget = this.farHold > 0 && this.nearHold === 0 ? RES_FLOOR : 1;
+    this.cap =
+      capTarget < this.cap ? CAP_SMOOTH * this.cap + (1 - CAP_SMOOTH) * capTarget : capTarget;
+    const dt = this.nearHold > 0;
+    const est = dt ? echoDt : echo;
+    const over = this.suppression ? (dt ? DT_OVER : RES_OVER) : 0;
+    const lo = this.suppression ? RES_FLOOR : 1;
+    const hi = this.suppression ? this.cap : 1;
+    let sout = 0;
     let swin = 0;
-    for (let f = 0; f < H; f++) swin += rf[f]!;
+    for (let f = 0; f < S; f++) {
+      const r = rf[f]!;
+      const g = Math.min(Math.max(1 - (over * est[f]!) / (r + 1e-20), lo), hi);
+      ser[f]! *= g;
+      sei[f]! *= g;
+      sout += g * g * r;
+      swin += r;
+    }
+    const t = this.stime;
+    this.sfft.inverse(ser, sei, t);
+    for (let n = 0; n < R; n++) {
+      out[n] = this.ola[n]! + t[n]! * this.win[n]!;
+      this.ola[n] = t[R + n]! * this.win[R + n]!;
+    }
+    this.prevE.set(e);
+    this.prevY.set(y);
+    this.prevX.set(x);
+    this.prevD.set(d);
+
+    // Diagnostics.
     if (farActive) {
-      this.sdS = 0.9 * this.sdS + 0.1 * sdd;
-      this.soS = 0.9 * this.soS + 0.1 * (sout / Math.max(swin, 1e-30)) * sff;
-      this.sxS = 0.9 * this.sxS + 0.1 * sxx;
-      this.syS = 0.9 * this.syS + 0.1 * syy;
+      const a = DIAG_SMOOTH;
+      this.sdS = a * this.sdS + (1 - a) * sdd;
+      this.soS = a * this.soS + (1 - a) * (sout / Math.max(swin, 1e-30)) * sff;
+      this.sxS = a * this.sxS + (1 - a) * sxx;
+      this.syS = a * this.syS + (1 - a) * syy;
     }
     this.erleDb = 10 * Math.log10((this.sdS + 1e-20) / (this.soS + 1e-20));
     this.echoReturnLossDb = 10 * Math.log10((this.sxS + 1e-20) / (this.syS + 1e-20));
     this.doubleTalk = farActive && this.nearHold > 0;
+    this.leakEstimate = leak;
   }
 }
