@@ -300,14 +300,14 @@ describe.each([
       it(`${action}, ${n}-sample frames: pitch kept — F0 of voiced windows within 1 %`, async () => {
         const { y, calls } = stream(await TimeStretcher.create(), speech(), n, always(action));
         const errors: number[] = [];
-        for (let t = 2 * 960; t + 960 < y.length; t += 480) {
+        for (let t = 2 * 960; t + 960 < y.length; t += 960) {
           const ti = inputIndex(calls, t);
           if (ti < 2 * 960 || ti + 960 > speech().length) continue;
           const out = pitchPeriod(y, t);
           const ref = pitchPeriod(speech(), ti);
           if (out.r > 0.8 && ref.r > 0.8) errors.push(Math.abs(ref.period / out.period - 1));
         }
-        expect(errors.length).toBeGreaterThan(60);
+        expect(errors.length).toBeGreaterThan(40);
         expect(quantile(errors, 0.5)).toBeLessThan(0.005);
         expect(quantile(errors, 0.85)).toBeLessThan(0.01);
       });
@@ -472,13 +472,14 @@ describe('TimeStretcher decisions', () => {
 describe('TimeStretcher kernel', () => {
   it('matches the scalar reference bit for bit (outputs and reports, mixed actions and sizes)', async () => {
     for (const n of [480, 960, 437, 1920, 2880, 64]) {
+      const x = n % 3 === 0 ? speechOf.male! : speechOf.female!;
       const random = rng(n);
-      const actions: Action[] = Array.from({ length: Math.floor(speechX.length / n) }, () => {
+      const actions: Action[] = Array.from({ length: Math.floor(x.length / n) }, () => {
         const u = random();
         return u < 0.4 ? 'accelerate' : u < 0.8 ? 'expand' : 'pass';
       });
-      const a = stream(TimeStretcher.createSync(tsmBytes), speechX, n, (k) => actions[k]!);
-      const b = stream(new ScalarTimeStretcher(), speechX, n, (k) => actions[k]!);
+      const a = stream(TimeStretcher.createSync(tsmBytes), x, n, (k) => actions[k]!);
+      const b = stream(new ScalarTimeStretcher(), x, n, (k) => actions[k]!);
       expect(a.calls).toEqual(b.calls);
       expect(a.y).toEqual(b.y);
       // Every path is exercised (64-sample inputs can only splice quiet frames).
