@@ -16,6 +16,16 @@ export { designResampler, type ResamplerDesign } from './resamplerDesign.js';
 export { Fft, type FftOptions } from './Fft.js';
 export { EchoCanceller, type EchoCancellerOptions } from './EchoCanceller.js';
 export { Agc, type AgcOptions } from './Agc.js';
+export { TimeStretcher, type TimeStretchAction } from './TimeStretcher.js';
+export {
+  TSM_HISTORY_SAMPLES,
+  TSM_MAX_INPUT_SAMPLES,
+  TSM_MAX_PERIOD_SAMPLES,
+  TSM_MIN_OVERLAP_SAMPLES,
+  TSM_MIN_PERIOD_SAMPLES,
+  type TimeStretcherOptions,
+  type TimeStretchOutcome,
+} from './tsmOptions.js';
 export {
   VoiceActivityDetector,
   type VoiceActivityDetectorOptions,
