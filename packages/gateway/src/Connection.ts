@@ -62,6 +62,22 @@ function closeReason(reason: string): string {
   return out;
 }
 
+const CONNECTION = Symbol('concord.connection');
+type SocketWithConnection = WebSocket & { [CONNECTION]: Connection };
+const connectionOf = (ws: WebSocket): Connection => (ws as SocketWithConnection)[CONNECTION];
+function onWsMessage(this: WebSocket, data: Buffer, isBinary: boolean): void {
+  connectionOf(this).onMessage(data, isBinary);
+}
+function onWsClose(this: WebSocket, code: number): void {
+  connectionOf(this).onSocketClose(code);
+}
+function onWsError(this: WebSocket, err: Error): void {
+  connectionOf(this).onSocketError(err);
+}
+function onWsPong(this: WebSocket): void {
+  connectionOf(this).onPong();
+}
+
 /** Whether two secrets are equal, in time independent of where they differ. */
 function secretsEqual(a: string, b: string): boolean {
   const x = Buffer.from(a);
@@ -77,13 +93,16 @@ function secretsEqual(a: string, b: string): boolean {
  */
 export class Connection implements SessionSink {
   private _state: ConnectionState = { status: 'awaiting-identify' };
-  private readonly batcher: FrameBatcher;
+  // Created with the first dispatch: HELLO, READY and ACKs go out at once, so an idle
+  // connection never needs one.
+  private batcher: FrameBatcher | undefined;
   // Created on first use: idle connections are what a gateway holds most of.
   private bucket: TokenBucket | undefined;
   private byteBucket: TokenBucket | undefined;
   private speakingBucket: TokenBucket | undefined;
   private reportBucket: TokenBucket | undefined;
-  private serial: Promise<void> = Promise.resolve();
+  /** The tail of the handler queue (none while idle). */
+  private serial: Promise<void> | undefined;
   private firstPendingAt = 0;
   private pingSentAt = 0;
   /** `performance.now()` when the socket opened. */
@@ -114,24 +133,13 @@ export class Connection implements SessionSink {
   ) {
     const { config } = ctx;
     this.openedAt = performance.now();
-    this.batcher = new FrameBatcher(ctx.codec, (frame) => this.write(frame), {
-      windowMs: config.batchWindowMs,
-      maxPendingBytes: OUTBOUND_BATCH_BYTES,
-      onError: (err) => {
-        // A message that cannot be framed is a server bug; it is dropped, never thrown from
-        // the batch timer (which would end the process). The client sees a seq gap.
-        ctx.metrics.rejections.inc({ code: 'OUTBOUND_FRAME_ERROR' });
-        ctx.logger.error({ err, ip }, 'dropped an outgoing message that cannot be framed');
-      },
-    });
-    ws.on('message', (data, isBinary) => this.onMessage(data as Buffer, isBinary));
-    ws.on('close', (code) => this.onSocketClose(code));
-    ws.on('error', (err) => ctx.logger.debug({ err, ip }, 'socket error'));
-    ws.on('pong', () => {
-      if (this.pingSentAt > 0)
-        ctx.metrics.heartbeatRtt.observe((performance.now() - this.pingSentAt) / 1000);
-      this.pingSentAt = 0;
-    });
+    // Shared listeners (`this` is the socket) rather than four closures per connection: idle
+    // connections are what a gateway holds most of.
+    (ws as SocketWithConnection)[CONNECTION] = this;
+    ws.on('message', onWsMessage);
+    ws.on('close', onWsClose);
+    ws.on('error', onWsError);
+    ws.on('pong', onWsPong);
     this.sendNow({
       op: Op.Hello,
       d: {
@@ -184,8 +192,23 @@ export class Connection implements SessionSink {
   enqueue(message: Uint8Array, type: string): void {
     if (this.closing) return;
     this.ctx.metrics.countOut(type);
-    if (this.batcher.pendingCount === 0) this.firstPendingAt = performance.now();
-    this.batcher.push(message);
+    const batcher = (this.batcher ??= this.createBatcher());
+    if (batcher.pendingCount === 0) this.firstPendingAt = performance.now();
+    batcher.push(message);
+  }
+
+  private createBatcher(): FrameBatcher {
+    const { ctx } = this;
+    return new FrameBatcher(ctx.codec, (frame) => this.write(frame), {
+      windowMs: ctx.config.batchWindowMs,
+      maxPendingBytes: OUTBOUND_BATCH_BYTES,
+      onError: (err) => {
+        // A message that cannot be framed is a server bug; it is dropped, never thrown from
+        // the batch timer (which would end the process). The client sees a seq gap.
+        ctx.metrics.rejections.inc({ code: 'OUTBOUND_FRAME_ERROR' });
+        ctx.logger.error({ err, ip: this.ip }, 'dropped an outgoing message that cannot be framed');
+      },
+    });
   }
 
   /**
@@ -216,7 +239,7 @@ export class Connection implements SessionSink {
   close(code: number, reason: string, graceMs = CLOSE_GRACE_MS): void {
     if (this.closing) return;
     this.serverCloseCode = code;
-    if (code !== CloseCode.SLOW_CONSUMER) this.batcher.flush();
+    if (code !== CloseCode.SLOW_CONSUMER) this.batcher?.flush();
     const name = closeCodeName(code);
     if (name) this.ctx.metrics.rejections.inc({ code: name });
     this.ctx.logger.info(
@@ -233,7 +256,8 @@ export class Connection implements SessionSink {
     return this._state.status === 'ready' ? this._state.session : undefined;
   }
 
-  private onMessage(data: Buffer, isBinary: boolean): void {
+  /** @internal A WebSocket message arrived. */
+  onMessage(data: Buffer, isBinary: boolean): void {
     if (this.closing) return;
     this.ctx.metrics.bytesIn.inc(data.length);
     if (!isBinary) {
@@ -325,7 +349,7 @@ export class Connection implements SessionSink {
   // Handlers may await the store: run them one after another, in arrival order. Nothing thrown
   // while handling a message may take the process down.
   private run(task: () => Promise<void>): void {
-    this.serial = this.serial
+    const tail = (this.serial ?? Promise.resolve())
       .then(task)
       .catch((err: unknown) => {
         if (err instanceof GatewayError || err instanceof ProtocolError) {
@@ -338,7 +362,23 @@ export class Connection implements SessionSink {
       .catch((err: unknown) => {
         this.ctx.logger.error({ err }, 'connection handler failed');
         this.ws.terminate();
+      })
+      .finally(() => {
+        if (this.serial === tail) this.serial = undefined;
       });
+    this.serial = tail;
+  }
+
+  /** @internal A pong arrived: the round trip of the ping sent on the last heartbeat. */
+  onPong(): void {
+    if (this.pingSentAt > 0)
+      this.ctx.metrics.heartbeatRtt.observe((performance.now() - this.pingSentAt) / 1000);
+    this.pingSentAt = 0;
+  }
+
+  /** @internal The socket reported an error (a close follows). */
+  onSocketError(err: Error): void {
+    this.ctx.logger.debug({ err, ip: this.ip }, 'socket error');
   }
 
   private closeForError(err: unknown): void {
@@ -455,7 +495,7 @@ export class Connection implements SessionSink {
         sessionId: session.id,
         user: { id: session.userId, name: session.record.name },
         resumeWindowMs: this.ctx.config.resumeWindowMs,
-        resumeSecret: session.resumeSecret,
+        resumeSecret: this.ctx.resumeSecretOf(session.id),
         tokenExpiresInMs: this.expiresInMs(session.record.expiresAt),
       },
     });
@@ -473,7 +513,7 @@ export class Connection implements SessionSink {
     const owned =
       session !== undefined &&
       session.userId === grant.userId &&
-      secretsEqual(session.resumeSecret, m.d.resumeSecret);
+      secretsEqual(this.ctx.resumeSecretOf(session.id), m.d.resumeSecret);
     const replay = owned ? session.replaySince(m.d.seq) : undefined;
     if (!session || !owned || !replay || !replay.ok) {
       this.ctx.metrics.resumes.inc({ outcome: 'invalid' });
@@ -587,10 +627,21 @@ export class Connection implements SessionSink {
     return (this.bucket ??= new TokenBucket(config.rateLimitMessages, config.rateLimitWindowMs));
   }
 
-  /** Queues a non-dispatch message and flushes at once (HELLO, READY, ACKs are latency-critical). */
+  /**
+   * Sends a non-dispatch message at once (HELLO, READY, ACKs are latency-critical), after
+   * anything already queued.
+   */
   private sendNow(message: ServerMessage): void {
-    this.enqueue(this.ctx.codec.encodeMessage(message), OP_NAMES[message.op] ?? String(message.op));
-    this.batcher.flush();
+    const encoded = this.ctx.codec.encodeMessage(message);
+    const type = OP_NAMES[message.op] ?? String(message.op);
+    if (this.batcher !== undefined && this.batcher.pendingCount > 0) {
+      this.enqueue(encoded, type);
+      this.batcher.flush();
+      return;
+    }
+    if (this.closing) return;
+    this.ctx.metrics.countOut(type);
+    this.write(this.ctx.codec.frame([encoded]));
   }
 
   private write(frame: Uint8Array): void {
@@ -639,7 +690,7 @@ export class Connection implements SessionSink {
       'slow consumer',
     );
     // What was queued is in the session's replay buffer: the client resumes and gets it.
-    this.batcher.clear();
+    this.batcher?.clear();
     this.close(
       CloseCode.SLOW_CONSUMER,
       bound === 'unread'
@@ -649,12 +700,13 @@ export class Connection implements SessionSink {
     );
   }
 
-  private onSocketClose(code: number): void {
+  /** @internal The socket closed. */
+  onSocketClose(code: number): void {
     const prev = this._state;
     if (prev.status === 'closed') return;
     // Closed in time: nothing may keep this connection alive any longer.
     if (this.terminateTimer !== undefined) clearTimeout(this.terminateTimer);
-    this.batcher.clear();
+    this.batcher?.clear();
     this.setState({ status: 'closed', code: this.serverCloseCode ?? code });
     this.ctx.onConnectionClosed(this);
     if (prev.status !== 'ready') return;

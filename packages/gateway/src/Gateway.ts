@@ -58,7 +58,8 @@ export class Gateway implements GatewayContext {
   readonly rooms: RoomService;
   readonly relay: MediaRelay;
   readonly sessions = new Map<string, Session>();
-  private readonly sessionsByUser = new Map<string, Set<Session>>();
+  /** A user's sessions: the session itself while there is one (most users), a Set beyond. */
+  private readonly sessionsByUser = new Map<string, Session | Set<Session>>();
   private readonly store: StateStore;
   private readonly bus: RoomBus;
   private readonly http: Server;
@@ -72,6 +73,11 @@ export class Gateway implements GatewayContext {
    * cluster shares it) or random per process. Tokens signed with it verify only in dev mode.
    */
   private readonly devKey: Uint8Array;
+  /**
+   * Key of the resume secrets: HMAC(key, session id), so nothing is stored per session; derived
+   * from the token secret (every node of a cluster agrees) or random per process.
+   */
+  private readonly resumeKey: Buffer;
   private sweepTimer: ReturnType<typeof setInterval> | undefined;
   private _status: GatewayStatus = 'idle';
 
@@ -93,6 +99,9 @@ export class Gateway implements GatewayContext {
     });
     this.devKey = this.config.secret
       ? createHmac('sha256', this.config.secret).update('concord dev tokens v1').digest()
+      : randomBytes(32);
+    this.resumeKey = this.config.secret
+      ? createHmac('sha256', this.config.secret).update('concord resume secrets v1').digest()
       : randomBytes(32);
     this.relay = new MediaRelay(this.config, this.metrics);
     this.rooms = new RoomService(
@@ -238,13 +247,23 @@ export class Gateway implements GatewayContext {
     });
   }
 
+  resumeSecretOf(sessionId: string): string {
+    // 144 bits of HMAC-SHA256, base64url: 24 characters.
+    return createHmac('sha256', this.resumeKey)
+      .update(sessionId)
+      .digest()
+      .subarray(0, 18)
+      .toString('base64url');
+  }
+
   roomAllowed(session: Session, room: string): boolean {
     return roomAllowed({ rooms: session.record.allowedRooms }, room);
   }
 
   async createSession(grant: TokenGrant): Promise<Session> {
     const mine = this.sessionsByUser.get(grant.userId);
-    if (mine && mine.size >= this.config.maxSessionsPerUser)
+    const held = mine === undefined ? 0 : mine instanceof Session ? 1 : mine.size;
+    if (held >= this.config.maxSessionsPerUser)
       throw GatewayError.tooManySessions(this.config.maxSessionsPerUser);
     const record = {
       sessionId: randomBytes(16).toString('base64url'),
@@ -260,9 +279,10 @@ export class Gateway implements GatewayContext {
     const session = new Session(record, replay, this.codec);
     // Counted before the store await, so parallel IDENTIFYs cannot pass the cap together.
     this.sessions.set(session.id, session);
-    let set = this.sessionsByUser.get(grant.userId);
-    if (!set) this.sessionsByUser.set(grant.userId, (set = new Set()));
-    set.add(session);
+    if (mine === undefined) this.sessionsByUser.set(grant.userId, session);
+    else if (mine instanceof Session)
+      this.sessionsByUser.set(grant.userId, new Set([mine, session]));
+    else mine.add(session);
     this.metrics.sessions.set(this.sessions.size);
     try {
       await this.store.putSession(record);
@@ -306,9 +326,12 @@ export class Gateway implements GatewayContext {
 
   private forget(session: Session): void {
     this.sessions.delete(session.id);
-    const set = this.sessionsByUser.get(session.userId);
-    set?.delete(session);
-    if (set?.size === 0) this.sessionsByUser.delete(session.userId);
+    const mine = this.sessionsByUser.get(session.userId);
+    if (mine === session) this.sessionsByUser.delete(session.userId);
+    else if (mine instanceof Set) {
+      mine.delete(session);
+      if (mine.size === 1) this.sessionsByUser.set(session.userId, mine.values().next().value!);
+    }
     this.metrics.sessions.set(this.sessions.size);
   }
 
@@ -322,7 +345,7 @@ export class Gateway implements GatewayContext {
   // Everything refused here is refused before the WebSocket handshake completes: no
   // Connection, no HELLO, no per-socket state.
   private onUpgrade(req: IncomingMessage, socket: Socket, head: Buffer): void {
-    socket.on('error', () => socket.destroy());
+    socket.on('error', destroySocket);
     const path = new URL(req.url ?? '/', 'http://x').pathname;
     if (path !== this.config.path || this._status !== 'listening') {
       refuse(socket, 404, 'Not Found');
@@ -484,6 +507,10 @@ export class Gateway implements GatewayContext {
     });
     res.end(JSON.stringify({ token, userId, expiresInSec: DEV_TOKEN_TTL_SEC }));
   }
+}
+
+function destroySocket(this: Socket): void {
+  this.destroy();
 }
 
 function bearerMatches(header: string | undefined, token: string): boolean {

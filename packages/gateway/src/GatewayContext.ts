@@ -25,6 +25,11 @@ export interface GatewayContext {
   authenticate(token: string): Promise<TokenGrant>;
   /** Whether the session's token allows `room`. */
   roomAllowed(session: Session, room: string): boolean;
+  /**
+   * The secret a RESUME of `sessionId` must present (sent only to the session's client, in
+   * READY): knowing the user id and the session id is not enough to take a session over.
+   */
+  resumeSecretOf(sessionId: string): string;
   /** Creates a session for a verified grant. */
   createSession(grant: TokenGrant): Promise<Session>;
   /** Ends a session: leaves its rooms and forgets it (idempotent). */

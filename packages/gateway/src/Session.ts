@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import type { EncodedEvent, FrameCodec } from '@concord/protocol';
 import type { ReplayBuffer, ReplayResult } from './state/ReplayBuffer.js';
 import type { SessionRecord } from './state/StateStore.js';
@@ -19,23 +18,43 @@ export interface SessionSink {
 
 /** How many given-up media streams a session remembers (see {@link Session.retireSsrc}). */
 const RETIRED_SSRCS = 8;
+const NO_SSRCS: readonly number[] = Object.freeze([]);
 
 /**
  * One identified user session on this node: its rooms, its dispatch sequence and replay
  * buffer. It outlives its connection for the resume window. Main thread.
  */
 export class Session {
+  // Created on first use: an idle session (connected, in no room) is what a gateway holds most
+  // of, and an empty Set or Map costs ~180 bytes of hash table.
+  private _rooms: Set<string> | undefined;
+  private _speakingIn: Set<string> | undefined;
+  private _ssrcs: Map<string, number> | undefined;
+  private _retiredSsrcs: number[] | undefined;
+
   /** Rooms joined, in join order. */
-  readonly rooms = new Set<string>();
+  get rooms(): Set<string> {
+    return (this._rooms ??= new Set());
+  }
+
   /** Rooms in which this session is currently speaking. */
-  readonly speakingIn = new Set<string>();
+  get speakingIn(): Set<string> {
+    return (this._speakingIn ??= new Set());
+  }
+
   /** This session's media stream (ssrc) per room it is in; assigned on join. */
-  readonly ssrcs = new Map<string, number>();
+  get ssrcs(): Map<string, number> {
+    return (this._ssrcs ??= new Map());
+  }
+
   /**
    * Streams this session recently gave up (left or replaced): frames still in flight with them
    * are dropped, not treated as spoofing.
    */
-  readonly retiredSsrcs: number[] = [];
+  get retiredSsrcs(): readonly number[] {
+    return this._retiredSsrcs ?? NO_SSRCS;
+  }
+
   /** Seq of the last dispatch. */
   private seq = 0;
   private sink: SessionSink | undefined;
@@ -43,20 +62,11 @@ export class Session {
   expiryTimer: ReturnType<typeof setTimeout> | undefined;
   /** Set once the session has ended. */
   ended = false;
-  /**
-   * The secret a RESUME must present (sent only to this session's client, in READY): knowing
-   * the user id and the session id is not enough to take a session over.
-   */
-  readonly resumeSecret: string;
-
   constructor(
     readonly record: SessionRecord,
     private readonly replay: ReplayBuffer<EncodedEvent>,
     private readonly codec: FrameCodec,
-    resumeSecret: string = randomBytes(24).toString('base64url'),
-  ) {
-    this.resumeSecret = resumeSecret;
-  }
+  ) {}
 
   /** Session id. */
   get id(): string {
@@ -92,11 +102,12 @@ export class Session {
 
   /** Forgets this session's stream in `room`, remembering it as recently retired. */
   retireSsrc(room: string): void {
-    const ssrc = this.ssrcs.get(room);
+    const ssrc = this._ssrcs?.get(room);
     if (ssrc === undefined) return;
-    this.ssrcs.delete(room);
-    this.retiredSsrcs.push(ssrc);
-    if (this.retiredSsrcs.length > RETIRED_SSRCS) this.retiredSsrcs.shift();
+    this._ssrcs!.delete(room);
+    const retired = (this._retiredSsrcs ??= []);
+    retired.push(ssrc);
+    if (retired.length > RETIRED_SSRCS) retired.shift();
   }
 
   /** The client has processed every dispatch up to `seq`: they leave the replay buffer. */

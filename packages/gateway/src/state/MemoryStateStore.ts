@@ -7,21 +7,25 @@ import type { MemberPatch, RoomMember, SessionRecord, StateStore } from './State
  * gateway process; sessions do not survive a restart.
  */
 export class MemoryStateStore implements StateStore {
-  private readonly sessions = new Map<string, SessionRecord>();
+  /** Each session's record and, once asked for, its replay buffer (one map entry per session). */
+  private readonly sessions = new Map<
+    string,
+    { record: SessionRecord | undefined; replay: ReplayBuffer<EncodedEvent> | undefined }
+  >();
   private readonly rooms = new Map<string, Map<string, RoomMember>>();
-  private readonly replays = new Map<string, ReplayBuffer<EncodedEvent>>();
 
   async putSession(record: SessionRecord): Promise<void> {
-    this.sessions.set(record.sessionId, record);
+    const entry = this.sessions.get(record.sessionId);
+    if (entry) entry.record = record;
+    else this.sessions.set(record.sessionId, { record, replay: undefined });
   }
 
   async getSession(sessionId: string): Promise<SessionRecord | undefined> {
-    return this.sessions.get(sessionId);
+    return this.sessions.get(sessionId)?.record;
   }
 
   async deleteSession(sessionId: string): Promise<void> {
     this.sessions.delete(sessionId);
-    this.replays.delete(sessionId);
   }
 
   async addMember(
@@ -68,16 +72,14 @@ export class MemoryStateStore implements StateStore {
   }
 
   replayBuffer(sessionId: string, limits: ReplayLimits): ReplayBuffer<EncodedEvent> {
-    let buffer = this.replays.get(sessionId);
-    if (!buffer)
-      this.replays.set(sessionId, (buffer = new ReplayBuffer<EncodedEvent>(limits, encodedSize)));
-    return buffer;
+    let entry = this.sessions.get(sessionId);
+    if (!entry) this.sessions.set(sessionId, (entry = { record: undefined, replay: undefined }));
+    return (entry.replay ??= new ReplayBuffer<EncodedEvent>(limits, encodedSize));
   }
 
   async close(): Promise<void> {
     this.sessions.clear();
     this.rooms.clear();
-    this.replays.clear();
   }
 }
 
