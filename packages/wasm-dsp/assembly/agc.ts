@@ -13,19 +13,24 @@
 //
 // Noise-aware gain cap (when the caller gives the level of each frame before noise suppression,
 // the "source"): a gain that brings a quiet talker up lifts the background in the talker's
-// pauses by as much, and noise the suppressor cannot remove (babble: it is speech) then comes out
-// louder than it went in. So the gain is capped, at every frame, at
-//   cap = max(0, max(sourceFloor, maxOutputNoiseDbfs) − inputFloor)
-// where the floors are the background levels of the source and of the AGC's own input: the
-// output background (inputFloor + gain) then stays at or below the source's, or below
-// maxOutputNoiseDbfs where that is quieter still. After WebRTC's AGC2, which limits the gain so
-// the estimated noise stays under max_output_noise_level_dbfs
-// (modules/audio_processing/agc2/adaptive_digital_gain_controller.cc); here the allowance also
-// counts what the noise suppressor removed. A floor is the minimum of the smoothed frame power
-// (one-pole, ≈ 100 ms) over the last NOISE_SUB_WINDOWS sub-windows (≈ 1.6 s): R. Martin's minimum
-// statistics ("Noise power spectral density estimation based on optimal smoothing and minimum
-// statistics", IEEE TSAP 2001) in its simplest, sub-windowed form, so a silent start or a
-// dropout is forgotten after one window.
+// pauses by as much, and noise the suppressor cannot remove (babble: it is speech, and RNNoise's
+// VAD says so) then comes out louder than it went in. So the gain is capped, at every frame, at
+//   cap = max(0, max(A, A + maxOutputNoiseDbfs − sourceFloor) − CAP_MARGIN_DB)
+// where A is what the suppressor takes off the background, in dB: the background then comes out
+// at or below its level before suppression, or below maxOutputNoiseDbfs where that is quieter.
+// After WebRTC's AGC2, which limits the gain so the estimated noise stays under
+// max_output_noise_level_dbfs (modules/audio_processing/agc2/adaptive_digital_gain_controller.cc);
+// here the allowance also counts what the suppressor removed.
+// - sourceFloor: minimum of the source power, smoothed over ~60 ms, over the last
+//   NOISE_SUB_WINDOWS sub-windows (≈ 4 s): R. Martin's minimum statistics ("Noise power spectral
+//   density estimation based on optimal smoothing and minimum statistics", IEEE TSAP 2001) in
+//   its simplest, sub-windowed form. The window spans several sentences, so it holds through
+//   long ones, and forgets a silent start or a louder background within 4 s.
+// - A: frames whose smoothed source power is within BACKGROUND_MARGIN_DB of that floor are
+//   background; on those, A follows (one-pole, ~0.5 s) the smoothed source-to-input power ratio
+//   in dB. It starts at 0 (no gain until the suppressor has shown what it removes), so babble,
+//   which the suppressor passes, keeps A near 0, while stationary noise (RNNoise takes 20–40 dB
+//   off it) leaves the talker's full gain free.
 import { limit, limiterInit } from './lib/limiter';
 import { vadCoreProcess, vadCoreProbability, vadCoreReset } from './lib/vadCore';
 export {
@@ -59,19 +64,22 @@ let initialGainDb: f64 = 0;
 
 // Noise-aware gain cap.
 const NOISE_SUB_WINDOWS: i32 = 8;
+const BACKGROUND_MARGIN_DB: f64 = 6.0;
+const CAP_MARGIN_DB: f64 = 2.0;
+const MAX_ATTENUATION_DB: f64 = 60.0;
 let maxOutputNoiseDbfs: f64 = -60;
-let noiseSubWindowFrames: i32 = 10;
-let noiseSmoothCoef: f64 = 0.18;
-let sourcePower: f64 = -1; // smoothed frame powers (mean squares); < 0 before the first frame
-let inputPower: f64 = -1;
-let noiseMinPtr: usize = 0; // [sourceMin × NOISE_SUB_WINDOWS, inputMin × NOISE_SUB_WINDOWS] (f64)
+let noiseSubWindowFrames: i32 = 25;
+let noiseSmoothCoef: f64 = 0.28;
+let attenuationCoef: f64 = 0.04;
+let noiseMinPtr: usize = 0; // minima of the filled sub-windows (f64 dBFS)
+let smoothedSource: f64 = -1; // smoothed powers (mean squares); < 0 before the first frame
+let smoothedInput: f64 = -1;
 let noiseFramesInSub: i32 = 0;
 let noiseSubsFilled: i32 = 0;
 let noiseSubAt: i32 = 0;
 let sourceSubMin: f64 = 0;
-let inputSubMin: f64 = 0;
 let sourceFloorDbfs: f64 = -120;
-let inputFloorDbfs: f64 = -120;
+let attenuationDb: f64 = 0;
 let gainCapDb: f64 = 0;
 
 let speechFrames: i32 = 0;
@@ -83,7 +91,7 @@ let appliedGain: f32 = 1;
 export function init(samples: i32): void {
   frame = heap.alloc(<usize>samples << 2);
   memory.fill(frame, 0, <usize>samples << 2);
-  noiseMinPtr = heap.alloc(<usize>(2 * NOISE_SUB_WINDOWS) << 3);
+  noiseMinPtr = heap.alloc(<usize>NOISE_SUB_WINDOWS << 3);
   limiterInit();
   reset();
 }
@@ -113,25 +121,31 @@ export function configure(
 
 /**
  * Sets the noise-aware cap: the background may reach `maxNoiseDbfs` at the output even when
- * the source's is quieter; the floors are minima over sub-windows of `subWindowFrames` frames.
+ * the source's is quieter; the source floor is a minimum over sub-windows of `subWindowFrames`
+ * frames of the power smoothed with `smooth`; the attenuation follows with `attenuation`.
  */
-export function noiseCapConfigure(maxNoiseDbfs: f64, subWindowFrames: i32, smooth: f64): void {
+export function noiseCapConfigure(
+  maxNoiseDbfs: f64,
+  subWindowFrames: i32,
+  smooth: f64,
+  attenuation: f64,
+): void {
   maxOutputNoiseDbfs = maxNoiseDbfs;
   noiseSubWindowFrames = subWindowFrames;
   noiseSmoothCoef = smooth;
+  attenuationCoef = attenuation;
   reset();
 }
 
 export function reset(): void {
-  sourcePower = -1;
-  inputPower = -1;
+  smoothedSource = -1;
+  smoothedInput = -1;
   noiseFramesInSub = 0;
   noiseSubsFilled = 0;
   noiseSubAt = 0;
   sourceSubMin = 0;
-  inputSubMin = 0;
   sourceFloorDbfs = -120;
-  inputFloorDbfs = -120;
+  attenuationDb = 0;
   gainCapDb = maxGainDb;
   vadCoreReset();
   speechFrames = 0;
@@ -153,8 +167,8 @@ export function noiseGainCapDb(): f64 {
 export function sourceNoiseFloorDbfs(): f64 {
   return sourceFloorDbfs;
 }
-export function inputNoiseFloorDbfs(): f64 {
-  return inputFloorDbfs;
+export function backgroundAttenuationDb(): f64 {
+  return attenuationDb;
 }
 export function speechLevelDbfs(): f64 {
   return speechFrames > 0 ? 10.0 * Math.log10(Math.max(levelPower, 1e-12)) : -120.0;
@@ -166,42 +180,37 @@ function powerDbfs(p: f64): f64 {
   return p > 1e-12 ? 10.0 * Math.log10(p) : -120.0;
 }
 
-// Feeds one frame's powers to the floor trackers: each is smoothed first (so babble's syllable
-// dips, which the suppressor deepens, do not pass for its background level), then the floors
-// are the minima over the filled sub-windows and the current one.
+// Feeds one frame's mean squares (source, AGC input) to the source floor and the background
+// attenuation, and sets the cap.
 function trackNoise(sourceMeanSquare: f64, inputMeanSquare: f64): void {
-  if (sourcePower < 0) {
-    sourcePower = sourceMeanSquare;
-    inputPower = inputMeanSquare;
+  if (smoothedSource < 0) {
+    smoothedSource = sourceMeanSquare;
+    smoothedInput = inputMeanSquare;
   } else {
-    sourcePower += noiseSmoothCoef * (sourceMeanSquare - sourcePower);
-    inputPower += noiseSmoothCoef * (inputMeanSquare - inputPower);
+    smoothedSource += noiseSmoothCoef * (sourceMeanSquare - smoothedSource);
+    smoothedInput += noiseSmoothCoef * (inputMeanSquare - smoothedInput);
   }
-  const sourceDbfs = powerDbfs(sourcePower);
-  const inputDbfs = powerDbfs(inputPower);
-  if (noiseFramesInSub == 0) {
-    sourceSubMin = sourceDbfs;
-    inputSubMin = inputDbfs;
-  } else {
-    sourceSubMin = Math.min(sourceSubMin, sourceDbfs);
-    inputSubMin = Math.min(inputSubMin, inputDbfs);
-  }
+  const sourceDbfs = powerDbfs(smoothedSource);
+  sourceSubMin = noiseFramesInSub == 0 ? sourceDbfs : Math.min(sourceSubMin, sourceDbfs);
   noiseFramesInSub++;
-  let src = sourceSubMin;
-  let inp = inputSubMin;
+  let floor = sourceSubMin;
   for (let k = 0; k < noiseSubsFilled; k++) {
-    src = Math.min(src, load<f64>(noiseMinPtr + (<usize>k << 3)));
-    inp = Math.min(inp, load<f64>(noiseMinPtr + (<usize>(k + NOISE_SUB_WINDOWS) << 3)));
+    floor = Math.min(floor, load<f64>(noiseMinPtr + (<usize>k << 3)));
   }
-  sourceFloorDbfs = src;
-  inputFloorDbfs = inp;
+  sourceFloorDbfs = floor;
   if (noiseFramesInSub == noiseSubWindowFrames) {
     store<f64>(noiseMinPtr + (<usize>noiseSubAt << 3), sourceSubMin);
-    store<f64>(noiseMinPtr + (<usize>(noiseSubAt + NOISE_SUB_WINDOWS) << 3), inputSubMin);
     noiseSubAt = (noiseSubAt + 1) % NOISE_SUB_WINDOWS;
     if (noiseSubsFilled < NOISE_SUB_WINDOWS) noiseSubsFilled++;
     noiseFramesInSub = 0;
   }
+  if (sourceDbfs <= floor + BACKGROUND_MARGIN_DB) {
+    const ratio = sourceDbfs - powerDbfs(smoothedInput);
+    const d = Math.min(Math.max(ratio, 0.0), MAX_ATTENUATION_DB);
+    attenuationDb += attenuationCoef * (d - attenuationDb);
+  }
+  const allowed = Math.max(attenuationDb, attenuationDb + maxOutputNoiseDbfs - floor);
+  gainCapDb = Math.min(Math.max(allowed - CAP_MARGIN_DB, 0.0), maxGainDb);
 }
 
 /**
@@ -216,8 +225,6 @@ export function process(n: i32, external: f64, limited: bool, sourceDbfs: f64): 
     gainCapDb = maxGainDb;
   } else {
     trackNoise(Math.pow(10.0, sourceDbfs / 10.0), power);
-    const allowed = Math.max(sourceFloorDbfs, maxOutputNoiseDbfs) - inputFloorDbfs;
-    gainCapDb = Math.min(Math.max(allowed, 0.0), maxGainDb);
   }
   const settled = speechFrames > SETTLED_FRAMES;
   // Once settled, frames far below the estimate (weak consonants, word tails) are left out, as

@@ -122,15 +122,17 @@ describe('Agc', () => {
   });
 
   it('lets a background below maxOutputNoiseDbfs rise to that level, and no further', async () => {
-    // Background at −80 dBFS with nothing removed: it may reach −60 (default), so 20 dB of gain
-    // (the talker wants 17); with maxOutputNoiseDbfs −75, 5 dB. (The floors are minima of the
-    // power smoothed over ~100 ms, so they need pauses of about a second to get down there.)
+    // Background at −80 dBFS with nothing removed: it may come up to 2 dB (the cap's safety
+    // margin) under −60 dBFS (the default), so 18 dB of gain, and the talker gets the 17 it
+    // wants; with maxOutputNoiseDbfs −75, 3 dB, give or take the floor's bias (a minimum of the
+    // power smoothed over ~60 ms sits 1–2 dB under the background's mean, and needs pauses of
+    // about a second to get down there).
     const quiet = talkerOver(-80, 1200);
     const { gains } = await run(quiet, {}, undefined, frameLevels(quiet));
     expect(gains.at(-1)!).toBeGreaterThan(15);
     const strict = await run(quiet, { maxOutputNoiseDbfs: -75 }, undefined, frameLevels(quiet));
-    expect(Math.max(...strict.gains.slice(100))).toBeLessThanOrEqual(5.5);
-    expect(strict.gains.at(-1)!).toBeGreaterThan(4);
+    expect(Math.max(...strict.gains.slice(100))).toBeLessThanOrEqual(5);
+    expect(strict.gains.at(-1)!).toBeGreaterThan(2);
   });
 
   it('keeps gain within [minGainDb, maxGainDb]', async () => {
@@ -163,7 +165,7 @@ describe('Agc', () => {
         ref.process(frame, -1, true, source?.(f));
         if (source) {
           expect(agc.noiseGainCapDb).toBeCloseTo(ref.gainCapDb, 9);
-          expect(agc.inputNoiseFloorDbfs).toBeCloseTo(ref.inputFloorDbfs, 9);
+          expect(agc.backgroundAttenuationDb).toBeCloseTo(ref.attenuationDb, 9);
         }
         for (let i = 0; i < N; i++) worst = Math.max(worst, Math.abs(a[i]! - frame[i]!));
         expect(agc.gainDb).toBeCloseTo(ref.gainDb, 9);

@@ -91,20 +91,22 @@ export function agcParams(frameSamples: number, o: AgcOptions = {}): AgcParams {
   ];
 }
 
-/** Sub-window of the noise floors' minimum tracking, in ms (8 of them: a 1.6 s window). */
-const NOISE_SUB_WINDOW_MS = 200;
+/** Sub-window of the source floor's minimum tracking, in ms (8 of them: a 4 s window). */
+const NOISE_SUB_WINDOW_MS = 500;
 /** Time constant of the power smoothing before the minimum tracking, in ms. */
-const NOISE_SMOOTH_MS = 100;
+const NOISE_SMOOTH_MS = 60;
+/** Time constant of the background attenuation estimate, in ms of background frames. */
+const ATTENUATION_MS = 500;
 
 /**
- * Validates the noise-cap option and returns `[maxOutputNoiseDbfs, subWindowFrames, smoothCoef]` for
+ * Validates the noise-cap option and returns `[maxOutputNoiseDbfs, subWindowFrames, smoothCoef, attCoef]` for
  * `frameSamples` frames (the kernel's `noiseCapConfigure` arguments).
  * @throws {RangeError} when `maxOutputNoiseDbfs` is out of range.
  */
 export function noiseCapParams(
   frameSamples: number,
   o: AgcOptions = {},
-): [maxOutputNoiseDbfs: number, subWindowFrames: number, smoothCoef: number] {
+): [maxOutputNoiseDbfs: number, subWindowFrames: number, smoothCoef: number, attCoef: number] {
   const maxNoise = o.maxOutputNoiseDbfs ?? -60;
   if (!(maxNoise >= -120 && maxNoise <= 0)) {
     throw new RangeError(`maxOutputNoiseDbfs must be in [-120, 0], got ${maxNoise}`);
@@ -114,6 +116,7 @@ export function noiseCapParams(
     maxNoise,
     Math.max(1, Math.round(NOISE_SUB_WINDOW_MS / frameMs)),
     1 - Math.exp(-frameMs / NOISE_SMOOTH_MS),
+    1 - Math.exp(-frameMs / ATTENUATION_MS),
   ];
 }
 
@@ -127,10 +130,15 @@ interface AgcExports {
   limiterTakeMinGain(): number;
   reset(): void;
   process(n: number, external: number, limited: number, sourceDbfs: number): void;
-  noiseCapConfigure(maxNoiseDbfs: number, subWindowFrames: number, smooth: number): void;
+  noiseCapConfigure(
+    maxNoiseDbfs: number,
+    subWindowFrames: number,
+    smooth: number,
+    attenuation: number,
+  ): void;
   noiseGainCapDb(): number;
   sourceNoiseFloorDbfs(): number;
-  inputNoiseFloorDbfs(): number;
+  backgroundAttenuationDb(): number;
   currentGainDb(): number;
   speechLevelDbfs(): number;
   vadCoreLevelDbfs(): number;
@@ -238,9 +246,9 @@ export class Agc {
   get sourceNoiseFloorDbfs(): number {
     return this.live().sourceNoiseFloorDbfs();
   }
-  /** Background level at the AGC's input (minimum statistics), in dBFS. */
-  get inputNoiseFloorDbfs(): number {
-    return this.live().inputNoiseFloorDbfs();
+  /** What noise suppression takes off the background, as estimated for the cap, in dB. */
+  get backgroundAttenuationDb(): number {
+    return this.live().backgroundAttenuationDb();
   }
 
   /** Gain applied at the end of the last frame, in dB (before the limiter). */

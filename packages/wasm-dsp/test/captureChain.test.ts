@@ -131,22 +131,30 @@ describe('CaptureChain', () => {
     chain.destroy();
   });
 
-  it('leaves babble in the talker’s pauses no louder than it came in (every stage on)', async () => {
-    // A quiet talker (−30 dBFS active level: the AGC wants +12 dB) with 4-voice babble 10 dB
-    // below. RNNoise neither removes babble nor tells it from the talker (its VAD says speech in
-    // most pause frames), so a gain that follows the talker lifted the pauses by the same 12 dB.
-    const n = 12 * FS;
-    const clean = talker(n, -30);
-    const mic = mix(clean, scaleTo(babble(n), -40));
-    const chain = await CaptureChain.create();
-    const { out } = run(chain, mic);
-    const pause = pauseGainDb(clean, mic, out, chain.delaySamples);
-    expect(pause.frames).toBeGreaterThan(50);
-    // Before the AGC's noise-aware cap: +12.7 dB. Now the gain stays at 0 dB in this babble
-    // (the talker stays at −30 dBFS too: lifting it would lift the babble), pauses −0.07 dB.
-    expect(pause.db).toBeLessThanOrEqual(0);
-    chain.destroy();
-  });
+  it.each([
+    [-30, -40],
+    [-25, -35],
+    [-30, -50],
+  ])(
+    'leaves babble in the talker’s pauses no louder than it came in (every stage on; talker %i dBFS, babble %i dBFS)',
+    async (talkerDbfs, babbleDbfs) => {
+      // A quiet talker (the AGC wants +12 dB at −30 dBFS) with 4-voice babble 10–20 dB below.
+      // RNNoise neither removes babble nor tells it from the talker (its VAD says speech in most
+      // pause frames), so a gain that followed the talker lifted the pauses by as much.
+      // Before the AGC's noise-aware cap: +12.7 dB for the first case. Now the gain stays near
+      // 0 dB in babble (so the talker is not lifted either: that would lift the babble):
+      // −0.57, −0.35 and −0.44 dB.
+      const n = 12 * FS;
+      const clean = talker(n, talkerDbfs);
+      const mic = mix(clean, scaleTo(babble(n), babbleDbfs));
+      const chain = await CaptureChain.create();
+      const { out } = run(chain, mic);
+      const pause = pauseGainDb(clean, mic, out, chain.delaySamples);
+      expect(pause.frames).toBeGreaterThan(50);
+      expect(pause.db).toBeLessThanOrEqual(0);
+      chain.destroy();
+    },
+  );
 
   it('still brings a quiet talker to the AGC target in pink noise, pauses no louder', async () => {
     // Stationary noise: RNNoise removes it, so the AGC may raise the talker to −18 dBFS and the

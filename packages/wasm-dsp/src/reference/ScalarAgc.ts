@@ -8,6 +8,9 @@ const f = Math.fround;
 const SETTLED_FRAMES = 25;
 const WEAK_FRAME_RATIO = 0.05;
 const NOISE_SUB_WINDOWS = 8;
+const BACKGROUND_MARGIN_DB = 6;
+const CAP_MARGIN_DB = 2;
+const MAX_ATTENUATION_DB = 60;
 
 const powerDbfs = (p: number): number => (p > 1e-12 ? 10 * Math.log10(p) : -120);
 
@@ -25,16 +28,15 @@ export class ScalarAgc {
   private targetGainDb: number;
   private appliedGain: number;
   private readonly noise;
-  private sourcePower = -1;
-  private inputPower = -1;
-  private readonly subMins = { source: [] as number[], input: [] as number[] };
+  private smoothedSource = -1;
+  private smoothedInput = -1;
+  private readonly subMins: number[] = [];
   private framesInSub = 0;
   private subAt = 0;
   private sourceSubMin = 0;
-  private inputSubMin = 0;
-  /** Noise floors (dBFS) and the noise-aware gain cap (dB) after the last frame. */
+  /** Source floor (dBFS), background attenuation and noise-aware gain cap (dB), last frame. */
   sourceFloorDbfs = -120;
-  inputFloorDbfs = -120;
+  attenuationDb = 0;
   gainCapDb: number;
 
   constructor(frameSamples: number, options: AgcOptions = {}) {
@@ -50,32 +52,30 @@ export class ScalarAgc {
   }
 
   private trackNoise(sourceMeanSquare: number, inputMeanSquare: number): void {
-    const [, subFrames, smooth] = this.noise;
-    if (this.sourcePower < 0) {
-      this.sourcePower = sourceMeanSquare;
-      this.inputPower = inputMeanSquare;
+    const [maxNoise, subFrames, smooth, att] = this.noise;
+    if (this.smoothedSource < 0) {
+      this.smoothedSource = sourceMeanSquare;
+      this.smoothedInput = inputMeanSquare;
     } else {
-      this.sourcePower += smooth * (sourceMeanSquare - this.sourcePower);
-      this.inputPower += smooth * (inputMeanSquare - this.inputPower);
+      this.smoothedSource += smooth * (sourceMeanSquare - this.smoothedSource);
+      this.smoothedInput += smooth * (inputMeanSquare - this.smoothedInput);
     }
-    const src = powerDbfs(this.sourcePower);
-    const inp = powerDbfs(this.inputPower);
-    if (this.framesInSub === 0) {
-      this.sourceSubMin = src;
-      this.inputSubMin = inp;
-    } else {
-      this.sourceSubMin = Math.min(this.sourceSubMin, src);
-      this.inputSubMin = Math.min(this.inputSubMin, inp);
-    }
+    const src = powerDbfs(this.smoothedSource);
+    this.sourceSubMin = this.framesInSub === 0 ? src : Math.min(this.sourceSubMin, src);
     this.framesInSub++;
-    this.sourceFloorDbfs = Math.min(this.sourceSubMin, ...this.subMins.source);
-    this.inputFloorDbfs = Math.min(this.inputSubMin, ...this.subMins.input);
+    const floor = Math.min(this.sourceSubMin, ...this.subMins);
+    this.sourceFloorDbfs = floor;
     if (this.framesInSub === subFrames) {
-      this.subMins.source[this.subAt] = this.sourceSubMin;
-      this.subMins.input[this.subAt] = this.inputSubMin;
+      this.subMins[this.subAt] = this.sourceSubMin;
       this.subAt = (this.subAt + 1) % NOISE_SUB_WINDOWS;
       this.framesInSub = 0;
     }
+    if (src <= floor + BACKGROUND_MARGIN_DB) {
+      const d = Math.min(Math.max(src - powerDbfs(this.smoothedInput), 0), MAX_ATTENUATION_DB);
+      this.attenuationDb += att * (d - this.attenuationDb);
+    }
+    const allowed = Math.max(this.attenuationDb, this.attenuationDb + maxNoise - floor);
+    this.gainCapDb = Math.min(Math.max(allowed - CAP_MARGIN_DB, 0), this.params[2]);
   }
 
   /**
@@ -89,8 +89,6 @@ export class ScalarAgc {
       this.gainCapDb = maxGainDb;
     } else {
       this.trackNoise(10 ** (sourceDbfs / 10), power);
-      const allowed = Math.max(this.sourceFloorDbfs, this.noise[0]) - this.inputFloorDbfs;
-      this.gainCapDb = Math.min(Math.max(allowed, 0), maxGainDb);
     }
     const settled = this.speechFrames > SETTLED_FRAMES;
     if (this.vad.probability >= 0.5 && !(settled && power < this.levelPower * WEAK_FRAME_RATIO)) {
