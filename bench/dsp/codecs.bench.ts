@@ -1,5 +1,6 @@
-// µs per 20 ms frame for the wrapped libraries: RNNoise (both @jitsi/rnnoise-wasm builds, through
-// the Denoiser wrapper and as bare library calls) and Opus (libopus from @evan/opus's wasm, SIMD
+// µs per 20 ms frame for the wrapped libraries: RNNoise (the rnnoise 0.1 model with WASM SIMD from
+// @shiguredo/rnnoise-wasm and without from @jitsi/rnnoise-wasm, and jitsi's rnnoise 0.2 build,
+// through the Denoiser wrapper and as bare library calls, interleaved in one run) and Opus (libopus from @evan/opus's wasm, SIMD
 // and scalar builds; opusscript's wasm as the same-run baseline). Input: espeak-ng speech at
 // -20 dBFS with pink noise 30 dB below, so both codecs see speech, pauses and noise.
 import { createRequire } from 'node:module';
@@ -17,6 +18,7 @@ import {
 import { readRnnoiseSource, RnnoiseWasm } from '../../packages/wasm-dsp/src/RnnoiseWasm.js';
 import { FS, mix, pinkNoise, scaleTo, speechTrack } from '../../packages/testing/src/signals.js';
 import { report, round, timeUs as wallUs, type BenchRow, type Timing } from '../lib/harness.js';
+import { pairedUs } from '../lib/paired.js';
 
 const FRAME = 960;
 const SECONDS = 6;
@@ -60,34 +62,55 @@ const row = (
 };
 
 // --- RNNoise -------------------------------------------------------------------------------
-for (const model of ['fast', 'quality'] as const) {
-  const d = await Denoiser.create({ model });
+// The three builds interleaved batch by batch (bench/lib/paired.ts), so the SIMD build's speed-up
+// over the earlier default (jitsi's build of the same model without SIMD) is a same-run ratio.
+// Each also as bare library calls: two rnnoise_process_frame calls on data already in the heap,
+// i.e. what the wrapper costs on top is the scaling and copying.
+{
+  const builds = [
+    { name: 'fast.nosimd', model: 'fast', simd: false },
+    { name: 'fast.simd', model: 'fast', simd: true },
+    { name: 'quality', model: 'quality', simd: false },
+  ] as const;
   const out = new Float32Array(FRAME);
-  let k = 0;
-  const wrapped = timeUs(() => {
-    d.process(frames[k++ % frames.length]!, out);
-  }, opts);
-  d.destroy();
-  // The bare library: two rnnoise_process_frame calls on data already in the heap, i.e. what the
-  // wrapper costs on top is the scaling and copying.
-  const rt = RnnoiseWasm.fromSource(await readRnnoiseSource(model));
-  const st = rt.create(0);
-  const buf = rt.malloc(2 * 480 * 4);
-  k = 0;
-  const bare = timeUs(() => {
-    const f = frames[k++ % frames.length]!;
-    const heap = rt.heapF32();
-    for (let h = 0; h < 2; h++) {
-      for (let i = 0; i < 480; i++) heap[(buf >> 2) + i] = f[h * 480 + i]! * 32_768;
-      rt.processFrame(st, buf + 480 * 4, buf);
-    }
-  }, opts);
-  rt.destroy(st);
-  rt.free(buf);
-  row(`rnnoise.${model}.wrapper.20ms`, wrapped, undefined, {
-    bareLibraryUs: round(bare.medianUs),
-    wrapperOverhead: round(wrapped.medianUs / bare.medianUs),
-    issueReferenceUs: model === 'fast' ? 270 : 650,
+  const wrapped: (() => void)[] = [];
+  const bare: (() => void)[] = [];
+  const cleanup: (() => void)[] = [];
+  for (const b of builds) {
+    const d = await Denoiser.create({ model: b.model, simd: b.simd });
+    let k = 0;
+    wrapped.push(() => {
+      d.process(frames[k++ % frames.length]!, out);
+    });
+    const rt = RnnoiseWasm.fromSource(await readRnnoiseSource(b.model, { simd: b.simd }));
+    const st = rt.create(0);
+    const buf = rt.malloc(2 * 480 * 4);
+    let j = 0;
+    bare.push(() => {
+      const f = frames[j++ % frames.length]!;
+      const heap = rt.heapF32();
+      for (let h = 0; h < 2; h++) {
+        for (let i = 0; i < 480; i++) heap[(buf >> 2) + i] = f[h * 480 + i]! * 32_768;
+        rt.processFrame(st, buf + 480 * 4, buf);
+      }
+    });
+    cleanup.push(() => {
+      d.destroy();
+      rt.destroy(st);
+      rt.free(buf);
+    });
+  }
+  const w = pairedUs(wrapped, opts);
+  const bb = pairedUs(bare, opts);
+  for (const c of cleanup) c();
+  builds.forEach((b, i) => {
+    row(`rnnoise.${b.name}.wrapper.20ms`, w[i]!, undefined, {
+      speedupVsNoSimd: round(1 / w[i]!.ratioToFirst, 2),
+      per10msFrameUs: round(w[i]!.medianUs / 2, 1),
+      bareLibraryUs: round(bb[i]!.medianUs),
+      bareSpeedupVsNoSimd: round(1 / bb[i]!.ratioToFirst, 2),
+      wrapperOverhead: round(w[i]!.medianUs / bb[i]!.medianUs),
+    });
   });
 }
 

@@ -21,6 +21,13 @@ export interface AgcOptions {
   levelTimeConstantMs?: number;
   /** Gain before any speech was heard, in dB (default 0). */
   initialGainDb?: number;
+  /**
+   * Noise-aware gain cap: when {@link Agc.process} is given the frame's level before noise
+   * suppression, the gain is capped so the background in the output stays at or below the
+   * background before suppression — or below this level, in dBFS, where that is quieter still
+   * (default −60; in [−120, 0]).
+   */
+  maxOutputNoiseDbfs?: number;
   /** Samples per frame, a multiple of 32 up to 8,192 (default 960: 20 ms at 48 kHz). */
   frameSamples?: number;
   /** The built-in energy VAD, used when {@link Agc.process} gets no speech probability. */
@@ -84,6 +91,35 @@ export function agcParams(frameSamples: number, o: AgcOptions = {}): AgcParams {
   ];
 }
 
+/** Sub-window of the source floor's minimum tracking, in ms (8 of them: a 4 s window). */
+const NOISE_SUB_WINDOW_MS = 500;
+/** Time constant of the power smoothing before the minimum tracking, in ms. */
+const NOISE_SMOOTH_MS = 60;
+/** Time constant of the background attenuation estimate, in ms of background frames. */
+const ATTENUATION_MS = 500;
+
+/**
+ * Validates the noise-cap option and returns `[maxOutputNoiseDbfs, subWindowFrames, smoothCoef, attCoef]` for
+ * `frameSamples` frames (the kernel's `noiseCapConfigure` arguments).
+ * @throws {RangeError} when `maxOutputNoiseDbfs` is out of range.
+ */
+export function noiseCapParams(
+  frameSamples: number,
+  o: AgcOptions = {},
+): [maxOutputNoiseDbfs: number, subWindowFrames: number, smoothCoef: number, attCoef: number] {
+  const maxNoise = o.maxOutputNoiseDbfs ?? -60;
+  if (!(maxNoise >= -120 && maxNoise <= 0)) {
+    throw new RangeError(`maxOutputNoiseDbfs must be in [-120, 0], got ${maxNoise}`);
+  }
+  const frameMs = (frameSamples * 1000) / SAMPLE_RATE_HZ;
+  return [
+    maxNoise,
+    Math.max(1, Math.round(NOISE_SUB_WINDOW_MS / frameMs)),
+    1 - Math.exp(-frameMs / NOISE_SMOOTH_MS),
+    1 - Math.exp(-frameMs / ATTENUATION_MS),
+  ];
+}
+
 interface AgcExports {
   memory: WebAssembly.Memory;
   init(samples: number): void;
@@ -93,7 +129,16 @@ interface AgcExports {
   limiterConfigure(knee: number, ceiling: number, release: number): void;
   limiterTakeMinGain(): number;
   reset(): void;
-  process(n: number, external: number, limited: number): void;
+  process(n: number, external: number, limited: number, sourceDbfs: number): void;
+  noiseCapConfigure(
+    maxNoiseDbfs: number,
+    subWindowFrames: number,
+    smooth: number,
+    attenuation: number,
+  ): void;
+  noiseGainCapDb(): number;
+  sourceNoiseFloorDbfs(): number;
+  backgroundAttenuationDb(): number;
   currentGainDb(): number;
   speechLevelDbfs(): number;
   vadCoreLevelDbfs(): number;
@@ -107,8 +152,11 @@ const KERNEL = 'agc';
  * Automatic gain control (WASM kernel, 48 kHz mono, in place): brings active speech to
  * `targetDbfs` with bounded gain and separate attack/release. Only frames judged speech — by the
  * caller's probability (RNNoise's VAD) or the built-in energy VAD — move the speech-level
- * estimate, so noise and pauses never raise the gain. A soft-knee limiter keeps every output
- * sample below its ceiling. Write the frame into {@link frame}, call {@link process}, read the
+ * estimate, so noise and pauses never raise the gain. Given each frame's level before noise
+ * suppression, it also caps the gain so the background in the talker's pauses comes out no
+ * louder than it was before suppression (see {@link AgcOptions.maxOutputNoiseDbfs}): babble,
+ * which RNNoise neither removes nor tells from the talker, is then not lifted with the talker.
+ * A soft-knee limiter keeps every output sample below its ceiling. Write the frame into {@link frame}, call {@link process}, read the
  * frame back. Allocates once. Runs on the thread that created it (the audio thread for capture).
  */
 export class Agc {
@@ -140,6 +188,7 @@ export class Agc {
     ex.vadCoreConfigure(...vad);
     ex.limiterConfigure(limiter.knee, limiter.ceiling, limiter.releaseCoef);
     ex.configure(...params);
+    ex.noiseCapConfigure(...noiseCapParams(frameSamples, options));
     this.exports = ex;
     this.frameSamples = frameSamples;
     this.frame = new Float32Array(ex.memory.buffer, ex.framePtr(), frameSamples);
@@ -163,16 +212,43 @@ export class Agc {
 
   /**
    * Applies the gain to {@link frame} in place. `speechProbability` in [0, 1] (RNNoise's VAD)
-   * gates the level estimate; omit it to use the built-in energy VAD. No allocation.
-   * @throws {RangeError} for a probability outside [0, 1]. @throws {DspError} after destroy.
+   * gates the level estimate; omit it to use the built-in energy VAD. `sourceLevelDbfs` is the
+   * RMS level of the same frame before noise suppression, in dBFS: given, it enables the
+   * noise-aware gain cap; omitted, the gain is not capped by noise. No allocation.
+   * @throws {RangeError} for a probability outside [0, 1] or a non-finite source level.
+   * @throws {DspError} after destroy.
    */
-  process(speechProbability?: number): Float32Array {
+  process(speechProbability?: number, sourceLevelDbfs?: number): Float32Array {
     const ex = this.live();
     if (speechProbability !== undefined && !(speechProbability >= 0 && speechProbability <= 1)) {
       throw new RangeError(`speechProbability must be in [0, 1], got ${speechProbability}`);
     }
-    ex.process(this.frameSamples, speechProbability ?? -1, this.limiterEnabled ? 1 : 0);
+    if (sourceLevelDbfs !== undefined && !Number.isFinite(sourceLevelDbfs)) {
+      throw new RangeError(`sourceLevelDbfs must be a finite dBFS level, got ${sourceLevelDbfs}`);
+    }
+    ex.process(
+      this.frameSamples,
+      speechProbability ?? -1,
+      this.limiterEnabled ? 1 : 0,
+      sourceLevelDbfs ?? Number.NaN,
+    );
     return this.frame;
+  }
+
+  /**
+   * The noise-aware cap on the gain at the last frame, in dB (`maxGainDb` while no source level
+   * is given).
+   */
+  get noiseGainCapDb(): number {
+    return this.live().noiseGainCapDb();
+  }
+  /** Background level before noise suppression (minimum statistics), in dBFS. */
+  get sourceNoiseFloorDbfs(): number {
+    return this.live().sourceNoiseFloorDbfs();
+  }
+  /** What noise suppression takes off the background, as estimated for the cap, in dB. */
+  get backgroundAttenuationDb(): number {
+    return this.live().backgroundAttenuationDb();
   }
 
   /** Gain applied at the end of the last frame, in dB (before the limiter). */

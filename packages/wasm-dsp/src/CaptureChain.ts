@@ -1,5 +1,5 @@
 import { Agc, type AgcOptions } from './Agc.js';
-import { FRAME_MS, FRAME_SAMPLES } from './constants.js';
+import { FRAME_SAMPLES, SAMPLE_RATE_HZ } from './constants.js';
 import { Denoiser, type DenoiserModel } from './Denoiser.js';
 import { DspError } from './DspError.js';
 import { EchoCanceller, type EchoCancellerOptions } from './EchoCanceller.js';
@@ -30,6 +30,13 @@ export interface CaptureChainOptions {
   vad?: VoiceActivityDetectorOptions;
   /** Clock for per-stage timing, in ms (default `performance.now`; AudioWorklets lack it). */
   now?: () => number;
+  /**
+   * Samples per frame: 960 (20 ms, default) or 480 (10 ms). With 480, each {@link
+   * CaptureChain.process} runs one 10 ms frame through every stage (the echo canceller, which
+   * works on 20 ms frames, takes alternate halves of its frame, exactly as {@link
+   * CaptureChain.processHalf} does) and AGC and level/VAD run per 10 ms.
+   */
+  frameSamples?: 480 | 960;
 }
 
 /** The compiled modules a chain needs, for synchronous creation on an audio thread. */
@@ -63,20 +70,23 @@ const defaultNow = (): (() => number) => {
 };
 
 /**
- * The capture chain on 20 ms frames at 48 kHz: echo canceller → RNNoise → AGC → level/VAD,
- * each stage switchable at runtime. Write the microphone frame into {@link input} and the
- * far-end (playback) frame of the same 20 ms into {@link reference}, call {@link process}, read
+ * The capture chain on 20 ms (or 10 ms, {@link CaptureChainOptions.frameSamples}) frames at
+ * 48 kHz: echo canceller → RNNoise → AGC → level/VAD, each stage switchable at runtime. Write the
+ * microphone frame into {@link input} and the far-end (playback) frame of the same time into
+ * {@link reference}, call {@link process}, read
  * {@link output} and the report. The same object runs in the capture AudioWorklet, in Node bots
  * and in the `concord-dsp` CLI. Allocation happens only at creation; `process` is audio-thread
  * safe. One instance per microphone stream.
  */
 export class CaptureChain {
-  /** Microphone frame (960 samples). */
-  readonly input = new Float32Array(FRAME_SAMPLES);
-  /** Far-end reference frame (960 samples): what the loudspeaker played. */
-  readonly reference = new Float32Array(FRAME_SAMPLES);
-  /** Processed frame (960 samples). */
-  readonly output = new Float32Array(FRAME_SAMPLES);
+  /** Samples per frame (960 or 480, see {@link CaptureChainOptions.frameSamples}). */
+  readonly frameSamples: number;
+  /** Microphone frame ({@link frameSamples} samples). */
+  readonly input: Float32Array;
+  /** Far-end reference frame ({@link frameSamples} samples): what the loudspeaker played. */
+  readonly reference: Float32Array;
+  /** Processed frame ({@link frameSamples} samples). */
+  readonly output: Float32Array;
   /** Results of the last frame. */
   readonly report: CaptureFrameReport = {
     levelDbfs: -120,
@@ -86,10 +96,15 @@ export class CaptureChain {
     totalUs: 0,
   };
   private readonly enabled: Record<CaptureStage, boolean>;
-  private readonly work = new Float32Array(FRAME_SAMPLES);
+  private readonly work: Float32Array;
+  // 480-sample frames: which half of the echo canceller's 20 ms frame the next frame is.
+  private aecHalf: 0 | 1 = 0;
   // Views of each 10 ms half, made once: subarray() allocates, and this runs per frame.
   private readonly halves: readonly [HalfViews, HalfViews];
   private halfProbability = -1;
+  // Sum of squares of the frame before noise suppression (after the echo canceller): the AGC's
+  // noise-aware gain cap compares the background there with the background it is given.
+  private sourceEnergy = 0;
   private readonly now: () => number;
   private destroyed = false;
   private farEndHangoverFrames = 0;
@@ -104,14 +119,22 @@ export class CaptureChain {
   ) {
     this.enabled = { aec: true, ns: true, agc: true, vad: true, ...options.stages };
     this.now = options.now ?? defaultNow();
-    this.farEndTailFrames = Math.ceil(aec.tailMs / FRAME_MS);
+    const n = checkFrameSamples(options.frameSamples);
+    this.frameSamples = n;
+    this.input = new Float32Array(n);
+    this.reference = new Float32Array(n);
+    this.output = new Float32Array(n);
+    this.work = new Float32Array(n);
+    this.farEndTailFrames = Math.ceil((aec.tailMs * SAMPLE_RATE_HZ) / 1000 / n);
     const half = (i: 0 | 1): HalfViews => {
       const from = i * HALF_FRAME_SAMPLES;
       const to = from + HALF_FRAME_SAMPLES;
+      // With 10 ms frames every frame is a whole half: only the echo canceller's views alternate.
+      const own = n === HALF_FRAME_SAMPLES ? [0, n] : [from, to];
       return {
-        input: this.input.subarray(from, to),
-        reference: this.reference.subarray(from, to),
-        work: this.work.subarray(from, to),
+        input: this.input.subarray(own[0], own[1]),
+        reference: this.reference.subarray(own[0], own[1]),
+        work: this.work.subarray(own[0], own[1]),
         aecMic: aec.micView.subarray(from, to),
         aecRef: aec.refView.subarray(from, to),
         aecOut: aec.outView.subarray(from, to),
@@ -156,12 +179,10 @@ export class CaptureChain {
         options.nsModel ? { model: options.nsModel } : {},
       );
       created.push(ns);
-      const agc = Agc.createSync(sources.agc, { ...options.agc, frameSamples: FRAME_SAMPLES });
+      const frameSamples = checkFrameSamples(options.frameSamples);
+      const agc = Agc.createSync(sources.agc, { ...options.agc, frameSamples });
       created.push(agc);
-      const vad = VoiceActivityDetector.createSync(sources.vad, {
-        ...options.vad,
-        frameSamples: FRAME_SAMPLES,
-      });
+      const vad = VoiceActivityDetector.createSync(sources.vad, { ...options.vad, frameSamples });
       return new CaptureChain(aec, ns, agc, vad, options);
     } catch (err) {
       for (const c of created) c.destroy();
@@ -185,8 +206,10 @@ export class CaptureChain {
         `stage must be one of ${CAPTURE_STAGES.join(', ')}, got ${String(stage)}`,
       );
     if (on && !this.enabled[stage]) {
-      if (stage === 'aec') this.aec.reset();
-      else if (stage === 'agc') this.agc.reset();
+      if (stage === 'aec') {
+        this.aec.reset();
+        this.aecHalf = 0;
+      } else if (stage === 'agc') this.agc.reset();
       else if (stage === 'vad') this.vad.reset();
     }
     this.enabled[stage] = on;
@@ -199,8 +222,25 @@ export class CaptureChain {
    * @throws {DspError} `CONCORD_ERR_DSP_DESTROYED` after {@link destroy}.
    */
   process(): CaptureFrameReport {
-    this.processHalf(0);
-    return this.processHalf(1)!;
+    if (this.frameSamples === HALF_FRAME_SAMPLES) {
+      const half = this.aecHalf;
+      if (this.enabled.aec) this.aecHalf = half === 0 ? 1 : 0;
+      return this.step(half, true)!;
+    }
+    this.step(0, false);
+    return this.step(1, true)!;
+  }
+
+  /**
+   * Input-to-output delay of the chain with its current stages, in samples at 48 kHz: the echo
+   * canceller's (`EchoCanceller.latencySamples`) plus RNNoise's (`DENOISER_DELAY_SAMPLES`); AGC
+   * and level/VAD add none (no look-ahead beyond the frame), nor does the chain (no buffering).
+   */
+  get delaySamples(): number {
+    return (
+      (this.enabled.aec ? this.aec.latencySamples : 0) +
+      (this.enabled.ns ? this.ns.delaySamples : 0)
+    );
   }
 
   /**
@@ -209,20 +249,32 @@ export class CaptureChain {
    * samples 0–479 of {@link input} and {@link reference} and runs the echo canceller and RNNoise
    * on them; half 1 needs the rest, runs the same on it, then AGC and level/VAD on the whole
    * frame, fills {@link output} and returns the report. The result is identical to
-   * {@link process}. Audio-thread safe: no allocation, no logging.
+   * {@link process}. Audio-thread safe: no allocation, no logging. 960-sample frames only.
    * @throws {DspError} `CONCORD_ERR_DSP_DESTROYED` after {@link destroy}.
+   * @throws {RangeError} when the chain runs 480-sample frames.
    */
   processHalf(half: 0 | 1): CaptureFrameReport | undefined {
+    if (this.frameSamples !== FRAME_SAMPLES) {
+      throw new RangeError('processHalf needs 960-sample frames; with 480, call process()');
+    }
+    return this.step(half, half === 1);
+  }
+
+  // Runs the echo canceller's `half` and RNNoise on this frame's part; on the frame's last part
+  // (`last`), AGC and level/VAD on the whole frame too, and returns the report.
+  private step(half: 0 | 1, last: boolean): CaptureFrameReport | undefined {
     if (this.destroyed) throw DspError.destroyed('CaptureChain');
+    const first = this.frameSamples === HALF_FRAME_SAMPLES || half === 0;
     const { report, enabled } = this;
     const stageUs = report.stageUs;
     const h = this.halves[half];
     const t0 = this.now();
     let t = t0;
-    if (half === 0) {
+    if (first) {
       stageUs.fill(0);
       report.totalUs = 0;
       this.halfProbability = -1;
+      this.sourceEnergy = 0;
     }
 
     let src = h.input;
@@ -236,6 +288,7 @@ export class CaptureChain {
     if (enabled.aec) stageUs[0]! += (now - t) * 1000;
     t = now;
 
+    if (enabled.agc) this.sourceEnergy += energy(src);
     if (enabled.ns) {
       const p = this.ns.process(src, h.work);
       // The frame's speech probability is the louder half's, as Denoiser reports for 20 ms.
@@ -244,7 +297,7 @@ export class CaptureChain {
     now = this.now();
     if (enabled.ns) stageUs[1]! += (now - t) * 1000;
     report.totalUs += (now - t0) * 1000;
-    if (half === 0) return undefined;
+    if (!last) return undefined;
     t = now;
     const tAfterNs = now;
 
@@ -261,7 +314,8 @@ export class CaptureChain {
 
     if (enabled.agc) {
       this.agc.frame.set(frame);
-      this.agc.process(probability >= 0 ? probability : undefined);
+      const sourceDbfs = energyDbfs(this.sourceEnergy, this.frameSamples);
+      this.agc.process(probability >= 0 ? probability : undefined, sourceDbfs);
       frame = this.agc.frame;
     }
     now = this.now();
@@ -300,6 +354,14 @@ export class CaptureChain {
 /** Samples in half a frame (10 ms at 48 kHz): the unit of {@link CaptureChain.processHalf}. */
 export const HALF_FRAME_SAMPLES = FRAME_SAMPLES / 2;
 
+function checkFrameSamples(n: number | undefined): number {
+  if (n === undefined) return FRAME_SAMPLES;
+  if (n !== FRAME_SAMPLES && n !== HALF_FRAME_SAMPLES) {
+    throw new RangeError(`frameSamples must be 480 or 960, got ${String(n)}`);
+  }
+  return n;
+}
+
 interface HalfViews {
   input: Float32Array;
   reference: Float32Array;
@@ -316,6 +378,16 @@ function rms(frame: Float32Array): number {
   let s = 0;
   for (let i = 0; i < frame.length; i++) s += frame[i]! * frame[i]!;
   return Math.sqrt(s / frame.length);
+}
+
+function energy(x: Float32Array): number {
+  let s = 0;
+  for (let i = 0; i < x.length; i++) s += x[i]! * x[i]!;
+  return s;
+}
+
+function energyDbfs(sumSquares: number, samples: number): number {
+  return sumSquares > 0 ? Math.max(10 * Math.log10(sumSquares / samples), -120) : -120;
 }
 
 function levelDbfs(frame: Float32Array): number {

@@ -9,40 +9,48 @@ import {
 
 /** Options of {@link Denoiser.create}. */
 export interface DenoiserOptions {
-  /** RNNoise build; defaults to {@link DEFAULT_DENOISER_MODEL}. */
+  /** RNNoise model; defaults to {@link DEFAULT_DENOISER_MODEL}. */
   model?: DenoiserModel;
+  /**
+   * {@link Denoiser.create} only: for `'fast'`, whether to load the WASM SIMD build (default:
+   * whenever the engine has WASM SIMD); see `readRnnoiseSource`.
+   */
+  simd?: boolean;
 }
 
 /**
- * Default RNNoise build, chosen from measurements on this machine kind (`test/denoiser.test.ts`
+ * Default RNNoise model, chosen from measurements on this machine kind (`test/denoiser.test.ts`
  * scenarios: 8 s of espeak-ng speech, noise at 5 dB SNR against the active speech level; SI-SDR
  * gain after cross-correlation alignment; noise attenuation in speech pauses; CPU per 20 ms from
- * `bench/dsp/codecs.bench.ts`):
+ * `bench/dsp/codecs.bench.ts`, all builds interleaved in one run):
  *
- * | measure                        | fast (rnnoise 0.1) | quality (rnnoise 0.2) |
- * | ------------------------------ | ------------------ | --------------------- |
- * | SI-SDR gain, white noise       | +9.4 dB            | +10.0 dB              |
- * | SI-SDR gain, pink noise        | +6.6 dB            | +7.2 dB               |
- * | SI-SDR gain, 4-voice babble    | −0.2 dB            | +1.2 dB               |
- * | pause attenuation, white/pink  | 36 / 32 dB         | 83 / 83 dB            |
- * | delay                          | 10 ms              | 20 ms                 |
- * | µs per 20 ms frame (load 2–4)  | 360–450            | 1,190–1,680           |
+ * | measure                        | fast (rnnoise 0.1)       | quality (rnnoise 0.2) |
+ * | ------------------------------ | ------------------------ | --------------------- |
+ * | SI-SDR gain, white noise       | +9.4 dB                  | +10.0 dB              |
+ * | SI-SDR gain, pink noise        | +6.6 dB                  | +7.2 dB               |
+ * | SI-SDR gain, 4-voice babble    | −0.2 dB                  | +1.2 dB               |
+ * | pause attenuation, white/pink  | 36 / 32 dB               | 83 / 83 dB            |
+ * | delay                          | 10 ms                    | 20 ms                 |
+ * | µs per 20 ms, same run, loaded | 173 SIMD / 267 no SIMD   | 749                   |
  *
- * (The CPU figures come from a shared 2-core machine under other work; ENVIRONMENT.md's quiet
- * figures are 242 / 646 µs. The wrapper costs the same as bare `rnnoise_process_frame` calls.)
+ * `'fast'` runs `@shiguredo/rnnoise-wasm`'s WASM SIMD build wherever the engine has SIMD (every
+ * current browser, Node ≥ 16): 1.5× faster than `@jitsi/rnnoise-wasm`'s build of the same model,
+ * with the same output (to 2e-7) and delay. (The CPU figures come from a shared 2-core machine
+ * under other work; ENVIRONMENT.md's quiet figure for the no-SIMD build is 242 µs.)
  *
  * `'fast'` is the default: it meets every quality goal (≥ 8 / ≥ 6 / ≥ 25 dB), and `'quality'`'s
- * +0.6 dB on stationary noise and +1.4 dB on babble (where neither really helps) cost about 3×
- * the CPU and 10 ms more delay on every call's mouth-to-ear path. `'quality'` is the better choice
+ * +0.6 dB on stationary noise and +1.4 dB on babble (where neither really helps) cost over 4× the
+ * CPU and 10 ms more delay on every call's mouth-to-ear path. `'quality'` is the better choice
  * for recordings or when pauses must be near-silent (83 vs 32–36 dB).
  */
 export const DEFAULT_DENOISER_MODEL: DenoiserModel = 'fast';
 
 /**
  * Delay from input to output per model, in samples at 48 kHz, measured by cross-correlation of
- * clean speech against the denoised output (`test/denoiser.test.ts`). The wrapper adds none: it
- * processes each 480-sample half of a frame in place. `'fast'` (rnnoise 0.1) delays by one
- * RNNoise frame (10 ms, its overlap-add window); `'quality'` (rnnoise 0.2) by two (20 ms).
+ * clean speech against the denoised output (`test/denoiser.test.ts`, every build). The wrapper
+ * adds none: it processes each 480-sample half of a frame in place. `'fast'` (rnnoise 0.1, both
+ * builds) delays by one RNNoise frame (10 ms: its analysis window is two frames long and the
+ * output is overlap-added half a window late); `'quality'` (rnnoise 0.2) by two (20 ms).
  */
 export const DENOISER_DELAY_SAMPLES: Readonly<Record<DenoiserModel, number>> = {
   fast: RNNOISE_FRAME_SAMPLES,
@@ -55,10 +63,11 @@ const PCM16_SCALE = 32_768;
 /** Largest frame {@link Denoiser.process} accepts: 20 ms = two RNNoise frames. */
 const MAX_FRAMES_PER_CALL = 2;
 
-const sourceCache = new Map<DenoiserModel, Promise<RnnoiseWasmSource>>();
+const sourceCache = new Map<string, Promise<RnnoiseWasmSource>>();
 
 /**
- * RNNoise noise suppression (`@jitsi/rnnoise-wasm`) on 48 kHz mono float frames.
+ * RNNoise noise suppression on 48 kHz mono float frames (`@shiguredo/rnnoise-wasm`'s SIMD build
+ * or `@jitsi/rnnoise-wasm`'s builds, see {@link DenoiserModel}).
  *
  * Takes 20 ms (960-sample) or 10 ms (480-sample) frames, runs them as RNNoise's 480-sample frames
  * in preallocated buffers inside the RNNoise module's heap, and returns a speech probability.
@@ -70,18 +79,22 @@ const sourceCache = new Map<DenoiserModel, Promise<RnnoiseWasmSource>>();
  * In a browser, the main thread fetches the build's files and passes the parsed source to the
  * worklet, which instantiates synchronously (`addModule` does not await promises):
  * ```ts
- * // main thread
- * const glue = await (await fetch(rnnoiseJsUrl)).text();
- * const wasm = new Uint8Array(await (await fetch(rnnoiseWasmUrl)).arrayBuffer());
- * const source = parseRnnoiseGlue('fast', glue, wasm); // 'quality': rnnoise-sync.js, no wasm
+ * // main thread ('fast' with SIMD: @shiguredo/rnnoise-wasm/dist/rnnoise_simd.wasm)
+ * const bytes = async (url: string) => new Uint8Array(await (await fetch(url)).arrayBuffer());
+ * const source = wasmSimdSupported()
+ *   ? simdRnnoiseSource(await bytes(rnnoiseSimdWasmUrl))
+ *   : parseRnnoiseGlue('fast', await (await fetch(jitsiGlueUrl)).text(), await bytes(jitsiWasmUrl));
+ * // 'quality': parseRnnoiseGlue('quality', <text of jitsi's rnnoise-sync.js>)
  * new AudioWorkletNode(ctx, 'capture', { processorOptions: { source } });
  * // worklet constructor
  * this.denoiser = Denoiser.createSync(options.processorOptions.source);
  * ```
  */
 export class Denoiser {
-  /** The RNNoise build this denoiser runs. */
+  /** The RNNoise model this denoiser runs. */
   readonly model: DenoiserModel;
+  /** Whether its build uses WASM SIMD. */
+  readonly simd: boolean;
   /** Input-to-output delay in samples at 48 kHz ({@link DENOISER_DELAY_SAMPLES} of the model). */
   readonly delaySamples: number;
   private readonly runtime: RnnoiseWasm;
@@ -93,6 +106,7 @@ export class Denoiser {
   private constructor(runtime: RnnoiseWasm) {
     this.runtime = runtime;
     this.model = runtime.model;
+    this.simd = runtime.simd;
     this.delaySamples = DENOISER_DELAY_SAMPLES[runtime.model];
     // One malloc for both buffers; freed in destroy(). Float pointers must be 4-byte aligned
     // (emmalloc returns 8-byte aligned blocks).
@@ -118,16 +132,18 @@ export class Denoiser {
    */
   static async create(opts: DenoiserOptions = {}): Promise<Denoiser> {
     const model = checkModel(opts.model);
-    let pending = sourceCache.get(model);
+    const read = opts.simd === undefined ? {} : { simd: opts.simd };
+    const key = `${model}/${String(opts.simd)}`;
+    let pending = sourceCache.get(key);
     if (pending === undefined) {
-      pending = readRnnoiseSource(model).then((s) => ({
+      pending = readRnnoiseSource(model, read).then((s) => ({
         ...s,
         wasm: s.wasm instanceof WebAssembly.Module ? s.wasm : new WebAssembly.Module(s.wasm),
       }));
-      sourceCache.set(model, pending);
-      pending.catch(() => sourceCache.delete(model));
+      sourceCache.set(key, pending);
+      pending.catch(() => sourceCache.delete(key));
     }
-    return Denoiser.createSync(await pending, opts);
+    return Denoiser.createSync(await pending, { model });
   }
 
   /**

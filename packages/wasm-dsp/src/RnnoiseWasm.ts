@@ -1,17 +1,22 @@
 import { DspError } from './DspError.js';
 
 /**
- * Which RNNoise build of `@jitsi/rnnoise-wasm` to run.
- * - `'fast'`: the package's async build (`dist/rnnoise.wasm`, 112 KB), rnnoise 0.1 model.
- * - `'quality'`: the package's sync build (`dist/rnnoise-sync.js`, wasm inlined as base64,
- *   1.4 MB), rnnoise 0.2 model; about 2.7× the CPU of `'fast'`.
+ * Which RNNoise model to run.
+ * - `'fast'`: the rnnoise 0.1 model. Two builds of it exist (see {@link RnnoiseWasmSource.simd}):
+ *   `@shiguredo/rnnoise-wasm` 2022.2.0's `dist/rnnoise_simd.wasm` (157 KB, WASM SIMD, the
+ *   default wherever WASM SIMD exists) and `@jitsi/rnnoise-wasm`'s async build
+ *   (`dist/rnnoise.wasm`, 112 KB, no SIMD). Their outputs agree to 2e-7 (same model and code).
+ * - `'quality'`: the rnnoise 0.2 model, `@jitsi/rnnoise-wasm`'s sync build
+ *   (`dist/rnnoise-sync.js`, wasm inlined as base64, 1.4 MB, no SIMD; no SIMD build of this model
+ *   is published); several times the CPU of `'fast'`.
  */
 export type DenoiserModel = 'fast' | 'quality';
 
 /**
- * Minified names the emscripten glue gives the RNNoise module's imports and exports. They differ
- * between the two builds (and may change with any package release), so they are read from the
- * glue JS by {@link parseRnnoiseGlue} rather than hard-coded.
+ * Names of the RNNoise module's imports and exports. The jitsi builds minify them differently
+ * (and may change them with any package release), so they are read from the glue JS by
+ * {@link parseRnnoiseGlue}; the SIMD build keeps emscripten's own names
+ * ({@link SIMD_RNNOISE_NAMES}).
  */
 export interface RnnoiseExportNames {
   /** Import module name (emscripten uses `'a'`). */
@@ -20,9 +25,13 @@ export interface RnnoiseExportNames {
   readonly memcpyBig: string;
   /** Import name of `emscripten_resize_heap(requestedBytes)`. */
   readonly resizeHeap: string;
+  /** Import name of `__assert_fail(...)`, for builds that import it. */
+  readonly assertFail?: string;
   /** Export names of the memory and functions the wrapper calls. */
   readonly memory: string;
   readonly callCtors: string;
+  /** Export name of `emscripten_stack_init()`, for builds that have one (called before ctors). */
+  readonly stackInit?: string;
   readonly malloc: string;
   readonly free: string;
   readonly create: string;
@@ -40,8 +49,55 @@ export interface RnnoiseWasmSource {
   readonly model: DenoiserModel;
   /** The wasm bytes, or a compiled module (a module is cached and instantiated once per thread). */
   readonly wasm: BufferSource | WebAssembly.Module;
-  /** Names parsed from the build's glue JS. */
+  /** Names of the build's imports and exports. */
   readonly names: RnnoiseExportNames;
+  /** Whether the build uses WASM SIMD (only the `'fast'` model has such a build). */
+  readonly simd?: boolean;
+}
+
+/**
+ * Import/export names of `@shiguredo/rnnoise-wasm` 2022.2.0's builds (`dist/rnnoise_simd.wasm`
+ * and `dist/rnnoise.wasm`, emscripten without minified names). Checked against the package by
+ * `test/denoiser.test.ts`.
+ */
+export const SIMD_RNNOISE_NAMES: RnnoiseExportNames = {
+  importModule: 'env',
+  memcpyBig: 'emscripten_memcpy_big',
+  resizeHeap: 'emscripten_resize_heap',
+  assertFail: '__assert_fail',
+  memory: 'memory',
+  callCtors: '__wasm_call_ctors',
+  stackInit: 'emscripten_stack_init',
+  malloc: 'malloc',
+  free: 'free',
+  create: 'rnnoise_create',
+  destroy: 'rnnoise_destroy',
+  processFrame: 'rnnoise_process_frame',
+};
+
+/**
+ * The source of the SIMD build of the `'fast'` model, from the bytes (or compiled module) of
+ * `@shiguredo/rnnoise-wasm/dist/rnnoise_simd.wasm`. In a browser the main thread fetches that
+ * file (check {@link wasmSimdSupported} first and fall back to {@link parseRnnoiseGlue} with the
+ * jitsi files) and posts the result to the worklet. Any thread; allocates nothing but the object.
+ */
+export function simdRnnoiseSource(wasm: BufferSource | WebAssembly.Module): RnnoiseWasmSource {
+  return { model: 'fast', wasm, names: SIMD_RNNOISE_NAMES, simd: true };
+}
+
+// The smallest module using a v128 instruction: (func (result v128) i32.const 0 i8x16.splat
+// i8x16.popcnt), the probe the wasm-feature-detect package uses for SIMD.
+const SIMD_PROBE = new Uint8Array([
+  0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1, 0, 10, 10, 1, 8, 0, 65, 0, 253, 15,
+  253, 98, 11,
+]);
+
+/**
+ * Whether this engine runs WASM SIMD (fixed-width, 128-bit), i.e. whether the SIMD RNNoise build
+ * can be instantiated. Any thread; synchronous.
+ */
+export function wasmSimdSupported(): boolean {
+  return typeof WebAssembly === 'object' && WebAssembly.validate(SIMD_PROBE);
 }
 
 /**
@@ -93,27 +149,48 @@ export function parseRnnoiseGlue(
     if (!m?.[1]) throw DspError.wasmLoad(kernel, new Error('inlined wasm not found in glue'));
     wasm = decodeBase64(m[1]);
   }
-  return { model, wasm, names };
+  return { model, wasm, names, simd: false };
+}
+
+/** Options of {@link readRnnoiseSource}. */
+export interface ReadRnnoiseOptions {
+  /**
+   * For `'fast'`: load the WASM SIMD build (default: whenever {@link wasmSimdSupported}); `false`
+   * loads `@jitsi/rnnoise-wasm`'s build without SIMD (the earlier default, kept for engines
+   * without SIMD and as the benchmark baseline). Ignored for `'quality'`, which has no SIMD build.
+   */
+  simd?: boolean;
 }
 
 /**
- * Reads one RNNoise build from the installed `@jitsi/rnnoise-wasm` package. Node only (tests,
- * benchmarks, bots, the CLI); async. Browsers fetch the same files and call
- * {@link parseRnnoiseGlue}.
+ * Reads one RNNoise build from the installed packages (`@shiguredo/rnnoise-wasm` for the SIMD
+ * build, `@jitsi/rnnoise-wasm` otherwise). Node only (tests, benchmarks, bots, the CLI); async.
+ * Browsers fetch the same files and call {@link simdRnnoiseSource} or {@link parseRnnoiseGlue}.
+ * @throws {RangeError} when `model` is not `'fast'` or `'quality'`.
  * @throws {DspError} `CONCORD_ERR_DSP_WASM_LOAD` when the package files are missing or malformed.
  */
-export async function readRnnoiseSource(model: DenoiserModel): Promise<RnnoiseWasmSource> {
+export async function readRnnoiseSource(
+  model: DenoiserModel,
+  options: ReadRnnoiseOptions = {},
+): Promise<RnnoiseWasmSource> {
   if (model !== 'fast' && model !== 'quality') {
     throw new RangeError(`model must be 'fast' or 'quality', got ${String(model)}`);
   }
+  const simd = model === 'fast' && (options.simd ?? wasmSimdSupported());
   const { readFile } = await import('node:fs/promises');
   const { createRequire } = await import('node:module');
   const require = createRequire(import.meta.url);
   let glue: string;
   let wasm: Uint8Array | undefined;
   try {
-    // The package's files are ESM without `"type": "module"`, so they cannot be imported by Node
-    // as they are; the wrapper only needs their text (names, inlined wasm) and the wasm bytes.
+    if (simd) {
+      const bytes = await readFile(
+        require.resolve('@shiguredo/rnnoise-wasm/dist/rnnoise_simd.wasm'),
+      );
+      return simdRnnoiseSource(new Uint8Array(bytes));
+    }
+    // The jitsi package's files are ESM without `"type": "module"`, so they cannot be imported by
+    // Node as they are; the wrapper only needs their text (names, inlined wasm) and the wasm bytes.
     if (model === 'fast') {
       glue = await readFile(require.resolve('@jitsi/rnnoise-wasm/dist/rnnoise.js'), 'utf8');
       wasm = new Uint8Array(
@@ -140,6 +217,8 @@ export class RnnoiseWasm {
   private static readonly bySource = new WeakMap<RnnoiseWasmSource, RnnoiseWasm>();
 
   readonly model: DenoiserModel;
+  /** Whether this build uses WASM SIMD. */
+  readonly simd: boolean;
   readonly malloc: ExportFn;
   readonly free: ExportFn;
   readonly create: ExportFn;
@@ -151,8 +230,10 @@ export class RnnoiseWasm {
   /** Float view of the heap; refreshed after memory growth (see {@link heapF32}). */
   private f32: Float32Array;
 
-  private constructor(model: DenoiserModel, module: WebAssembly.Module, names: RnnoiseExportNames) {
+  private constructor(model: DenoiserModel, module: WebAssembly.Module, source: RnnoiseWasmSource) {
+    const names = source.names;
     this.model = model;
+    this.simd = source.simd === true;
     const imports: WebAssembly.Imports = {
       [names.importModule]: {
         // emscripten routes memcpy of ≥ 512 bytes here (RNNoise copies its 480-float history
@@ -172,6 +253,13 @@ export class RnnoiseWasm {
             return 0;
           }
         },
+        ...(names.assertFail === undefined
+          ? {}
+          : {
+              [names.assertFail]: (): never => {
+                throw new Error('rnnoise: assertion failed');
+              },
+            }),
       },
     };
     const instance = new WebAssembly.Instance(module, imports);
@@ -193,6 +281,7 @@ export class RnnoiseWasm {
     this.create = fn(names.create);
     this.destroy = fn(names.destroy);
     this.processFrame = fn(names.processFrame);
+    if (names.stackInit !== undefined) fn(names.stackInit)();
     fn(names.callCtors)();
   }
 
@@ -213,7 +302,7 @@ export class RnnoiseWasm {
           : new WebAssembly.Module(source.wasm);
       let runtime = RnnoiseWasm.byModule.get(module);
       if (runtime === undefined) {
-        runtime = new RnnoiseWasm(source.model, module, source.names);
+        runtime = new RnnoiseWasm(source.model, module, source);
         RnnoiseWasm.byModule.set(module, runtime);
       }
       RnnoiseWasm.bySource.set(source, runtime);

@@ -40,6 +40,10 @@ export {
 export {
   parseRnnoiseGlue,
   readRnnoiseSource,
+  SIMD_RNNOISE_NAMES,
+  simdRnnoiseSource,
+  wasmSimdSupported,
+  type ReadRnnoiseOptions,
   type DenoiserModel,
   type RnnoiseExportNames,
   type RnnoiseWasmSource,

@@ -9,10 +9,15 @@ import { FRAME_SAMPLES } from '../src/constants.js';
 import { DspError } from '../src/DspError.js';
 import { decodeWav, encodeWav } from '../src/wav.js';
 import {
+  activeLevelDbfs,
+  babble,
+  bestLag,
   convolve,
   dbfs,
   FS,
+  mix,
   pinkNoise,
+  rms,
   roomImpulseResponse,
   scaleTo,
   speechTrack,
@@ -24,14 +29,15 @@ function run(
   mic: Float32Array,
   ref?: Float32Array,
 ): { out: Float32Array; speaking: boolean[]; levels: number[] } {
-  const frames = Math.floor(mic.length / FRAME_SAMPLES);
-  const out = new Float32Array(frames * FRAME_SAMPLES);
+  const n = chain.frameSamples;
+  const frames = Math.floor(mic.length / n);
+  const out = new Float32Array(frames * n);
   const speaking: boolean[] = [];
   const levels: number[] = [];
   for (let f = 0; f < frames; f++) {
-    const at = f * FRAME_SAMPLES;
-    chain.input.set(mic.subarray(at, at + FRAME_SAMPLES));
-    if (ref) chain.reference.set(ref.subarray(at, at + FRAME_SAMPLES));
+    const at = f * n;
+    chain.input.set(mic.subarray(at, at + n));
+    if (ref) chain.reference.set(ref.subarray(at, at + n));
     else chain.reference.fill(0);
     const r = chain.process();
     out.set(chain.output, at);
@@ -39,6 +45,38 @@ function run(
     levels.push(r.levelDbfs);
   }
   return { out, speaking, levels };
+}
+
+/** Speech (en-us, 800 ms pauses) scaled to `levelDbfs` active level. */
+function talker(samples: number, levelDbfs: number): Float32Array {
+  const s = speechTrack(samples, 'en-us', 800, 1);
+  const g = 10 ** ((levelDbfs - activeLevelDbfs(s)) / 20);
+  return s.map((v) => v * g);
+}
+
+/**
+ * Noise in the talker's pauses, output over input, in dB: power over the 20 ms frames where
+ * `clean` is silent with at least 200 ms of silence on both sides (the first 2 s left out while
+ * the stages settle), the output read `delay` samples later.
+ */
+function pauseGainDb(clean: Float32Array, mic: Float32Array, out: Float32Array, delay: number) {
+  const frames = Math.floor(clean.length / FRAME_SAMPLES);
+  const silent = (f: number): boolean =>
+    f >= 0 && f < frames && rms(clean, f * FRAME_SAMPLES, (f + 1) * FRAME_SAMPLES) < 1e-6;
+  let pin = 0;
+  let pout = 0;
+  let count = 0;
+  for (let f = 100; f < frames - 11; f++) {
+    let pause = true;
+    for (let k = -10; k <= 10 && pause; k++) pause = silent(f + k);
+    if (!pause) continue;
+    count++;
+    for (let i = f * FRAME_SAMPLES; i < (f + 1) * FRAME_SAMPLES; i++) {
+      pin += mic[i]! * mic[i]!;
+      pout += out[i + delay]! * out[i + delay]!;
+    }
+  }
+  return { db: 10 * Math.log10(pout / pin), frames: count };
 }
 
 describe('CaptureChain', () => {
@@ -92,6 +130,104 @@ describe('CaptureChain', () => {
     expect(chain.report.totalUs).toBeGreaterThanOrEqual(chain.report.stageUs[0]!);
     chain.destroy();
   });
+
+  it.each([
+    [-30, -40],
+    [-25, -35],
+    [-30, -50],
+  ])(
+    'leaves babble in the talker’s pauses no louder than it came in (every stage on; talker %i dBFS, babble %i dBFS)',
+    async (talkerDbfs, babbleDbfs) => {
+      // A quiet talker (the AGC wants +12 dB at −30 dBFS) with 4-voice babble 10–20 dB below.
+      // RNNoise neither removes babble nor tells it from the talker (its VAD says speech in most
+      // pause frames), so a gain that followed the talker lifted the pauses by as much.
+      // Before the AGC's noise-aware cap: +12.7 dB for the first case. Now the gain stays near
+      // 0 dB in babble (so the talker is not lifted either: that would lift the babble):
+      // −0.57, −0.35 and −0.44 dB.
+      const n = 12 * FS;
+      const clean = talker(n, talkerDbfs);
+      const mic = mix(clean, scaleTo(babble(n), babbleDbfs));
+      const chain = await CaptureChain.create();
+      const { out } = run(chain, mic);
+      const pause = pauseGainDb(clean, mic, out, chain.delaySamples);
+      expect(pause.frames).toBeGreaterThan(50);
+      expect(pause.db).toBeLessThanOrEqual(0);
+      chain.destroy();
+    },
+  );
+
+  it('still brings a quiet talker to the AGC target in pink noise, pauses no louder', async () => {
+    // Stationary noise: RNNoise removes it, so the AGC may raise the talker to −18 dBFS and the
+    // pauses still come out far quieter than they went in.
+    const n = 12 * FS;
+    const clean = talker(n, -32);
+    const mic = mix(clean, scaleTo(pinkNoise(n, 5), -47));
+    const chain = await CaptureChain.create();
+    const { out } = run(chain, mic);
+    expect(Math.abs(activeLevelDbfs(out.subarray(4 * FS)) + 18)).toBeLessThanOrEqual(1.5);
+    expect(pauseGainDb(clean, mic, out, chain.delaySamples).db).toBeLessThan(-10);
+    chain.destroy();
+  });
+
+  it('on 480-sample frames, echo canceller + RNNoise give exactly the 960-sample output', async () => {
+    const n = 3 * FS;
+    const far = scaleTo(speechTrack(n, 'en-us', 300, 0), -20);
+    const echo = scaleTo(convolve(far, roomImpulseResponse(150, 10, 7)), -26);
+    const mic = mix(echo, scaleTo(speechTrack(n, 'en-gb', 200, 3), -30));
+    const stages = { aec: true, ns: true, agc: false, vad: false };
+    const big = await CaptureChain.create({ stages });
+    const small = await CaptureChain.create({ stages, frameSamples: 480 });
+    expect([big.frameSamples, small.frameSamples]).toEqual([960, 480]);
+    const a = run(big, mic, far).out;
+    const b = run(small, mic, far).out;
+    expect(rms(b)).toBeGreaterThan(0.005);
+    expect(Array.from(b)).toEqual(Array.from(a));
+    expect(() => small.processHalf(0)).toThrow(RangeError);
+    big.destroy();
+    small.destroy();
+  });
+
+  it('on 480-sample frames with every stage on, cancels echo and keeps and detects the talker', async () => {
+    const seconds = 6;
+    const n = seconds * FS;
+    const far = scaleTo(speechTrack(n, 'en-us', 300, 0), -20);
+    const echo = scaleTo(convolve(far, roomImpulseResponse(150, 10, 7)), -26);
+    const near = new Float32Array(n);
+    near.set(scaleTo(speechTrack(2 * FS, 'en-gb', 200, 3), -24).subarray(0, 2 * FS), 4 * FS);
+    const mic = mix(near, echo, scaleTo(pinkNoise(n, 3), -56));
+    const chain = await CaptureChain.create({ frameSamples: 480 });
+    const { out, speaking } = run(chain, mic, far);
+    expect(dbfs(mic, 2.5 * FS, 3.8 * FS) - dbfs(out, 2.5 * FS, 3.8 * FS)).toBeGreaterThan(20);
+    expect(dbfs(out, 4.2 * FS, 5.8 * FS)).toBeGreaterThan(-40);
+    const nearFrames = speaking.slice((4.2 * FS) / 480, (5.8 * FS) / 480);
+    expect(nearFrames.filter(Boolean).length / nearFrames.length).toBeGreaterThan(0.6);
+    await expect(CaptureChain.create({ frameSamples: 128 as 480 })).rejects.toThrow(RangeError);
+    chain.destroy();
+  });
+
+  it.each([960, 480] as const)(
+    'delays the output by exactly the echo canceller’s and RNNoise’s delays, each stage and all (%i-sample frames)',
+    async (frameSamples) => {
+      // Near-end talker only (no far end): cross-correlate output against input per setup.
+      const n = 4 * FS;
+      const mic = mix(scaleTo(speechTrack(n, 'en-us', 300, 5), -26), scaleTo(pinkNoise(n, 8), -60));
+      const setups: [string, Partial<Record<(typeof CAPTURE_STAGES)[number], boolean>>, number][] =
+        [
+          ['aec', { aec: true, ns: false, agc: false, vad: false }, 480],
+          ['ns', { aec: false, ns: true, agc: false, vad: false }, 480],
+          ['agc', { aec: false, ns: false, agc: true, vad: false }, 0],
+          ['vad', { aec: false, ns: false, agc: false, vad: true }, 0],
+          ['all', { aec: true, ns: true, agc: true, vad: true }, 960],
+        ];
+      for (const [name, stages, expected] of setups) {
+        const chain = await CaptureChain.create({ stages, frameSamples });
+        const { out } = run(chain, mic);
+        expect(bestLag(mic, out, 2_400), name).toBe(expected);
+        expect(chain.delaySamples, name).toBe(expected);
+        chain.destroy();
+      }
+    },
+  );
 
   it('processHalf(0) then processHalf(1), fed half by half, equals process() exactly', async () => {
     const n = 2 * FS;

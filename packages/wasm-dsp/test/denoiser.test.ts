@@ -1,7 +1,15 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { DspError } from '../src/DspError.js';
 import { DENOISER_DELAY_SAMPLES, Denoiser, type DenoiserModel } from '../src/Denoiser.js';
-import { readRnnoiseSource, RnnoiseWasm, type RnnoiseWasmSource } from '../src/RnnoiseWasm.js';
+import {
+  parseRnnoiseGlue,
+  readRnnoiseSource,
+  RnnoiseWasm,
+  SIMD_RNNOISE_NAMES,
+  simdRnnoiseSource,
+  wasmSimdSupported,
+  type RnnoiseWasmSource,
+} from '../src/RnnoiseWasm.js';
 import {
   activeLevelDbfs,
   babble,
@@ -19,7 +27,14 @@ import {
 const FRAME = 960;
 const SECONDS = 8;
 const N = FS * SECONDS;
-const MODELS: readonly DenoiserModel[] = ['fast', 'quality'];
+/** The builds under test: the rnnoise 0.1 model with and without WASM SIMD, and rnnoise 0.2. */
+const BUILDS = ['fast-simd', 'fast-nosimd', 'quality'] as const;
+type Build = (typeof BUILDS)[number];
+const MODEL_OF: Record<Build, DenoiserModel> = {
+  'fast-simd': 'fast',
+  'fast-nosimd': 'fast',
+  quality: 'quality',
+};
 
 // Speech at -20 dBFS RMS (≈ -17 dBFS active level), with 600 ms pauses between sentences so the
 // pause metric has whole frames of noise only.
@@ -79,12 +94,12 @@ interface Scenario {
 
 const results = new Map<string, Scenario>();
 
-function measure(model: DenoiserModel, noiseName: string, noise: Float32Array): Scenario {
-  const key = `${model}/${noiseName}`;
+function measure(build: Build, noiseName: string, noise: Float32Array): Scenario {
+  const key = `${build}/${noiseName}`;
   const hit = results.get(key);
   if (hit) return hit;
   const x = noisy(noise, 5);
-  const d = sources.get(model)!;
+  const d = sources.get(build)!;
   const denoiser = Denoiser.createSync(d);
   const { out } = denoise(denoiser, x);
   // What alignedSiSdr(clean, out) computes, reusing the one cross-correlation (a 1M-point FFT).
@@ -104,44 +119,45 @@ function measure(model: DenoiserModel, noiseName: string, noise: Float32Array): 
   return r;
 }
 
-const sources = new Map<DenoiserModel, RnnoiseWasmSource>();
+const sources = new Map<Build, RnnoiseWasmSource>();
 
 beforeAll(async () => {
   clean = scaleTo(speechTrack(N, 'en-us', 600), -20);
-  for (const model of MODELS) {
-    const s = await readRnnoiseSource(model);
-    // Compile once: createSync then shares one instance per model across the whole file.
+  for (const build of BUILDS) {
+    const s = await readRnnoiseSource(MODEL_OF[build], { simd: build === 'fast-simd' });
+    // Compile once: createSync then shares one instance per build across the whole file.
     const wasm = s.wasm instanceof WebAssembly.Module ? s.wasm : new WebAssembly.Module(s.wasm);
-    sources.set(model, { ...s, wasm });
+    sources.set(build, { ...s, wasm });
   }
 });
 
-describe.each(MODELS)('Denoiser (%s model)', (model) => {
+describe.each(BUILDS)('Denoiser (%s build)', (build) => {
+  const model = MODEL_OF[build];
   it('improves SI-SDR by at least 8 dB on speech in white noise at 5 dB SNR', () => {
-    expect(measure(model, 'white', whiteNoise(N, 11)).gainDb).toBeGreaterThanOrEqual(8);
+    expect(measure(build, 'white', whiteNoise(N, 11)).gainDb).toBeGreaterThanOrEqual(8);
   });
 
   it('improves SI-SDR by at least 6 dB on speech in pink noise at 5 dB SNR', () => {
-    expect(measure(model, 'pink', pinkNoise(N, 12)).gainDb).toBeGreaterThanOrEqual(6);
+    expect(measure(build, 'pink', pinkNoise(N, 12)).gainDb).toBeGreaterThanOrEqual(6);
   });
 
   it('attenuates noise in speech pauses by at least 25 dB (white and pink)', () => {
-    expect(measure(model, 'white', whiteNoise(N, 11)).pauseAttenuationDb).toBeGreaterThanOrEqual(
+    expect(measure(build, 'white', whiteNoise(N, 11)).pauseAttenuationDb).toBeGreaterThanOrEqual(
       25,
     );
-    expect(measure(model, 'pink', pinkNoise(N, 12)).pauseAttenuationDb).toBeGreaterThanOrEqual(25);
+    expect(measure(build, 'pink', pinkNoise(N, 12)).pauseAttenuationDb).toBeGreaterThanOrEqual(25);
   });
 
   it('delays the signal by exactly RNNoise’s own delay and the wrapper adds none', () => {
-    expect(measure(model, 'white', whiteNoise(N, 11)).lag).toBe(DENOISER_DELAY_SAMPLES[model]);
-    expect(measure(model, 'pink', pinkNoise(N, 12)).lag).toBe(DENOISER_DELAY_SAMPLES[model]);
+    expect(measure(build, 'white', whiteNoise(N, 11)).lag).toBe(DENOISER_DELAY_SAMPLES[model]);
+    expect(measure(build, 'pink', pinkNoise(N, 12)).lag).toBe(DENOISER_DELAY_SAMPLES[model]);
   });
 
   it('gives the same output for 20 ms frames, 10 ms frames and in-place processing', () => {
     const x = noisy(whiteNoise(FS, 21), 5).subarray(0, FS);
-    const a = Denoiser.createSync(sources.get(model)!);
-    const b = Denoiser.createSync(sources.get(model)!);
-    const c = Denoiser.createSync(sources.get(model)!);
+    const a = Denoiser.createSync(sources.get(build)!);
+    const b = Denoiser.createSync(sources.get(build)!);
+    const c = Denoiser.createSync(sources.get(build)!);
     const outA = new Float32Array(FS);
     const outB = new Float32Array(FS);
     const inPlace = Float32Array.from(x);
@@ -158,7 +174,7 @@ describe.each(MODELS)('Denoiser (%s model)', (model) => {
   });
 
   it('reports a higher speech probability in speech than in pauses', () => {
-    const d = Denoiser.createSync(sources.get(model)!);
+    const d = Denoiser.createSync(sources.get(build)!);
     const { vad } = denoise(d, noisy(pinkNoise(N, 12), 5));
     d.destroy();
     const pauses = new Set(pauseFrames());
@@ -179,25 +195,25 @@ describe.each(MODELS)('Denoiser (%s model)', (model) => {
   it('leaves the RNNoise heap flat over 1,000 create/destroy cycles', () => {
     // Same compiled module, so the same instance as the denoisers below: a malloc probe then
     // shows whether anything stayed allocated (emmalloc hands the lowest fitting block back).
-    const rt = RnnoiseWasm.fromSource(sources.get(model)!);
+    const rt = RnnoiseWasm.fromSource(sources.get(build)!);
     const probe = (): number => {
       const p = rt.malloc(1_024);
       rt.free(p);
       return p;
     };
-    const first = Denoiser.createSync(sources.get(model)!);
+    const first = Denoiser.createSync(sources.get(build)!);
     const frame = new Float32Array(FRAME);
     first.process(frame);
     const heapBefore = first.heapBytes;
     first.destroy();
     const probeBefore = probe();
     for (let i = 0; i < 1_000; i++) {
-      const d = Denoiser.createSync(sources.get(model)!);
+      const d = Denoiser.createSync(sources.get(build)!);
       d.process(frame);
       d.destroy();
     }
     expect(probe()).toBe(probeBefore);
-    const last = Denoiser.createSync(sources.get(model)!);
+    const last = Denoiser.createSync(sources.get(build)!);
     expect(last.heapBytes).toBe(heapBefore);
     last.destroy();
   });
@@ -206,18 +222,75 @@ describe.each(MODELS)('Denoiser (%s model)', (model) => {
 describe('Denoiser model choice', () => {
   it('quality (rnnoise 0.2) beats fast (rnnoise 0.1) on babble by at least 1 dB SI-SDR', () => {
     const b = babble(N);
-    const fast = measure('fast', 'babble', b);
+    const fast = measure('fast-simd', 'babble', b);
     const quality = measure('quality', 'babble', b);
     expect(quality.gainDb - fast.gainDb).toBeGreaterThanOrEqual(1);
   });
 });
 
-describe('Denoiser lifecycle and arguments', () => {
-  it('create() loads the default model from the installed package', async () => {
-    const d = await Denoiser.create();
-    expect(d.model).toBe('fast');
-    expect(d.delaySamples).toBe(480);
+describe('Denoiser SIMD build', () => {
+  it('is what this engine loads for the fast model, and has the names it is loaded by', () => {
+    expect(wasmSimdSupported()).toBe(true);
+    const simd = sources.get('fast-simd')!;
+    expect(simd.simd).toBe(true);
+    expect(simd.names).toEqual(SIMD_RNNOISE_NAMES);
+    expect(sources.get('fast-nosimd')!.simd).toBe(false);
+    const module = simd.wasm as WebAssembly.Module;
+    const exports = WebAssembly.Module.exports(module).map((e) => e.name);
+    for (const name of ['memory', 'malloc', 'free', 'rnnoise_create', 'rnnoise_process_frame'])
+      expect(exports).toContain(name);
+  });
+
+  it('gives the same output as the build without SIMD (same rnnoise 0.1 model), to 1e-5', () => {
+    const x = noisy(pinkNoise(2 * FS, 31), 5).subarray(0, 2 * FS);
+    const a = Denoiser.createSync(sources.get('fast-simd')!);
+    const b = Denoiser.createSync(sources.get('fast-nosimd')!);
+    expect([a.simd, b.simd]).toEqual([true, false]);
+    const outA = new Float32Array(x.length);
+    const outB = new Float32Array(x.length);
+    let worstVad = 0;
+    for (let s = 0; s < x.length; s += FRAME) {
+      const va = a.process(x.subarray(s, s + FRAME), outA.subarray(s, s + FRAME));
+      const vb = b.process(x.subarray(s, s + FRAME), outB.subarray(s, s + FRAME));
+      worstVad = Math.max(worstVad, Math.abs(va - vb));
+    }
+    let worst = 0;
+    for (let i = 0; i < x.length; i++) worst = Math.max(worst, Math.abs(outA[i]! - outB[i]!));
+    expect(rms(outA)).toBeGreaterThan(0.01);
+    expect(worst).toBeLessThan(1e-5);
+    expect(worstVad).toBeLessThan(1e-4);
+    a.destroy();
+    b.destroy();
+  });
+
+  it('simdRnnoiseSource() takes the package bytes, as a browser fetches them', async () => {
+    const { readFile } = await import('node:fs/promises');
+    const { createRequire } = await import('node:module');
+    const path = createRequire(import.meta.url).resolve(
+      '@shiguredo/rnnoise-wasm/dist/rnnoise_simd.wasm',
+    );
+    const d = Denoiser.createSync(simdRnnoiseSource(new Uint8Array(await readFile(path))));
+    expect([d.model, d.simd, d.delaySamples]).toEqual(['fast', true, 480]);
+    const frame = Float32Array.from({ length: FRAME }, (_, i) => 0.1 * Math.sin(i / 5));
+    expect(d.process(frame)).toBeGreaterThanOrEqual(0);
     d.destroy();
+  });
+
+  it('parseRnnoiseGlue() still loads the jitsi build without SIMD', async () => {
+    const s = await readRnnoiseSource('fast', { simd: false });
+    expect(s.simd).toBe(false);
+    expect(() => parseRnnoiseGlue('fast', 'not a glue file', new Uint8Array(8))).toThrow(DspError);
+  });
+});
+
+describe('Denoiser lifecycle and arguments', () => {
+  it('create() loads the default model, SIMD build, from the installed package', async () => {
+    const d = await Denoiser.create();
+    expect([d.model, d.simd, d.delaySamples]).toEqual(['fast', true, 480]);
+    d.destroy();
+    const old = await Denoiser.create({ simd: false });
+    expect([old.model, old.simd]).toEqual(['fast', false]);
+    old.destroy();
   });
 
   it('destroy() is idempotent and process() afterwards throws DspError destroyed', async () => {
@@ -239,7 +312,7 @@ describe('Denoiser lifecycle and arguments', () => {
     expect(() => d.process(new Float32Array(FRAME), new Float32Array(480))).toThrow(RangeError);
     d.destroy();
     await expect(Denoiser.create({ model: 'best' as DenoiserModel })).rejects.toThrow(RangeError);
-    expect(() => Denoiser.createSync(sources.get('fast')!, { model: 'quality' })).toThrow(
+    expect(() => Denoiser.createSync(sources.get('fast-simd')!, { model: 'quality' })).toThrow(
       RangeError,
     );
   });
