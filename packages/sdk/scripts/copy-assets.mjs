@@ -1,5 +1,6 @@
 // Copies what the browser audio graph loads at run time next to the SDK bundle, in
-// dist/assets/: the worklet bundle, the DSP kernels, RNNoise (both builds) and libopus (SIMD and
+// dist/assets/: the worklet bundle, the DSP kernels, RNNoise (jitsi's two builds and the SIMD
+// build of @shiguredo/rnnoise-wasm) and libopus (SIMD and
 // scalar builds of `@evan/opus`, the media path's codec).
 // The codec worker bundle (concord-codec-worker.js) is written there by rollup directly.
 import { copyFileSync, mkdirSync } from 'node:fs';
@@ -15,6 +16,10 @@ mkdirSync(out, { recursive: true });
 const dsp = join(root, '..', 'wasm-dsp', 'build');
 const worklet = join(root, '..', 'audio-worklet', 'dist');
 const rnnoise = dirname(require.resolve('@jitsi/rnnoise-wasm/dist/rnnoise.wasm'));
+// The WASM SIMD build of RNNoise ('fast' where the engine has SIMD), from wasm-dsp's dependency.
+const rnnoiseSimd = createRequire(join(root, '..', 'wasm-dsp', 'package.json')).resolve(
+  '@shiguredo/rnnoise-wasm/dist/rnnoise_simd.wasm',
+);
 // @evan/opus is a dependency of wasm-dsp: resolve it from there.
 const opus = dirname(
   createRequire(join(root, '..', 'wasm-dsp', 'package.json')).resolve('@evan/opus/wasm/simd.wasm'),
@@ -26,6 +31,7 @@ const files = [
   [join(rnnoise, 'rnnoise.js'), 'rnnoise.js'],
   [join(rnnoise, 'rnnoise.wasm'), 'rnnoise.wasm'],
   [join(rnnoise, 'rnnoise-sync.js'), 'rnnoise-sync.js'],
+  [rnnoiseSimd, 'rnnoise_simd.wasm'],
   [join(opus, 'simd.wasm'), 'opus-simd.wasm'],
   [join(opus, 'opus.wasm'), 'opus.wasm'],
 ];
