@@ -36,6 +36,12 @@ export interface ProducerRecord {
   readonly consumers: Set<ConsumerRecord>;
   /** The bridge's consumer of a WebRTC producer (while the room has WebSocket members). */
   bridgeConsumer: BridgeConsumer | undefined;
+  /** Its own audio level observer (see {@link SfuRoom}: one per producer). */
+  observer: MsAudioLevelObserver | undefined;
+  /** Last reported average level (dBov), undefined after a `silence` report. */
+  levelDbov: number | undefined;
+  /** When {@link levelDbov} was reported (ms, the host's clock). */
+  levelAt: number;
 }
 
 /** A WebRTC member's consumer of another member's producer. */
@@ -97,7 +103,7 @@ export interface RoomHost {
   frame(room: SfuRoom, memberId: string, frame: Uint8Array): void;
 }
 
-/** A member's level in one observer report. */
+/** A member's level in one report (every level interval). */
 export interface SfuLevel {
   memberId: string;
   producerId: string;
@@ -148,8 +154,9 @@ class SerialQueue {
 interface MediaPlane {
   readonly worker: MsWorker;
   readonly router: MsRouter;
-  readonly observer: MsAudioLevelObserver;
   readonly bridge: MsDirectTransport;
+  /** Runs selection every level interval. */
+  readonly ticker: NodeJS.Timeout;
   /** Opus payload type and audio level extension id of bridge producers. */
   readonly payloadType: number;
   readonly levelExtensionId: number;
@@ -162,10 +169,16 @@ type RoomState =
   | { status: 'closed' };
 
 /**
- * One room of the SFU: its router (on one worker slot), audio level observer and top-N
- * selection, its bridge (a DirectTransport) to the WebSocket media path, and its members'
- * transports, producers and consumers. Operations that touch mediasoup run one at a time
- * ({@link SfuRoom.queue}); ownership is checked by the {@link Sfu} before. Main thread.
+ * One room of the SFU: its router (on one worker slot), top-N selection from audio levels, its
+ * bridge (a DirectTransport) to the WebSocket media path, and its members' transports,
+ * producers and consumers. Operations that touch mediasoup run one at a time (a queue);
+ * ownership is checked by the {@link Sfu} before.
+ *
+ * Levels: each producer has an audio level observer of its own. One observer for the room
+ * would be cheaper, but mediasoup 3.8.4 keys its report by level, so of several producers with
+ * the same average dBov in an interval it reports only one — the others would look silent and
+ * lose their slots. A ticker runs the selection every level interval from the latest reports.
+ * Main thread.
  */
 export class SfuRoom {
   /** Members by member id. */
@@ -216,6 +229,7 @@ export class SfuRoom {
       throw this.failure;
     }
     if (this.state.status !== 'creating') {
+      clearInterval(plane.ticker);
       plane.router.close();
       return;
     }
@@ -226,11 +240,6 @@ export class SfuRoom {
     let router: MsRouter | undefined;
     try {
       router = await worker.createRouter({ mediaCodecs: SFU_MEDIA_CODECS });
-      const observer = await router.createAudioLevelObserver({
-        maxEntries: 100,
-        threshold: -127, // every stream with packets: selection applies its own threshold
-        interval: this.host.levelIntervalMs,
-      });
       const bridge = await router.createDirectTransport();
       const caps = router.rtpCapabilities;
       const opus = caps.codecs?.find((c) => c.mimeType.toLowerCase() === 'audio/opus');
@@ -240,13 +249,13 @@ export class SfuRoom {
       const levelExtensionId = ext?.preferredId ?? ext?.id;
       if (opus?.preferredPayloadType === undefined || levelExtensionId === undefined)
         throw new Error('the router offers no Opus payload type or no audio level extension');
-      observer.on('volumes', (volumes: MsVolume[]) => this.onVolumes(observer, volumes));
-      observer.on('silence', () => this.onVolumes(observer, []));
+      const ticker = setInterval(() => this.onTick(), this.host.levelIntervalMs);
+      ticker.unref();
       return {
         worker,
         router,
-        observer,
         bridge,
+        ticker,
         payloadType: opus.preferredPayloadType,
         levelExtensionId,
       };
@@ -314,7 +323,10 @@ export class SfuRoom {
     if (s.status === 'closed') return;
     this.state = { status: 'closed' };
     this.slot.rooms--;
-    if (s.status === 'ready' && !s.plane.router.closed) s.plane.router.close();
+    if (s.status === 'ready') {
+      clearInterval(s.plane.ticker);
+      if (!s.plane.router.closed) s.plane.router.close();
+    }
   }
 
   /**
@@ -472,7 +484,9 @@ export class SfuRoom {
    * {@link rebuild}. Returns the producers that were lost. Synchronous.
    */
   markDead(): ProducerRecord[] {
-    if (this.state.status === 'closed') return [];
+    const s = this.state;
+    if (s.status === 'closed') return [];
+    if (s.status === 'ready') clearInterval(s.plane.ticker);
     this.state = { status: 'rebuilding' };
     // A fresh selector first: forgetting producers below must not pause or resume anything.
     this.selector = new TopNSelector(this.host.topN);
@@ -497,6 +511,7 @@ export class SfuRoom {
     if (this.state.status !== 'rebuilding') return;
     const plane = await this.buildPlane(worker);
     if (this.state.status !== 'rebuilding') {
+      clearInterval(plane.ticker);
       plane.router.close();
       return;
     }
@@ -512,6 +527,9 @@ export class SfuRoom {
       producer,
       consumers: new Set(),
       bridgeConsumer: undefined,
+      observer: undefined,
+      levelDbov: undefined,
+      levelAt: Number.NEGATIVE_INFINITY,
     };
     m.producer = p;
     this.producers.set(p.id, p);
@@ -523,12 +541,34 @@ export class SfuRoom {
   }
 
   private async observe(plane: MediaPlane, p: ProducerRecord): Promise<void> {
+    let observer: MsAudioLevelObserver | undefined;
     try {
-      await plane.observer.addProducer({ producerId: p.id });
+      observer = await plane.router.createAudioLevelObserver({
+        maxEntries: 1,
+        threshold: -127, // any packet: the selection applies its own threshold
+        interval: this.host.levelIntervalMs,
+      });
+      await observer.addProducer({ producerId: p.id });
     } catch (e) {
       // Without levels the producer still flows; selection treats it as silent.
+      observer?.close();
       this.host.logger.warn({ room: this.name, producerId: p.id, err: e }, 'audio level observer');
+      return;
     }
+    if (this.producers.get(p.id) !== p) {
+      observer.close();
+      return;
+    }
+    p.observer = observer;
+    observer.on('volumes', (volumes: MsVolume[]) => {
+      const v = volumes[0];
+      if (!v) return;
+      p.levelDbov = v.volume;
+      p.levelAt = this.host.now();
+    });
+    observer.on('silence', () => {
+      p.levelDbov = undefined;
+    });
   }
 
   private async openBridgeProducer(m: MemberRecord, plane: MediaPlane): Promise<void> {
@@ -572,7 +612,13 @@ export class SfuRoom {
   private async openBridgeConsumer(plane: MediaPlane, p: ProducerRecord): Promise<void> {
     let consumer: MsConsumer;
     try {
-      consumer = await plane.bridge.consume({ producerId: p.id, paused: !this.isSelected(p) });
+      // 3.8.4 wants capabilities for DirectTransport consumers too: the router's own (they
+      // keep the audio level extension the frames' level byte comes from).
+      consumer = await plane.bridge.consume({
+        producerId: p.id,
+        rtpCapabilities: plane.router.rtpCapabilities,
+        paused: !this.isSelected(p),
+      });
     } catch (e) {
       this.host.logger.warn({ room: this.name, producerId: p.id, err: e }, 'bridge consume');
       return;
@@ -644,6 +690,8 @@ export class SfuRoom {
   private forgetProducer(p: ProducerRecord): void {
     if (this.producers.get(p.id) !== p) return;
     this.producers.delete(p.id);
+    if (p.observer && !p.observer.closed) p.observer.close();
+    p.observer = undefined;
     if (p.member.producer === p) p.member.producer = undefined;
     this.host.unindexProducer(p);
     for (const c of [...p.consumers]) this.forgetConsumer(c);
@@ -658,17 +706,18 @@ export class SfuRoom {
     this.host.unindexConsumer(c);
   }
 
-  private onVolumes(observer: MsAudioLevelObserver, volumes: MsVolume[]): void {
-    const s = this.state;
-    if (s.status !== 'ready' || s.plane.observer !== observer) return;
+  /** Every level interval: selection and speaking from the producers' latest levels. */
+  private onTick(): void {
+    if (this.state.status !== 'ready' || this.producers.size === 0) return;
     const now = this.host.now();
+    // A report older than two intervals is stale (its observer stopped reporting).
+    const fresh = 2 * this.host.levelIntervalMs;
     const levels = new Map<string, number>();
     const report: SfuLevel[] = [];
-    for (const v of volumes) {
-      const p = this.producers.get(v.producer.id);
-      if (!p) continue;
-      levels.set(p.id, v.volume);
-      report.push({ memberId: p.member.memberId, producerId: p.id, levelDbov: v.volume });
+    for (const p of this.producers.values()) {
+      if (p.levelDbov === undefined || now - p.levelAt > fresh) continue;
+      levels.set(p.id, p.levelDbov);
+      report.push({ memberId: p.member.memberId, producerId: p.id, levelDbov: p.levelDbov });
     }
     const change = this.selector.update(levels, now);
     this.applySelection(change.selected, change.deselected);
