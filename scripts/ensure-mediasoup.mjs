@@ -18,8 +18,10 @@
 // after a failure it holds { state: 'failed', log, error }. The gateway's SFU module
 // (packages/gateway/src/sfu/mediasoupLoader.ts) reads the same two files.
 //
-// CLI: `node scripts/ensure-mediasoup.mjs` (or `npm run mediasoup`); exit code 0 when the worker
-// is ready. Needs make, g++ and Debian's python3: installed with apt-get when missing and running
+// CLI: `node scripts/ensure-mediasoup.mjs [--lines] [--prefix]` (or `npm run mediasoup`): exit
+// code 0 when the worker is ready; `--lines` prints progress as lines every 15 s instead of one
+// line updated in place on a terminal, `--prefix` starts lines with "[mediasoup]". An
+// interrupted build resumes from the objects already compiled. Needs make, g++ and Debian's python3: installed with apt-get when missing and running
 // as root, like scripts/system-deps.mjs; otherwise the command to run is printed.
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import {
@@ -248,7 +250,7 @@ const fmtMin = (ms) => {
 };
 
 /** Runs make with progress; resolves with the exit code. */
-function runMake(p, say, writeStatus) {
+function runMake(p, say, writeStatus, inPlace) {
   return new Promise((resolve) => {
     const cores = availableParallelism();
     const logStream = createWriteStream(p.log);
@@ -257,10 +259,25 @@ function runMake(p, say, writeStatus) {
     const env = { ...process.env, PYTHON };
     // With MEDIASOUP_WORKER_BIN set, the worker Makefile's default target builds nothing.
     delete env.MEDIASOUP_WORKER_BIN;
+    // Its own process group, so an interrupted build stops every compiler it started (and
+    // resumes from the objects already built next time).
     const child = spawn('make', ['-C', p.workerSrc, `PYTHON=${PYTHON}`, `CORES=${cores}`], {
       env,
       stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
     });
+    const stop = (signal) => {
+      try {
+        process.kill(-child.pid, 'SIGTERM');
+      } catch {
+        // already gone
+      }
+      rmSync(p.lock, { force: true });
+      rmSync(p.status, { force: true });
+      process.exit(signal === 'SIGINT' ? 130 : 143);
+    };
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
     let done = 0;
     let weight = 0;
     let pending = '';
@@ -293,9 +310,11 @@ function runMake(p, say, writeStatus) {
       );
     };
     report();
-    const timer = setInterval(report, process.stdout.isTTY ? 2_000 : 15_000);
+    const timer = setInterval(report, inPlace ? 2_000 : 15_000);
     child.on('close', (code) => {
       clearInterval(timer);
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
       if (pending) logStream.write(`${pending}\n`);
       logStream.end(`# exit ${code}, ${((Date.now() - started) / 1000).toFixed(1)} s\n`, () =>
         resolve({ code: code ?? 1, seconds: (Date.now() - started) / 1000, steps: done }),
@@ -318,7 +337,10 @@ function tail(file, lines) {
  * printed, with the log's tail). Waits for a build another process is running instead of
  * starting a second one. `log` prints a line; progress goes to stdout (in place on a TTY).
  */
-export async function ensureMediasoup(root, { log = (line) => console.log(line) } = {}) {
+export async function ensureMediasoup(
+  root,
+  { log = (line) => console.log(line), inPlace = Boolean(process.stdout.isTTY) } = {},
+) {
   const p = mediasoupPaths(root);
   if (markerValid(p)) return mediasoupWorkerStatus(root);
   mkdirSync(p.dir, { recursive: true });
@@ -365,10 +387,9 @@ export async function ensureMediasoup(root, { log = (line) => console.log(line) 
       writeFileSync(p.log, String(e?.stack ?? e));
       return fail(`preparing the sources: ${e?.message ?? e}`);
     }
-    const tty = process.stdout.isTTY;
-    const say = (line) => (tty ? process.stdout.write(`\r\x1b[K${line}`) : log(line));
-    const result = await runMake(p, say, (s) => writeStatus({ state: 'building', ...s }));
-    if (tty) process.stdout.write('\n');
+    const say = (line) => (inPlace ? process.stdout.write(`\r\x1b[K${line}`) : log(line));
+    const result = await runMake(p, say, (s) => writeStatus({ state: 'building', ...s }), inPlace);
+    if (inPlace) process.stdout.write('\n');
     if (result.code !== 0 || !isExecutable(p.workerBin))
       return fail(`make exited with ${result.code}`);
     const marker = {
@@ -390,8 +411,28 @@ export async function ensureMediasoup(root, { log = (line) => console.log(line) 
   }
 }
 
+/**
+ * Starts {@link ensureMediasoup} in a child process and returns at once (`npm start`: the
+ * gateway and the page start meanwhile; the gateway sees the worker appear through
+ * .mediasoup/worker.json — `mediasoupWorkerStatus` — and can start its SFU then). Progress
+ * lines are prefixed "[mediasoup]" so they stand out among the gateway's logs. Returns the
+ * child, or undefined when the worker is ready already.
+ */
+export function startMediasoupBuild(root) {
+  if (markerValid(mediasoupPaths(root))) return undefined;
+  return spawn(process.execPath, [fileURLToPath(import.meta.url), '--lines', '--prefix'], {
+    cwd: root,
+    stdio: 'inherit',
+  });
+}
+
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const root = fileURLToPath(new URL('..', import.meta.url));
-  const status = await ensureMediasoup(root);
+  const prefix = process.argv.includes('--prefix') ? '[mediasoup] ' : '';
+  const status = await ensureMediasoup(root, {
+    log: (line) => console.log(`${prefix}${line}`),
+    inPlace: Boolean(process.stdout.isTTY) && !process.argv.includes('--lines'),
+  });
+  if (prefix && status.state === 'ready') console.log(`${prefix}worker ready: ${status.workerBin}`);
   process.exit(status.state === 'ready' ? 0 : 1);
 }

@@ -3,7 +3,6 @@
 // Chrome111 handler over @roamhq/wrtc (libwebrtc). These tests run only inside a loopback-only
 // network namespace (vitest.netns.config.ts; see scripts/test.mjs). Node only.
 import wrtc from '@roamhq/wrtc';
-import type { RTCAudioData } from '@roamhq/wrtc/types/nonstandard';
 import { Device } from 'mediasoup-client';
 import type { Consumer, Producer, Transport } from 'mediasoup-client/types';
 import { loadMediasoup } from '../src/sfu/mediasoupLoader.js';
@@ -151,7 +150,7 @@ export class ToneListener {
     this.sink = new wrtc.nonstandard.RTCAudioSink(
       track as unknown as ConstructorParameters<typeof wrtc.nonstandard.RTCAudioSink>[0],
     ) as unknown as { stop(): void; ondata: unknown };
-    this.sink.ondata = (data: RTCAudioData) => {
+    this.sink.ondata = (data: { samples: Int16Array; channelCount?: number }) => {
       this.chunks++;
       // Mono view of the first channel (wrtc may deliver stereo interleaved).
       const ch = data.channelCount ?? 1;
