@@ -297,20 +297,25 @@ function runMake(p, say, writeStatus, inPlace) {
     };
     child.stdout.on('data', onData);
     child.stderr.on('data', onData);
+    let lastSaid = Number.NEGATIVE_INFINITY;
     const report = () => {
-      const elapsed = Date.now() - started;
+      const now = Date.now();
+      writeStatus({ done, total: BUILD_STEPS });
+      // On a terminal the line updates in place every 2 s; as log lines, every 15 s.
+      if (!inPlace && now - lastSaid < 15_000) return;
+      lastSaid = now;
+      const elapsed = now - started;
       const frac = Math.min(1, weight / TOTAL_WEIGHT);
       // Until a few percent is done the rate says little: quote the usual range instead.
       const eta =
         frac > 0.03 ? `~${fmtMin((elapsed / frac) * (1 - frac))} left` : 'estimating time left';
-      writeStatus({ done, total: BUILD_STEPS });
       say(
         `building mediasoup worker (first time only, 3–10 min on 2 cores): ` +
           `${Math.min(done, BUILD_STEPS)}/${BUILD_STEPS} steps, ${eta}`,
       );
     };
     report();
-    const timer = setInterval(report, inPlace ? 2_000 : 15_000);
+    const timer = setInterval(report, 2_000);
     child.on('close', (code) => {
       clearInterval(timer);
       process.off('SIGINT', stop);
@@ -365,8 +370,9 @@ export async function ensureMediasoup(
       if (markerValid(p)) return mediasoupWorkerStatus(root);
     }
   }
+  const startedAt = Date.now();
   const writeStatus = (s) =>
-    writeFileSync(p.status, JSON.stringify({ pid: process.pid, startedAt: Date.now(), ...s }));
+    writeFileSync(p.status, JSON.stringify({ pid: process.pid, startedAt, ...s }));
   const fail = (error) => {
     const status = { state: 'failed', log: p.log, error };
     writeFileSync(p.status, JSON.stringify(status));

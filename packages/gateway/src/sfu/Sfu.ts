@@ -167,6 +167,7 @@ export class Sfu extends SfuEmitter<SfuEvents> {
     selectionChanges: 0,
   };
   private readonly host: RoomHost;
+  private capabilities: unknown;
   private closed = false;
 
   private constructor(
@@ -259,20 +260,21 @@ export class Sfu extends SfuEmitter<SfuEvents> {
   }
 
   /**
-   * The routers' RTP capabilities (the same for every room): clients load their device with
-   * them. Resolves once a worker runs.
-   * @throws {SfuError} `CONCORD_ERR_SFU_CLOSED`.
+   * The routers' RTP capabilities (the same for every room: same codecs, same mediasoup):
+   * clients load their device with them. Read once from a router, then cached.
+   * @throws {SfuError} `CONCORD_ERR_SFU_CLOSED`, `INTERNAL`.
    */
   async rtpCapabilities(): Promise<unknown> {
     this.checkOpen();
+    if (this.capabilities !== undefined) return this.capabilities;
     for (const room of this.rooms.values())
-      if (room.status === 'ready') return room.rtpCapabilities;
+      if (room.status === 'ready') return (this.capabilities = room.rtpCapabilities);
     const worker = await this.pool.pick().ready;
     try {
       const router = await worker.createRouter({ mediaCodecs: SFU_MEDIA_CODECS });
-      const caps = router.rtpCapabilities;
+      this.capabilities = router.rtpCapabilities;
       router.close();
-      return caps;
+      return this.capabilities;
     } catch (e) {
       throw SfuError.fromMediasoup('reading router capabilities', e);
     }
