@@ -44,7 +44,8 @@ const netnsStatus =
         process.getuid?.() === 0 ? '-n' : '-rn',
         'sh',
         '-c',
-        `ip link set lo up && exec ${netnsVitest}`,
+        // `ip` lives in /usr/sbin, off a normal user's PATH.
+        `PATH="$PATH:/usr/sbin:/sbin"; ip link set lo up && exec ${netnsVitest}`,
       ])
     : 1;
 const e2eJson = join(reports, 'playwright.json');
