@@ -12,6 +12,8 @@ export default tseslint.config(
       'test-reports/**',
       'playwright-report/**',
       'bench/results/**',
+      // The mediasoup worker build (scripts/ensure-mediasoup.mjs): third-party sources.
+      '.mediasoup/**',
       // AssemblyScript is not TypeScript: its types (f32, v128, …) are checked by asc.
       'packages/wasm-dsp/assembly/**',
     ],

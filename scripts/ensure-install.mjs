@@ -15,3 +15,6 @@ export function build(root) {
   console.log('building (npm run build)');
   execFileSync('npm', ['run', 'build', '--silent'], { cwd: root, stdio: 'inherit' });
 }
+
+// The mediasoup worker (WebRTC SFU) is built by its own script: see ensure-mediasoup.mjs.
+export { ensureMediasoup, startMediasoupBuild } from './ensure-mediasoup.mjs';

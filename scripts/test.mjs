@@ -1,12 +1,14 @@
 // `npm test`: everything a fresh machine needs, then every test. Installs npm dependencies and
-// (as root) Debian's chromium/espeak-ng/sox when missing, builds, runs the unit and integration
-// tests (vitest) and the browser suite (Playwright + Debian Chromium), and ends with one
-// summary line: "tests: N passed, M failed".
+// (as root) Debian's chromium/espeak-ng/sox when missing, builds, builds the mediasoup worker
+// once (scripts/ensure-mediasoup.mjs, 3–10 min the first time), runs the unit and integration
+// tests (vitest), the WebRTC tests in a loopback-only network namespace (vitest.netns.config.ts
+// under `unshare -n`, or `unshare -rn` when not root) and the browser suite (Playwright +
+// Debian Chromium), and ends with one summary line: "tests: N passed, M failed".
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { build, ensureNodeModules } from './ensure-install.mjs';
+import { build, ensureMediasoup, ensureNodeModules } from './ensure-install.mjs';
 import { ensureSystemDeps } from './system-deps.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -17,6 +19,7 @@ mkdirSync(reports, { recursive: true });
 ensureNodeModules(root);
 if (!ensureSystemDeps()) process.exit(1);
 build(root);
+const mediasoup = await ensureMediasoup(root);
 
 const run = (cmd, args, env = {}) =>
   spawnSync(cmd, args, { cwd: root, stdio: 'inherit', env: { ...process.env, ...env } }).status ??
@@ -30,6 +33,21 @@ const unitStatus = run('npx', [
   '--reporter=json',
   `--outputFile.json=${vitestJson}`,
 ]);
+// WebRTC traffic stays on loopback: these tests run in a network namespace with only `lo`
+// (their globalSetup refuses anything else). Root makes one directly; others a user namespace.
+const netnsJson = join(reports, 'vitest-netns.json');
+rmSync(netnsJson, { force: true }); // a report left by an earlier run must not count
+const netnsVitest = `npx vitest run -c vitest.netns.config.ts --reporter=default --reporter=json --outputFile.json=${netnsJson}`;
+const netnsStatus =
+  mediasoup.state === 'ready'
+    ? run('unshare', [
+        process.getuid?.() === 0 ? '-n' : '-rn',
+        'sh',
+        '-c',
+        // `ip` lives in /usr/sbin, off a normal user's PATH.
+        `PATH="$PATH:/usr/sbin:/sbin"; ip link set lo up && exec ${netnsVitest}`,
+      ])
+    : 1;
 const e2eJson = join(reports, 'playwright.json');
 const e2eStatus = run('npx', ['playwright', 'test', '--reporter=list,json'], {
   PLAYWRIGHT_JSON_OUTPUT_NAME: e2eJson,
@@ -45,6 +63,14 @@ try {
   failed += 1;
 }
 try {
+  if (mediasoup.state !== 'ready') throw new Error('no mediasoup worker: WebRTC tests not run');
+  const v = JSON.parse(readFileSync(netnsJson, 'utf8'));
+  passed += v.numPassedTests;
+  failed += v.numFailedTests;
+} catch {
+  failed += 1;
+}
+try {
   const p = JSON.parse(readFileSync(e2eJson, 'utf8'));
   passed += p.stats.expected;
   failed += p.stats.unexpected + p.stats.flaky;
@@ -52,4 +78,4 @@ try {
   failed += 1;
 }
 console.log(`\ntests: ${passed} passed, ${failed} failed`);
-process.exit(unitStatus === 0 && e2eStatus === 0 && failed === 0 ? 0 : 1);
+process.exit(unitStatus === 0 && netnsStatus === 0 && e2eStatus === 0 && failed === 0 ? 0 : 1);
