@@ -16,6 +16,7 @@ export {
 export {
   CAPTURE_PROCESSOR,
   PLAYBACK_PROCESSOR,
+  TAP_PROCESSOR,
   TIMING_BIN_US,
   TIMING_BINS,
   type CaptureCommand,
@@ -25,7 +26,11 @@ export {
   type PlaybackEvent,
   type PlaybackProcessorOptions,
   type ProcessorStats,
+  type TapCommand,
+  type TapEvent,
+  type TapProcessorOptions,
 } from './shared/messages.js';
+export { TapEngine, type TapEngineOptions, type TapStats } from './tap/TapEngine.js';
 export {
   CaptureEngine,
   type CaptureEngineOptions,

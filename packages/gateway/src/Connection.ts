@@ -17,12 +17,17 @@ import {
   type RefreshTokenMessage,
   type ResumeMessage,
   type ServerMessage,
+  type SetMediaPathMessage,
+  type WebRtcConnectMessage,
+  type WebRtcConsumeMessage,
+  type WebRtcProduceMessage,
 } from '@concord/protocol';
 import type { WebSocket } from 'ws';
 import type { TokenGrant } from './auth/tokens.js';
 import { OUTBOUND_BATCH_BYTES } from './config.js';
 import { GatewayError } from './errors.js';
 import type { GatewayContext } from './GatewayContext.js';
+import { MediaRequestFailure } from './MediaRouter.js';
 import type { MediaSendResult, Session, SessionSink } from './Session.js';
 import { TokenBucket } from './TokenBucket.js';
 
@@ -396,7 +401,7 @@ export class Connection implements SessionSink {
     const state = this._state;
     try {
       if (state.status === 'ready') {
-        this.ctx.relay.relay(state.session, data);
+        this.ctx.media.relayFrame(state.session, data);
         return;
       }
       // Malformed frames earn INVALID_FRAME whatever the state, as control frames do.
@@ -468,6 +473,17 @@ export class Connection implements SessionSink {
       case Op.ReceiverReport:
         rooms.receiverReport(session, m.d.room, m.d.reports);
         return;
+      case Op.SetMediaPath:
+      case Op.WebRtcConnect:
+      case Op.WebRtcProduce:
+      case Op.WebRtcConsume:
+        error = await this.mediaRequest(session, m);
+        break;
+      case Op.WebRtcResume:
+        await this.ctx.media.resume(session, m.d.room, m.d.consumerId).catch((err: unknown) => {
+          if (!(err instanceof MediaRequestFailure)) throw err;
+        });
+        return;
       default:
         return;
     }
@@ -477,6 +493,48 @@ export class Connection implements SessionSink {
         code: error,
         message: `${error.toLowerCase().replaceAll('_', ' ')}: ${m.d.room}`,
       });
+  }
+
+  // WebRTC signalling: each request is answered (its reply event, or REQUEST_ACK), or refused
+  // with REQUEST_ERROR carrying the SFU's code; the connection stays either way.
+  private async mediaRequest(
+    session: Session,
+    m: SetMediaPathMessage | WebRtcConnectMessage | WebRtcProduceMessage | WebRtcConsumeMessage,
+  ): Promise<string | undefined> {
+    const { media, rooms } = this.ctx;
+    const { req, room } = m.d;
+    if (!session.rooms.has(room)) return 'NOT_IN_ROOM';
+    try {
+      switch (m.op) {
+        case Op.SetMediaPath: {
+          const path = m.d.path;
+          if (path !== 'webrtc' && path !== 'websocket') return 'INVALID_PARAMETERS';
+          const reply = await media.setPath(session, room, path);
+          if (reply) rooms.send(session, 'WEBRTC_TRANSPORTS', { req, ...reply });
+          else rooms.send(session, 'REQUEST_ACK', { req });
+          return undefined;
+        }
+        case Op.WebRtcConnect:
+          await media.connect(session, room, m.d.transportId, m.d.dtlsParameters);
+          rooms.send(session, 'REQUEST_ACK', { req });
+          return undefined;
+        case Op.WebRtcProduce: {
+          const producerId = await media.produce(session, room, m.d.transportId, m.d.rtpParameters);
+          rooms.send(session, 'WEBRTC_PRODUCED', { req, room, producerId });
+          return undefined;
+        }
+        case Op.WebRtcConsume:
+          rooms.send(session, 'REQUEST_ACK', { req });
+          await media.consume(session, room, m.d.rtpCapabilities);
+          return undefined;
+      }
+    } catch (err) {
+      if (err instanceof MediaRequestFailure) {
+        this.ctx.logger.debug({ code: err.code, room, userId: session.userId }, err.message);
+        return err.code;
+      }
+      throw err;
+    }
   }
 
   private async identify(m: IdentifyMessage): Promise<void> {

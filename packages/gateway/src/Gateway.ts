@@ -22,9 +22,11 @@ import { UpgradeGuard } from './http/UpgradeGuard.js';
 import { createLogger, type Logger } from './logger.js';
 import { MediaImpairment } from './MediaImpairment.js';
 import { MediaRelay } from './MediaRelay.js';
+import { MediaRouter } from './MediaRouter.js';
 import { GatewayMetrics } from './metrics.js';
 import { RoomService } from './RoomService.js';
 import { Session } from './Session.js';
+import { loadMediasoup, mediasoupWorkerStatus, Sfu, SfuError } from './sfu/index.js';
 import { MemoryStateStore } from './state/MemoryStateStore.js';
 import { MemoryRoomBus, type RoomBus } from './state/RoomBus.js';
 import type { StateStore } from './state/StateStore.js';
@@ -57,6 +59,7 @@ export class Gateway implements GatewayContext {
   readonly logger: Logger;
   readonly rooms: RoomService;
   readonly relay: MediaRelay;
+  readonly media: MediaRouter;
   readonly sessions = new Map<string, Session>();
   /** A user's sessions: the session itself while there is one (most users), a Set beyond. */
   private readonly sessionsByUser = new Map<string, Session | Set<Session>>();
@@ -79,6 +82,7 @@ export class Gateway implements GatewayContext {
    */
   private readonly resumeKey: Buffer;
   private sweepTimer: ReturnType<typeof setInterval> | undefined;
+  private sfuTimer: ReturnType<typeof setTimeout> | undefined;
   private _status: GatewayStatus = 'idle';
 
   /** @throws {GatewayError} `CONCORD_ERR_CONFIG` for invalid settings. */
@@ -104,6 +108,7 @@ export class Gateway implements GatewayContext {
       ? createHmac('sha256', this.config.secret).update('concord resume secrets v1').digest()
       : randomBytes(32);
     this.relay = new MediaRelay(this.config, this.metrics);
+    this.media = new MediaRouter(this.relay, this.logger, this.metrics);
     this.rooms = new RoomService(
       this.store,
       this.bus,
@@ -111,8 +116,9 @@ export class Gateway implements GatewayContext {
       this.config,
       (id) => this.sessions.get(id),
       this.logger,
-      this.relay,
+      this.media,
     );
+    this.media.host = this.rooms;
     this.addresses = new ClientAddress(this.config.trustedProxies);
     this.guard = new UpgradeGuard(this.config, this.metrics);
     this.statics = new StaticFiles(this.config.staticMounts);
@@ -172,6 +178,8 @@ export class Gateway implements GatewayContext {
       });
     });
     this._status = 'listening';
+    if (this.config.webrtc === 'on') await this.startSfu();
+    else if (this.config.webrtc === 'auto') this.startSfuWhenReady();
     const { heartbeatIntervalMs, identifyTimeoutMs, maxOutboundAgeMs } = this.config;
     const sweepMs = Math.max(
       20,
@@ -210,6 +218,7 @@ export class Gateway implements GatewayContext {
     while (this.connections.size > 0 && Date.now() < deadline)
       await new Promise((r) => setTimeout(r, 20));
     if (this.sweepTimer) clearInterval(this.sweepTimer);
+    if (this.sfuTimer) clearTimeout(this.sfuTimer);
     for (const ws of this.wss.clients) ws.terminate();
     this.http.closeAllConnections();
     await httpClosed;
@@ -222,6 +231,7 @@ export class Gateway implements GatewayContext {
       }
     }
     this.sessions.clear();
+    this.media.sfuInstance?.close();
     this.wss.close();
     await this.bus.close();
     await this.store.close();
@@ -323,6 +333,76 @@ export class Gateway implements GatewayContext {
   }
 
   // ---- internals ----
+
+  // The SFU: mediasoup loaded (a user-installed release, or the project's own 3.8.4 build),
+  // a worker per core (or --webrtc-workers), transports on --webrtc-listen-ip.
+  private async startSfu(): Promise<void> {
+    const { config } = this;
+    const mediasoup = loadMediasoup();
+    const sfu = await Sfu.create({
+      mediasoup,
+      logger: this.logger.child({ component: 'sfu' }),
+      listenIp: config.webrtcListenIp,
+      ...(config.webrtcAnnouncedIp ? { announcedIp: config.webrtcAnnouncedIp } : {}),
+      portRange: { min: config.webrtcPortMin, max: config.webrtcPortMax },
+      ...(config.webrtcWorkers > 0 ? { workerCount: config.webrtcWorkers } : {}),
+      maxSpeakers: config.maxSpeakers,
+    });
+    if (this._status !== 'listening') {
+      sfu.close();
+      return;
+    }
+    this.media.attachSfu(sfu);
+    this.logger.info(
+      { mediasoup: `${mediasoup.version} (${mediasoup.source})`, workers: sfu.workerPids.length },
+      'WebRTC SFU ready',
+    );
+  }
+
+  // `auto`: the project's worker build may still be running (npm start builds it in the
+  // background the first time): poll its status, start the SFU when it is there. Until then,
+  // and if mediasoup cannot be had at all, rooms run on the WebSocket relay.
+  private startSfuWhenReady(): void {
+    let lastNote = 0;
+    const attempt = (): void => {
+      this.sfuTimer = undefined;
+      if (this._status !== 'listening') return;
+      const status = mediasoupWorkerStatus();
+      // A mediasoup the user installed (current releases ship their worker) needs no build.
+      let installed: boolean;
+      try {
+        installed = status.state !== 'ready' && loadMediasoup().source !== 'managed';
+      } catch {
+        installed = false;
+      }
+      if (status.state === 'ready' || installed) {
+        this.startSfu().catch((err: unknown) =>
+          this.logger.warn(
+            { err: err instanceof SfuError ? err.message : err },
+            'WebRTC unavailable: the SFU did not start; media stays on the WebSocket relay',
+          ),
+        );
+        return;
+      }
+      if (status.state === 'building') {
+        if (Date.now() - lastNote > 60_000) {
+          lastNote = Date.now();
+          this.logger.info(
+            { done: status.done, total: status.total },
+            'mediasoup worker still building: WebRTC once it is ready, the WebSocket path until then',
+          );
+        }
+        this.sfuTimer = setTimeout(attempt, 3_000);
+        this.sfuTimer.unref();
+        return;
+      }
+      this.logger.info(
+        { state: status.state },
+        'WebRTC off: no mediasoup (run `npm run mediasoup` or install mediasoup); media on the WebSocket relay',
+      );
+    };
+    attempt();
+  }
 
   private forget(session: Session): void {
     this.sessions.delete(session.id);

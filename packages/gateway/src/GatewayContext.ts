@@ -4,6 +4,7 @@ import type { GatewayConfig } from './config.js';
 import type { Connection } from './Connection.js';
 import type { Logger } from './logger.js';
 import type { MediaRelay } from './MediaRelay.js';
+import type { MediaRouter } from './MediaRouter.js';
 import type { GatewayMetrics } from './metrics.js';
 import type { RoomService } from './RoomService.js';
 import type { Session } from './Session.js';
@@ -18,7 +19,10 @@ export interface GatewayContext {
   readonly metrics: GatewayMetrics;
   readonly logger: Logger;
   readonly rooms: RoomService;
+  /** The WebSocket relay (also reachable as `media.relay`). */
   readonly relay: MediaRelay;
+  /** The media plane: relay and SFU behind one interface. */
+  readonly media: MediaRouter;
   /** Sessions on this node, by id. */
   readonly sessions: ReadonlyMap<string, Session>;
   /** Verifies a token. @throws {GatewayError} with the close code to use. */

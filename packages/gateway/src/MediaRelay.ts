@@ -31,6 +31,11 @@ export interface RelayMember {
   deafened: boolean;
   /** Frames of this stream were not forwarded since the last one that was (not selected). */
   paused: boolean;
+  /**
+   * The member's media goes over WebRTC (the SFU): it is sent no frames here, and its own
+   * frames reach this relay only from the SFU's bridge ({@link MediaRelay.forwardFromSfu}).
+   */
+  webrtc: boolean;
 }
 
 /** A room with members on this node. */
@@ -39,6 +44,11 @@ export interface RelayRoom {
   readonly selector: SpeakerSelector;
   /** Members on this node, in join order. */
   readonly members: RelayMember[];
+  /**
+   * Receives every admitted WebSocket-path frame of the room (sender not muted, within its
+   * rate) while some member is on WebRTC: the SFU bridge. Undefined otherwise.
+   */
+  bridge: ((member: RelayMember, frame: Uint8Array) => void) | undefined;
 }
 
 /**
@@ -90,7 +100,12 @@ export class MediaRelay {
     if (!r)
       this.rooms.set(
         room,
-        (r = { name: room, selector: new SpeakerSelector(this.options.maxSpeakers), members: [] }),
+        (r = {
+          name: room,
+          selector: new SpeakerSelector(this.options.maxSpeakers),
+          members: [],
+          bridge: undefined,
+        }),
       );
     const member: RelayMember = {
       session,
@@ -101,6 +116,7 @@ export class MediaRelay {
       muted: false,
       paused: false,
       deafened: false,
+      webrtc: false,
     };
     r.members.push(member);
     this.bySsrc.set(ssrc, member);
@@ -137,6 +153,30 @@ export class MediaRelay {
     return this.bySsrc.get(ssrc);
   }
 
+  /** `session`'s membership of `room`, if any. */
+  memberOf(session: Session, room: string): RelayMember | undefined {
+    const ssrc = session.ssrcs.get(room);
+    return ssrc === undefined ? undefined : this.bySsrc.get(ssrc);
+  }
+
+  /** The relay's room `name`, while it has members on this node. */
+  room(name: string): RelayRoom | undefined {
+    return this.rooms.get(name);
+  }
+
+  /**
+   * Forwards a frame of WebRTC member `member` (an RTP packet of its producer, turned into a
+   * media frame stamped with its ssrc by the SFU's bridge) to the room's WebSocket listeners,
+   * through the same speaker selection as WebSocket senders. Main thread, per frame.
+   */
+  forwardFromSfu(member: RelayMember, frame: Uint8Array): void {
+    if (member.muted) {
+      this.metrics.media.dropped.sender_muted++;
+      return;
+    }
+    this.forward(member, frame, this.now());
+  }
+
   /**
    * Relays one media frame `session` sent. Frames over the sender's rate, of a muted sender,
    * of a stream the session just left, or not among the room's loudest are dropped (counted);
@@ -169,10 +209,23 @@ export class MediaRelay {
       counts.dropped.sender_muted++;
       return;
     }
-    const room = member.room;
+    if (member.webrtc) {
+      // Its media goes over WebRTC: a frame here is one still in flight from before the switch.
+      counts.dropped.stale_ssrc++;
+      return;
+    }
     // The Resumed flag is the relay's to set, never a sender's.
     frame[11] = frame[11]! & ~MediaFlags.Resumed;
-    if (!room.selector.onFrame(member.speaker, frame[11]!, frame[12]!, started)) {
+    member.room.bridge?.(member, frame);
+    this.forward(member, frame, started);
+    if (sampled) this.metrics.mediaRelaySeconds.observe((this.now() - started) / 1000);
+  }
+
+  // Speaker selection, then the very bytes to every WebSocket listener of the room.
+  private forward(member: RelayMember, frame: Uint8Array, now: number): void {
+    const counts = this.metrics.media;
+    const room = member.room;
+    if (!room.selector.onFrame(member.speaker, frame[11]!, frame[12]!, now)) {
       counts.dropped.not_selected++;
       member.paused = true;
       return;
@@ -187,7 +240,7 @@ export class MediaRelay {
     const members = room.members;
     for (let i = 0; i < members.length; i++) {
       const other = members[i]!;
-      if (other === member || other.deafened) continue;
+      if (other === member || other.deafened || other.webrtc) continue;
       // A session waiting to resume has no connection: media is live-only, never replayed.
       const connection = other.session.connection;
       if (this.impairment && connection) {
@@ -202,6 +255,5 @@ export class MediaRelay {
     counts.framesForwarded += sent;
     counts.bytesForwarded += sent * frame.length;
     counts.dropped.slow_consumer += slow;
-    if (sampled) this.metrics.mediaRelaySeconds.observe((this.now() - started) / 1000);
   }
 }

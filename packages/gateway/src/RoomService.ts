@@ -8,7 +8,7 @@ import type {
 } from '@concord/protocol';
 import { PARTICIPANT_PAGE_BYTES } from './config.js';
 import type { Logger } from './logger.js';
-import type { MediaRelay } from './MediaRelay.js';
+import type { MediaRouter, MediaRouterHost } from './MediaRouter.js';
 import type { Session } from './Session.js';
 import type { RoomBus, RoomEvent } from './state/RoomBus.js';
 import type { MemberPatch, RoomMember, StateStore } from './state/StateStore.js';
@@ -46,7 +46,7 @@ export function pageParticipants(list: readonly Participant[], maxItems: number)
  * Room membership and voice state: applies requests to the {@link StateStore} and fans the
  * resulting events out through the {@link RoomBus} to this node's sessions. Main thread.
  */
-export class RoomService {
+export class RoomService implements MediaRouterHost {
   /** This node's sessions per room, for local delivery. */
   private readonly local = new Map<string, Set<Session>>();
 
@@ -59,11 +59,22 @@ export class RoomService {
       maxParticipantsPerRoom: number;
       limits: ProtocolLimits;
     },
-    private readonly sessionById: (id: string) => Session | undefined,
+    readonly sessionById: (id: string) => Session | undefined,
     private readonly logger: Logger,
-    private readonly relay: MediaRelay,
+    private readonly relay: MediaRouter,
   ) {
     bus.subscribe((event) => this.deliver(event));
+  }
+
+  /**
+   * Records `session`'s media path in `room` and tells everyone there (MEDIA_PATH_UPDATE);
+   * implements {@link MediaRouterHost}.
+   */
+  async pathChanged(session: Session, room: string, webrtc: boolean): Promise<void> {
+    if (!session.rooms.has(room)) return;
+    const member = await this.store.updateMember(room, session.id, { webrtc });
+    if (!member) return;
+    this.publish({ room, t: 'MEDIA_PATH_UPDATE', d: { ssrc: member.ssrc, webrtc } });
   }
 
   /** Number of rooms with members on this node. */
@@ -91,6 +102,7 @@ export class RoomService {
       deafened: false,
       speaking: false,
       ssrc: this.relay.allocateSsrc(),
+      webrtc: false,
     };
     // Registered before the store await so the ssrc is reserved; the joiner learns it from its
     // own entry in ROOM_JOINED.

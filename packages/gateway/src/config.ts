@@ -95,6 +95,21 @@ export interface GatewayConfig {
   reportRateLimitMessages: number;
   /** Media streams forwarded at once per room: the loudest (selective forwarding). */
   maxSpeakers: number;
+  /**
+   * WebRTC through the mediasoup SFU: `auto` (offer it once mediasoup loads; the project's
+   * worker build may finish after start-up), `on` (refuse to start without it), `off`.
+   */
+  webrtc: 'auto' | 'on' | 'off';
+  /** Address the SFU's WebRTC transports listen on. */
+  webrtcListenIp: string;
+  /** Address announced in ICE candidates (behind NAT: the public one); unset: the listen IP. */
+  webrtcAnnouncedIp: string | undefined;
+  /** Lowest UDP/TCP port of the SFU's transports. */
+  webrtcPortMin: number;
+  /** Highest UDP/TCP port of the SFU's transports. */
+  webrtcPortMax: number;
+  /** mediasoup worker processes (0: one per core). */
+  webrtcWorkers: number;
   /** Media frames per second allowed per stream (20 ms frames are 50/s); over it they drop. */
   mediaRateLimitFps: number;
   /** Media frames a stream may send in a burst above its rate. */
@@ -180,6 +195,12 @@ export const DEFAULT_CONFIG: Readonly<GatewayConfig> = Object.freeze({
   speakingRateLimitMessages: 600,
   reportRateLimitMessages: 120,
   maxSpeakers: 3,
+  webrtc: 'auto',
+  webrtcListenIp: '127.0.0.1',
+  webrtcAnnouncedIp: undefined,
+  webrtcPortMin: 40_000,
+  webrtcPortMax: 49_999,
+  webrtcWorkers: 0,
   mediaRateLimitFps: 60,
   mediaBurstFrames: 20,
   maxBufferedMediaBytes: 64 * 1024,
@@ -242,6 +263,7 @@ const NON_NEGATIVE: ReadonlyArray<keyof GatewayConfig> = [
   'drainTimeoutMs',
   'maxBufferedMediaBytes',
   'tokenClockToleranceSec',
+  'webrtcWorkers',
 ];
 
 /** Whether `host` (a listen address or host name) only reaches this machine. */
@@ -292,6 +314,20 @@ export function resolveConfig(overrides: Partial<GatewayConfig> = {}): GatewayCo
   if (config.secret !== undefined && new TextEncoder().encode(config.secret).length < 32) {
     throw GatewayError.config('the token secret must be at least 32 bytes');
   }
+  if (!['auto', 'on', 'off'].includes(config.webrtc))
+    throw GatewayError.config(`webrtc must be auto, on or off, got ${String(config.webrtc)}`);
+  if (
+    !Number.isInteger(config.webrtcPortMin) ||
+    !Number.isInteger(config.webrtcPortMax) ||
+    config.webrtcPortMin < 1024 ||
+    config.webrtcPortMax > 65535 ||
+    config.webrtcPortMin > config.webrtcPortMax
+  )
+    throw GatewayError.config(
+      `webrtc ports must satisfy 1024 <= min <= max <= 65535, got ${config.webrtcPortMin}–${config.webrtcPortMax}`,
+    );
+  if (isIP(config.webrtcListenIp) === 0)
+    throw GatewayError.config(`webrtcListenIp must be an IP address, got ${config.webrtcListenIp}`);
   if (!config.path.startsWith('/'))
     throw GatewayError.config(`path must start with "/", got ${config.path}`);
   try {

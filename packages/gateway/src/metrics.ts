@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { Sfu } from './sfu/index.js';
 
 /** Why a media frame was not forwarded (label of `concord_media_frames_dropped_total`). */
 export type MediaDropReason =
@@ -8,7 +9,8 @@ export type MediaDropReason =
   | 'sender_muted'
   | 'stale_ssrc'
   | 'not_ready'
-  | 'impairment';
+  | 'impairment'
+  | 'bridge';
 
 /** Media counts accumulated between scrapes. */
 export class MediaCounters {
@@ -23,6 +25,7 @@ export class MediaCounters {
     stale_ssrc: 0,
     not_ready: 0,
     impairment: 0,
+    bridge: 0,
   };
 }
 
@@ -121,6 +124,24 @@ export class GatewayMetrics {
     labelNames: ['reason'],
     registers: [this.registry],
   });
+  /** Room memberships whose media goes over WebRTC (the SFU). */
+  readonly webrtcMembers = new Gauge({
+    name: 'concord_webrtc_members',
+    help: 'Room memberships on the WebRTC media path',
+    registers: [this.registry],
+  });
+  /** mediasoup worker processes that died (each is restarted). */
+  readonly sfuWorkerDeaths = new Counter({
+    name: 'concord_sfu_worker_deaths_total',
+    help: 'mediasoup workers that died (each is restarted, its rooms rebuilt)',
+    registers: [this.registry],
+  });
+  /** WebRTC memberships told to set up again after their worker died. */
+  readonly sfuMemberResets = new Counter({
+    name: 'concord_sfu_member_resets_total',
+    help: 'WebRTC memberships reset (WEBRTC_RESET) after a worker restart',
+    registers: [this.registry],
+  });
   /** Media frames received (valid or not). */
   readonly mediaFramesIn = new Counter({
     name: 'concord_media_frames_in_total',
@@ -147,7 +168,8 @@ export class GatewayMetrics {
    * `slow_consumer` (a listener's socket buffer over the limit; counted per listener),
    * `not_selected` (not among the room's loudest speakers), `sender_muted`, `stale_ssrc` (a
    * stream the session just left), `not_ready` (sent while a RESUME/IDENTIFY is in flight),
-   * `impairment` (dropped on purpose by the test-only impairment layer).
+   * `impairment` (dropped on purpose by the test-only impairment layer), `bridge` (not fed to
+   * the SFU: the sender's bridge producer was not ready).
    */
   readonly mediaFramesDropped = new Counter({
     name: 'concord_media_frames_dropped_total',
@@ -174,6 +196,46 @@ export class GatewayMetrics {
 
   constructor(options: { processMetrics?: boolean } = {}) {
     if (options.processMetrics ?? true) collectDefaultMetrics({ register: this.registry });
+  }
+
+  /**
+   * Exports the SFU's own counters (worker restarts, rooms rebuilt, bridge frames, selection
+   * changes) as gauges read at scrape time.
+   */
+  observeSfu(sfu: Sfu): void {
+    const counters: Array<[keyof Sfu['counters'], string, string]> = [
+      [
+        'workerRestarts',
+        'concord_sfu_worker_restarts',
+        'mediasoup workers started to replace dead ones',
+      ],
+      ['roomsRebuilt', 'concord_sfu_rooms_rebuilt', 'SFU rooms rebuilt after their worker died'],
+      ['bridgeFramesIn', 'concord_sfu_bridge_frames_in', 'WebSocket frames fed to the SFU as RTP'],
+      [
+        'bridgeFramesOut',
+        'concord_sfu_bridge_frames_out',
+        'RTP packets of WebRTC producers turned into frames for the WebSocket path',
+      ],
+      [
+        'bridgeFramesDropped',
+        'concord_sfu_bridge_frames_dropped',
+        'WebSocket frames the bridge dropped',
+      ],
+      [
+        'selectionChanges',
+        'concord_sfu_selection_changes',
+        'consumer pauses and resumes by top-N selection',
+      ],
+    ];
+    for (const [key, name, help] of counters)
+      new Gauge({
+        name,
+        help: `${help} (since start)`,
+        registers: [this.registry],
+        collect() {
+          this.set(sfu.counters[key]);
+        },
+      });
   }
 
   /** Counts one received message of `type` (label children cached: this runs per message). */

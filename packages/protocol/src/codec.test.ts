@@ -88,7 +88,7 @@ describe('FrameCodec', () => {
       // fixarray(3) op=14 "r" fixarray(1) [fixarray(4) 7 13 4 21]
       expect(hex(frame)).toBe('00' + '93' + '0e' + 'a172' + '91' + '94070d0415');
     });
-    it('a participant carries its ssrc as the last field (u32 as 0xce)', () => {
+    it('a participant carries its ssrc (u32 as 0xce), then its media path flag', () => {
       const frame = codec.encode({
         op: Op.Dispatch,
         seq: 1,
@@ -102,12 +102,13 @@ describe('FrameCodec', () => {
             deafened: false,
             speaking: true,
             ssrc: 0x1a2b3c4d,
+            webrtc: true,
           },
         },
       });
-      // fixarray(5) op=9 seq=1 code=2 "r" [fixarray(6) "u" "U" false false true u32]
+      // fixarray(5) op=9 seq=1 code=2 "r" [fixarray(7) "u" "U" false false true u32 true]
       expect(hex(frame)).toBe(
-        '00' + '95' + '09' + '01' + '02' + 'a172' + '96' + 'a175a155c2c2c3' + 'ce1a2b3c4d',
+        '00' + '95' + '09' + '01' + '02' + 'a172' + '97' + 'a175a155c2c2c3' + 'ce1a2b3c4d' + 'c3',
       );
     });
     it('DISPATCH RECEIVER_REPORT is event code 8', () => {
@@ -294,10 +295,10 @@ describe('FrameCodec', () => {
         CloseCode.INVALID_PAYLOAD,
       );
       // Nested records too: ROOM_JOINED [9, 1, 0, req 1, "lobby", [participant]] whose
-      // participant has a seventh field (nil) after its ssrc.
-      const participant = '97 a1 61 a1 41 c2 c2 c2 07';
+      // participant has an eighth field (nil) after its media path flag.
+      const participant = '98 a1 61 a1 41 c2 c2 c2 07 c2';
       const joined = (p: string): string => `00 96 09 01 00 01 a5 6c6f626279 91 ${p}`;
-      expect(codec.decode(unhex(joined('96 a1 61 a1 41 c2 c2 c2 07')))).toHaveLength(1);
+      expect(codec.decode(unhex(joined('97 a1 61 a1 41 c2 c2 c2 07 c2')))).toHaveLength(1);
       expectProtocolError(
         () => codec.decode(unhex(joined(`${participant} c0`))),
         CloseCode.INVALID_PAYLOAD,

@@ -8,6 +8,7 @@ export const alice: Participant = {
   deafened: false,
   speaking: true,
   ssrc: 0x1a2b3c4d,
+  webrtc: false,
 };
 export const bob: Participant = {
   userId: 'u-bob',
@@ -16,6 +17,7 @@ export const bob: Participant = {
   deafened: false,
   speaking: false,
   ssrc: 7,
+  webrtc: true,
 };
 
 export const SAMPLE_MESSAGES: Message[] = [
@@ -78,6 +80,17 @@ export const SAMPLE_MESSAGES: Message[] = [
     },
   },
   { op: Op.RefreshToken, d: { req: 5, token: 'header.payload.signature' } },
+  { op: Op.SetMediaPath, d: { req: 6, room: 'lobby', path: 'webrtc' } },
+  {
+    op: Op.WebRtcConnect,
+    d: { req: 7, room: 'lobby', transportId: 't-1', dtlsParameters: '{"role":"client"}' },
+  },
+  {
+    op: Op.WebRtcProduce,
+    d: { req: 8, room: 'lobby', transportId: 't-1', rtpParameters: '{"codecs":[]}' },
+  },
+  { op: Op.WebRtcConsume, d: { req: 9, room: 'lobby', rtpCapabilities: '{"codecs":[]}' } },
+  { op: Op.WebRtcResume, d: { room: 'lobby', consumerId: 'c-1' } },
   {
     op: Op.Dispatch,
     seq: 1,
@@ -126,4 +139,36 @@ export const SAMPLE_MESSAGES: Message[] = [
     t: 'ROOM_PARTICIPANTS',
     d: { room: 'lobby', participants: [alice] },
   },
+  {
+    op: Op.Dispatch,
+    seq: 13,
+    t: 'WEBRTC_TRANSPORTS',
+    d: {
+      req: 6,
+      room: 'lobby',
+      rtpCapabilities: '{"codecs":[]}',
+      sendTransport: '{"id":"t-1"}',
+      recvTransport: '{"id":"t-2"}',
+    },
+  },
+  {
+    op: Op.Dispatch,
+    seq: 14,
+    t: 'WEBRTC_PRODUCED',
+    d: { req: 8, room: 'lobby', producerId: 'p-1' },
+  },
+  {
+    op: Op.Dispatch,
+    seq: 15,
+    t: 'WEBRTC_CONSUMER',
+    d: { room: 'lobby', consumerId: 'c-1', producerId: 'p-2', ssrc: 7, rtpParameters: '{}' },
+  },
+  {
+    op: Op.Dispatch,
+    seq: 16,
+    t: 'WEBRTC_CONSUMER_CLOSED',
+    d: { room: 'lobby', consumerId: 'c-1' },
+  },
+  { op: Op.Dispatch, seq: 17, t: 'WEBRTC_RESET', d: { room: 'lobby', reason: 'worker restarted' } },
+  { op: Op.Dispatch, seq: 18, t: 'MEDIA_PATH_UPDATE', d: { ssrc: 7, webrtc: true } },
 ];

@@ -13,7 +13,7 @@ const limits = {
   maxStringBytes: 512,
   maxArrayLength: 256,
   maxDepth: 6,
-  maxMessagesPerBatch: 32,
+  maxMessagesPerBatch: 64,
 };
 
 describe('decoder fuzzing', () => {
@@ -34,6 +34,7 @@ describe('decoder fuzzing', () => {
           deafened: false,
           speaking: false,
           ssrc: 1 + i * 7919,
+          webrtc: i % 3 === 0,
         })),
       },
     };

@@ -18,6 +18,7 @@ export {
 } from './limits.js';
 export {
   CLIENT_OPS,
+  MEDIA_PATHS,
   PRE_AUTH_OPS,
   EventCodes,
   EventNamesByCode,
@@ -42,7 +43,13 @@ export {
   type ReadyMessage,
   type ReceiverReport,
   type ReceiverReportMessage,
+  type MediaPathName,
   type ReconnectMessage,
+  type SetMediaPathMessage,
+  type WebRtcConnectMessage,
+  type WebRtcConsumeMessage,
+  type WebRtcProduceMessage,
+  type WebRtcResumeMessage,
   type RefreshTokenMessage,
   type ResumedMessage,
   type ResumeMessage,

@@ -49,6 +49,23 @@ export const Op = {
    * TOKEN_REFRESHED or REQUEST_ERROR. The new token's room grants apply at once.
    */
   RefreshToken: 15,
+  /**
+   * C→S: carry this membership's media over `webrtc` (the SFU) or `websocket` (the relay).
+   * `webrtc` is answered with WEBRTC_TRANSPORTS (or REQUEST_ERROR `WEBRTC_UNAVAILABLE`),
+   * `websocket` with REQUEST_ACK.
+   */
+  SetMediaPath: 16,
+  /** C→S: connect one of this membership's WebRTC transports (DTLS); REQUEST_ACK. */
+  WebRtcConnect: 17,
+  /** C→S: produce this membership's audio on its send transport; WEBRTC_PRODUCED. */
+  WebRtcProduce: 18,
+  /**
+   * C→S: consume the room's audio with these RTP capabilities, now and as producers appear:
+   * REQUEST_ACK, then one WEBRTC_CONSUMER per producer.
+   */
+  WebRtcConsume: 19,
+  /** C→S: a consumer's client side is ready: start forwarding it (no reply). */
+  WebRtcResume: 20,
 } as const;
 
 /** A control-message opcode. */
@@ -64,6 +81,15 @@ const ssrc = uintMax(0xffffffff);
 const fractionLost = uintMax(255);
 /** Most sender reports in one RECEIVER_REPORT. */
 export const MAX_RECEIVER_REPORTS = 64;
+/**
+ * A JSON document of mediasoup parameters (RTP capabilities and parameters, DTLS and ICE
+ * parameters), at most 4,096 bytes: the SFU validates the content, the schema only its size.
+ */
+const json = str(4096);
+/** A media path: `webrtc` or `websocket`. */
+const mediaPath = str(16);
+/** A mediasoup object id (transport, producer, consumer). */
+const sfuId = str(64);
 
 const participant = object(
   ['userId', userId],
@@ -73,6 +99,8 @@ const participant = object(
   ['speaking', bool],
   // Appended in protocol 1 with the media path: the member's media stream id in this room.
   ['ssrc', ssrc],
+  // Protocol 3: whether the member's media goes over WebRTC (else the WebSocket relay).
+  ['webrtc', bool],
 );
 
 const receiverReport = object(
@@ -144,6 +172,21 @@ export const PayloadSchemas = {
     ['reports', array(receiverReport, MAX_RECEIVER_REPORTS)],
   ),
   [Op.RefreshToken]: object(['req', uint], ['token', str()]),
+  [Op.SetMediaPath]: object(['req', uint], ['room', roomName], ['path', mediaPath]),
+  [Op.WebRtcConnect]: object(
+    ['req', uint],
+    ['room', roomName],
+    ['transportId', sfuId],
+    ['dtlsParameters', json],
+  ),
+  [Op.WebRtcProduce]: object(
+    ['req', uint],
+    ['room', roomName],
+    ['transportId', sfuId],
+    ['rtpParameters', json],
+  ),
+  [Op.WebRtcConsume]: object(['req', uint], ['room', roomName], ['rtpCapabilities', json]),
+  [Op.WebRtcResume]: object(['room', roomName], ['consumerId', sfuId]),
 } as const satisfies Record<Exclude<Op, typeof Op.Dispatch>, ObjectSchema>;
 
 /**
@@ -198,6 +241,39 @@ export const EventSchemas = {
    * (which carries the last page), so no frame outgrows the frame limit.
    */
   ROOM_PARTICIPANTS: object(['room', roomName], ['participants', array(participant)]),
+  /**
+   * Reply to SET_MEDIA_PATH `webrtc`: the SFU's RTP capabilities and this membership's send
+   * and receive transports (mediasoup parameters, JSON).
+   */
+  WEBRTC_TRANSPORTS: object(
+    ['req', uint],
+    ['room', roomName],
+    ['rtpCapabilities', json],
+    ['sendTransport', json],
+    ['recvTransport', json],
+  ),
+  /** Reply to WEBRTC_PRODUCE. */
+  WEBRTC_PRODUCED: object(['req', uint], ['room', roomName], ['producerId', sfuId]),
+  /**
+   * A consumer for this membership of the producer of member `ssrc` (created paused: resume it
+   * with WEBRTC_RESUME once its client side exists).
+   */
+  WEBRTC_CONSUMER: object(
+    ['room', roomName],
+    ['consumerId', sfuId],
+    ['producerId', sfuId],
+    ['ssrc', ssrc],
+    ['rtpParameters', json],
+  ),
+  /** A consumer of this membership closed (its producer left or changed path). */
+  WEBRTC_CONSUMER_CLOSED: object(['room', roomName], ['consumerId', sfuId]),
+  /**
+   * This membership's WebRTC transports, producer and consumers are gone (the SFU worker
+   * restarted): set the path up again (SET_MEDIA_PATH `webrtc`), or fall back to the WebSocket.
+   */
+  WEBRTC_RESET: object(['room', roomName], ['reason', str(64)]),
+  /** A member's media path changed (the member itself included). */
+  MEDIA_PATH_UPDATE: object(['ssrc', ssrc], ['webrtc', bool]),
 } as const;
 
 /** Name of a dispatch event. */
@@ -216,6 +292,12 @@ export const EventCodes: Readonly<Record<EventName, number>> = Object.freeze({
   RECEIVER_REPORT: 8,
   TOKEN_REFRESHED: 9,
   ROOM_PARTICIPANTS: 10,
+  WEBRTC_TRANSPORTS: 11,
+  WEBRTC_PRODUCED: 12,
+  WEBRTC_CONSUMER: 13,
+  WEBRTC_CONSUMER_CLOSED: 14,
+  WEBRTC_RESET: 15,
+  MEDIA_PATH_UPDATE: 16,
 });
 
 /** Event names by wire code. */
@@ -279,6 +361,31 @@ export type RefreshTokenMessage = {
   op: typeof Op.RefreshToken;
   d: PayloadOf<typeof Op.RefreshToken>;
 };
+/** SET_MEDIA_PATH: carry a membership's media over WebRTC or the WebSocket. */
+export type SetMediaPathMessage = {
+  op: typeof Op.SetMediaPath;
+  d: PayloadOf<typeof Op.SetMediaPath>;
+};
+/** WEBRTC_CONNECT: DTLS parameters of a transport. */
+export type WebRtcConnectMessage = {
+  op: typeof Op.WebRtcConnect;
+  d: PayloadOf<typeof Op.WebRtcConnect>;
+};
+/** WEBRTC_PRODUCE: RTP parameters of the membership's audio. */
+export type WebRtcProduceMessage = {
+  op: typeof Op.WebRtcProduce;
+  d: PayloadOf<typeof Op.WebRtcProduce>;
+};
+/** WEBRTC_CONSUME: the client's RTP capabilities; consume the room. */
+export type WebRtcConsumeMessage = {
+  op: typeof Op.WebRtcConsume;
+  d: PayloadOf<typeof Op.WebRtcConsume>;
+};
+/** WEBRTC_RESUME: a consumer's client side is ready. */
+export type WebRtcResumeMessage = {
+  op: typeof Op.WebRtcResume;
+  d: PayloadOf<typeof Op.WebRtcResume>;
+};
 /** One sender's entry of a RECEIVER_REPORT. */
 export type ReceiverReport = Infer<typeof receiverReport>;
 
@@ -297,7 +404,12 @@ export type ClientMessage =
   | UpdateVoiceStateMessage
   | SpeakingMessage
   | ReceiverReportMessage
-  | RefreshTokenMessage;
+  | RefreshTokenMessage
+  | SetMediaPathMessage
+  | WebRtcConnectMessage
+  | WebRtcProduceMessage
+  | WebRtcConsumeMessage
+  | WebRtcResumeMessage;
 
 /** Any message a server sends. */
 export type ServerMessage =
@@ -323,7 +435,17 @@ export const CLIENT_OPS: ReadonlySet<number> = new Set<number>([
   Op.Speaking,
   Op.ReceiverReport,
   Op.RefreshToken,
+  Op.SetMediaPath,
+  Op.WebRtcConnect,
+  Op.WebRtcProduce,
+  Op.WebRtcConsume,
+  Op.WebRtcResume,
 ]);
+
+/** The media paths of SET_MEDIA_PATH. */
+export const MEDIA_PATHS = ['webrtc', 'websocket'] as const;
+/** A media path. */
+export type MediaPathName = (typeof MEDIA_PATHS)[number];
 
 /** Opcodes a client may send before its session is established (one of them, once). */
 export const PRE_AUTH_OPS: ReadonlySet<number> = new Set<number>([Op.Identify, Op.Resume]);

@@ -15,14 +15,19 @@ import type { AbrDecision } from './media/AdaptiveBitrateController.js';
 import { LocalAudio } from './media/LocalAudio.js';
 import { Room, type RoomAudioHooks } from './room/Room.js';
 import { MediaSession, type MediaOptions, type MediaStats } from './transport/MediaSession.js';
+import type { MediaPath, MediaPathPolicy } from './transport/MediaPathController.js';
 import { TypedEmitter } from './TypedEmitter.js';
 
 /** Options of a {@link VoiceClient}: the connection's, plus audio settings. */
 export interface VoiceClientOptions extends GatewayConnectionOptions {
   /** Audio engine settings (assets URL, RNNoise model, context rate, remote voices). */
   audio?: AudioEngineOptions;
-  /** Media path settings (frame source, playback sink, codec, jitter buffer, ABR). */
-  media?: MediaOptions;
+  /**
+   * Media settings: the path (`'auto'` — WebRTC when the gateway offers it, else the WebSocket —,
+   * `'webrtc'` or `'websocket'`), either alone or with the rest of {@link MediaOptions} (frame
+   * source, playback sink, codec, jitter buffer, ABR).
+   */
+  media?: MediaPathPolicy | MediaOptions;
 }
 
 /** Events of a {@link VoiceClient}. */
@@ -41,6 +46,11 @@ export type VoiceClientEvents = {
   bitrateChanged: [bitrateBps: number, previousBps: number, decision: AbrDecision];
   /** The media path could not start (e.g. the codec failed to load). */
   mediaError: [error: Error];
+  /**
+   * This client's voice in `room` moved to `path` (`webrtc` once ICE connected; `websocket`
+   * after a fallback, with `reason` e.g. `ice-timeout`, `ice-failed`).
+   */
+  transportChanged: [room: string, path: MediaPath, reason: string];
 };
 
 const MAX_ROOM_NAME = 128;
@@ -80,9 +90,15 @@ export class VoiceClient extends TypedEmitter<VoiceClientEvents> {
         sink: () => (this.audio.state.status === 'running' ? this.audio.playback : undefined),
         rttMs: () => this.rttMs,
         assetsUrl: () => options.audio?.assetsUrl ?? defaultAssetsUrl(),
+        localTrack: () => this.localAudio.processedTrack,
+        trackSink: () => (this.audio.state.status === 'running' ? this.audio.playback : undefined),
       },
-      options.media,
+      typeof options.media === 'string' ? { path: options.media } : options.media,
     );
+    this.media.on('transportChanged', (room, path, reason) =>
+      this.safeEmit('transportChanged', room, path, reason),
+    );
+    this.localAudio.on('stateChange', () => this.media.localTrackChanged());
     this.media.on('bitrateChanged', (bps, prev, d) =>
       this.safeEmit('bitrateChanged', bps, prev, d),
     );
@@ -101,7 +117,7 @@ export class VoiceClient extends TypedEmitter<VoiceClientEvents> {
     this.connection.on('ready', (session, resumed) => this.onReady(session, resumed));
     this.connection.on('heartbeat', (rtt) => this.safeEmit('rtt', rtt));
     this.connection.on('dispatch', (m) => {
-      if (m.t === 'SPEAKING' || m.t === 'VOICE_STATE_UPDATE') {
+      if (m.t === 'SPEAKING' || m.t === 'VOICE_STATE_UPDATE' || m.t === 'MEDIA_PATH_UPDATE') {
         // These name the member by its ssrc, unique per membership: it also picks the room.
         const room = this.roomOfSsrc(m.d.ssrc);
         if (room) room.handleDispatch(m);
@@ -131,6 +147,7 @@ export class VoiceClient extends TypedEmitter<VoiceClientEvents> {
     released: (userId) => {
       if (this.audio.state.status === 'running') this.audio.playback.detach(userId);
     },
+    voiceStateChanged: (room, state) => this.media.voiceStateChanged(room, state),
   };
 
   /** Connection status. */
@@ -224,6 +241,10 @@ export class VoiceClient extends TypedEmitter<VoiceClientEvents> {
     // Media starts with the first room. A codec failure is logged and emitted as `mediaError`
     // by the session (and retried at the next join); the room works without media.
     this.media.start().catch(() => undefined);
+    this.media.roomJoined(name);
+    room.on('stateChange', (_prev, next) => {
+      if (next === 'joined') this.media.roomJoined(name); // rejoined with a new membership
+    });
     return room;
   }
 

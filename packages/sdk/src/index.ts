@@ -82,6 +82,21 @@ export {
   type WebSocketMediaTransportStats,
 } from './transport/WebSocketMediaTransport.js';
 export {
+  WebRtcTransport,
+  type WebRtcHost,
+  type WebRtcLinkState,
+  type WebRtcOpusOptions,
+  type WebRtcReceiveStats,
+  type WebRtcTransportEvents,
+} from './transport/WebRtcTransport.js';
+export {
+  MediaPathController,
+  type MediaPath,
+  type MediaPathEvents,
+  type MediaPathOptions,
+  type MediaPathPolicy,
+} from './transport/MediaPathController.js';
+export {
   audioLevel,
   VoiceSender,
   type FrameSource,

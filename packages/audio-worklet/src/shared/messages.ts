@@ -10,6 +10,25 @@ import type { SampleRingHandle } from './SampleRing.js';
 export const CAPTURE_PROCESSOR = 'concord-capture';
 /** Registered name of the playback processor. */
 export const PLAYBACK_PROCESSOR = 'concord-playback';
+/** Registered name of the tap processor (a remote WebRTC voice into the playback mix). */
+export const TAP_PROCESSOR = 'concord-tap';
+
+/** `processorOptions` of the tap processor. */
+export interface TapProcessorOptions {
+  /** The voice's 48 kHz ring, read by the playback processor (shared memory). */
+  ring: SampleRingHandle;
+  /** Resampler kernel, needed when the context does not run at 48 kHz. */
+  resampler?: WasmSource;
+}
+
+/** Messages to the tap processor. */
+export type TapCommand = { type: 'destroy' };
+
+/** Messages from the tap processor. */
+export type TapEvent =
+  | { type: 'ready' }
+  | { type: 'error'; message: string }
+  | { type: 'counters'; counters: Record<string, number> };
 
 /** `processorOptions` of the capture processor. */
 export interface CaptureProcessorOptions {

@@ -10,6 +10,7 @@ const member = (sessionId: string, userId: string): RoomMember => ({
   muted: false,
   deafened: false,
   speaking: false,
+  webrtc: false,
 });
 
 const LIMITS = { maxEvents: 10, maxBytes: 1_000 };

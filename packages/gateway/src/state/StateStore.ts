@@ -19,7 +19,7 @@ export interface SessionRecord {
 }
 
 /** Voice-state fields a member may change. */
-export type MemberPatch = Partial<Pick<Participant, 'muted' | 'deafened' | 'speaking'>>;
+export type MemberPatch = Partial<Pick<Participant, 'muted' | 'deafened' | 'speaking' | 'webrtc'>>;
 
 /**
  * Shared gateway state: sessions, room membership and replay buffers. The in-memory store is

@@ -232,6 +232,7 @@ export function participant(userId: string, patch: Partial<Participant> = {}): P
     deafened: false,
     speaking: false,
     ssrc: nextSsrc++,
+    webrtc: false,
     ...patch,
   };
 }

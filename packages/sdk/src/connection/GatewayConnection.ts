@@ -560,7 +560,9 @@ export class GatewayConnection extends TypedEmitter<GatewayConnectionEvents> {
           m.t === 'ROOM_LEFT' ||
           m.t === 'REQUEST_ACK' ||
           m.t === 'REQUEST_ERROR' ||
-          m.t === 'TOKEN_REFRESHED')
+          m.t === 'TOKEN_REFRESHED' ||
+          m.t === 'WEBRTC_TRANSPORTS' ||
+          m.t === 'WEBRTC_PRODUCED')
       ) {
         this.pending.delete(m.d.req);
         clearTimeout(p.timer);

@@ -180,7 +180,10 @@ export class AudioEngine extends TypedEmitter<AudioEngineEvents> {
         outputChannelCount: [2],
         processorOptions,
       });
-      const playback = new RemotePlayback(node, maxStreams, shared, clock);
+      const playback = new RemotePlayback(node, maxStreams, shared, clock, {
+        context,
+        resampler: context.sampleRate !== 48_000 ? assets.resampler : undefined,
+      });
       try {
         await waitReady(node.port, 'playback');
       } catch (err) {

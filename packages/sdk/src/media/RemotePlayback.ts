@@ -2,9 +2,11 @@ import type { AudioClock } from '@concord/audio-worklet';
 import {
   FRAME_SAMPLES,
   SampleRing,
+  TAP_PROCESSOR,
   type PlaybackCommand,
   type PlaybackEvent,
   type ProcessorStats,
+  type TapProcessorOptions,
 } from '@concord/audio-worklet';
 import { getLogger } from '../logger.js';
 import { AudioPlayoutClock, type PlayoutClock } from '../transport/PlayoutClock.js';
@@ -13,6 +15,24 @@ import { audioDiagnostics } from './diagnostics.js';
 // Each remote voice may buffer this many 20 ms frames ahead of playback (the jitter buffer in
 // front of it decides how many it keeps; this only bounds memory).
 const STREAM_RING_FRAMES = 25;
+
+/** A remote WebRTC track playing through the mix (or, without shared memory, beside it). */
+interface TrackTap {
+  source: MediaStreamAudioSourceNode;
+  /** Chromium delivers a remote WebRTC track to Web Audio only while a media element plays it. */
+  element: HTMLAudioElement | undefined;
+  /** The tap worklet (shared memory) … */
+  tap: AudioWorkletNode | undefined;
+  /** … or a gain straight to the speakers (no shared memory: outside the mix). */
+  gain: GainNode | undefined;
+}
+
+/** What {@link RemotePlayback.attachTrack} needs of the audio engine. */
+export interface TrackTapContext {
+  context: AudioContext;
+  /** Resampler kernel bytes (the context's rate → 48 kHz), when the context is not at 48 kHz. */
+  resampler: ArrayBuffer | undefined;
+}
 
 /**
  * Remote voices on the playback processor: one slot per participant, decoded 48 kHz PCM in,
@@ -25,6 +45,7 @@ export class RemotePlayback {
     { slot: number; ring: SampleRing | undefined; volume: number }
   >();
   private readonly free: number[];
+  private readonly taps = new Map<string, TrackTap>();
   private destroyed = false;
   private readonly log = getLogger('concord:playback');
   /** Latest counters and timing from the audio thread. */
@@ -41,6 +62,7 @@ export class RemotePlayback {
     readonly maxStreams: number,
     private readonly shared: boolean,
     private readonly clock?: AudioClock,
+    private readonly tapContext?: TrackTapContext,
   ) {
     this.free = Array.from({ length: maxStreams }, (_, i) => maxStreams - 1 - i);
     audioDiagnostics.workletNodes++;
@@ -84,8 +106,84 @@ export class RemotePlayback {
     return true;
   }
 
+  /**
+   * Plays a remote WebRTC track (a consumer's) as `key`'s voice. With shared memory it goes
+   * through the same mix as decoded voices — volume, limiter, the echo canceller's reference,
+   * the output device — via a tap worklet that resamples it to 48 kHz into the voice's ring.
+   * Without shared memory it plays beside the mix (volume still applies; the echo canceller does
+   * not hear it). Returns false when no slot is free. Main thread.
+   */
+  attachTrack(key: string, track: MediaStreamTrack): boolean {
+    const ctx = this.tapContext;
+    if (this.destroyed || !ctx) return false;
+    this.detachTrack(key);
+    const stream = new MediaStream([track]);
+    const doc = (globalThis as { document?: Document }).document;
+    let element: HTMLAudioElement | undefined;
+    if (doc) {
+      element = doc.createElement('audio');
+      element.muted = true;
+      element.srcObject = stream;
+      void element.play().catch(() => undefined);
+    }
+    const source = ctx.context.createMediaStreamSource(stream);
+    if (this.shared) {
+      if (!this.attach(key)) return false;
+      const ring = this.slots.get(key)!.ring!;
+      const processorOptions: TapProcessorOptions = {
+        ring: ring.handle,
+        ...(ctx.resampler ? { resampler: ctx.resampler.slice(0) } : {}),
+      };
+      const tap = new AudioWorkletNode(ctx.context, TAP_PROCESSOR, {
+        numberOfInputs: 1,
+        numberOfOutputs: 0,
+        channelCount: 1,
+        channelCountMode: 'explicit',
+        processorOptions,
+      });
+      tap.port.onmessage = (e: MessageEvent<{ type: string; message?: string }>) => {
+        if (e.data.type === 'error')
+          this.log.error('tap processor error', { message: e.data.message });
+      };
+      audioDiagnostics.workletNodes++;
+      source.connect(tap);
+      this.taps.set(key, { source, element, tap, gain: undefined });
+    } else {
+      const gain = ctx.context.createGain();
+      gain.gain.value = this.slots.get(key)?.volume ?? 1;
+      source.connect(gain);
+      gain.connect(ctx.context.destination);
+      this.taps.set(key, { source, element, tap: undefined, gain });
+    }
+    return true;
+  }
+
+  /** Stops playing `key`'s WebRTC track (idempotent); its slot stays for decoded frames. */
+  detachTrack(key: string): void {
+    const t = this.taps.get(key);
+    if (!t) return;
+    this.taps.delete(key);
+    t.source.disconnect();
+    if (t.tap) {
+      t.tap.port.postMessage({ type: 'destroy' });
+      t.tap.port.close();
+      audioDiagnostics.workletNodes--;
+    }
+    t.gain?.disconnect();
+    if (t.element) {
+      t.element.pause();
+      t.element.srcObject = null;
+    }
+  }
+
+  /** Whether `key` plays a WebRTC track. */
+  hasTrack(key: string): boolean {
+    return this.taps.has(key);
+  }
+
   /** Releases `key`'s slot (idempotent). */
   detach(key: string): void {
+    this.detachTrack(key);
     const s = this.slots.get(key);
     if (!s) return;
     this.slots.delete(key);
@@ -152,6 +250,8 @@ export class RemotePlayback {
     const s = this.slots.get(key)!;
     s.volume = volume;
     this.post({ type: 'setGain', slot: s.slot, gain: volume });
+    const t = this.taps.get(key);
+    if (t?.gain) t.gain.gain.value = volume;
   }
 
   /** `key`'s volume (1 when never set). */
@@ -162,6 +262,7 @@ export class RemotePlayback {
   /** Stops the processor and releases the node (idempotent). */
   destroy(): void {
     if (this.destroyed) return;
+    for (const key of [...this.taps.keys()]) this.detachTrack(key);
     this.destroyed = true;
     this.post({ type: 'destroy' });
     this.worklet.disconnect();

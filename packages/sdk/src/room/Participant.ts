@@ -33,12 +33,17 @@ export class Participant {
    * measured. The room emits `connectionQualityChanged` on change.
    */
   connectionQuality: ConnectionQuality = 'good';
+  /**
+   * How the participant's voice travels: `webrtc` (UDP, through the SFU) or `websocket` (the
+   * gateway socket). The room emits `mediaPathChanged` on change.
+   */
+  mediaPath: 'webrtc' | 'websocket';
   private _volume = 1;
   /** @internal Set by the room: applies a volume to this participant's playback. */
   volumeSink: ((userId: string, volume: number) => void) | undefined;
 
   constructor(
-    wire: Omit<WireParticipant, 'ssrc'> & { ssrc?: number },
+    wire: Omit<WireParticipant, 'ssrc' | 'webrtc'> & { ssrc?: number; webrtc?: boolean },
     /** True for this client's own participant. */
     readonly isLocal: boolean,
   ) {
@@ -48,6 +53,7 @@ export class Participant {
     this.deafened = wire.deafened;
     this.speaking = wire.speaking;
     this.ssrc = wire.ssrc ?? 0;
+    this.mediaPath = wire.webrtc ? 'webrtc' : 'websocket';
   }
 
   /** Playback volume of this participant, 0–2 (1 = as received). */
@@ -72,6 +78,7 @@ export class Participant {
   /** Copies the wire state in; returns whether a voice state (muted/deafened/speaking) changed. */
   apply(wire: Partial<WireParticipant>): boolean {
     if (wire.ssrc !== undefined) this.ssrc = wire.ssrc;
+    if (wire.webrtc !== undefined) this.mediaPath = wire.webrtc ? 'webrtc' : 'websocket';
     let changed = false;
     for (const key of ['muted', 'deafened', 'speaking'] as const) {
       const v = wire[key];

@@ -14,6 +14,8 @@ export interface RoomAudioHooks {
   setVolume(userId: string, volume: number): void;
   /** A remote participant is gone: release its playback. */
   released(userId: string): void;
+  /** This client's voice state in `room` changed (WebRTC pauses its producer / tracks). */
+  voiceStateChanged?(room: string, state: VoiceState): void;
 }
 
 /** Room lifecycle. */
@@ -40,6 +42,8 @@ export type RoomEvents = {
   ];
   /** Room lifecycle transitions. */
   stateChange: [previous: RoomState, next: RoomState];
+  /** A participant's voice moved between WebRTC and the WebSocket (this client's too). */
+  mediaPathChanged: [participant: Participant, path: 'webrtc' | 'websocket'];
   /** This client is no longer in the room (`reason`: requested, replaced, disconnected…). */
   left: [reason: string];
 };
@@ -106,6 +110,7 @@ export class Room extends TypedEmitter<RoomEvents> {
     if (typeof muted !== 'boolean') throw new TypeError('muted must be a boolean');
     // The microphone follows at once; the server's copy follows the request.
     this.audio?.setCaptureMuted(muted);
+    this.audio?.voiceStateChanged?.(this.name, { muted, deafened: this.local.deafened });
     await this.updateVoiceState({ muted, deafened: this.local.deafened });
   }
 
@@ -115,6 +120,7 @@ export class Room extends TypedEmitter<RoomEvents> {
    */
   async setDeafened(deafened: boolean): Promise<void> {
     if (typeof deafened !== 'boolean') throw new TypeError('deafened must be a boolean');
+    this.audio?.voiceStateChanged?.(this.name, { muted: this.local.muted, deafened });
     await this.updateVoiceState({ muted: this.local.muted, deafened });
   }
 
@@ -202,6 +208,15 @@ export class Room extends TypedEmitter<RoomEvents> {
         if (p) this.apply(p, { muted: m.d.muted, deafened: m.d.deafened });
         return;
       }
+      case 'MEDIA_PATH_UPDATE': {
+        const p = this.memberOf(m);
+        const path = m.d.webrtc ? 'webrtc' : 'websocket';
+        if (p && p.mediaPath !== path) {
+          p.mediaPath = path;
+          this.safeEmit('mediaPathChanged', p, path);
+        }
+        return;
+      }
       case 'SPEAKING': {
         const p = this.memberOf(m);
         if (p && !p.isLocal && p.speaking !== m.d.speaking) {
@@ -220,7 +235,7 @@ export class Room extends TypedEmitter<RoomEvents> {
 
   /** The participant an event names by ssrc; an unknown ssrc is logged and ignored. */
   private memberOf(
-    m: Extract<DispatchMessage, { t: 'SPEAKING' | 'VOICE_STATE_UPDATE' }>,
+    m: Extract<DispatchMessage, { t: 'SPEAKING' | 'VOICE_STATE_UPDATE' | 'MEDIA_PATH_UPDATE' }>,
   ): Participant | undefined {
     const p = this.bySsrc.get(m.d.ssrc);
     if (!p)

@@ -30,11 +30,30 @@ import {
 } from './VoiceSender.js';
 import { WorkerOpusEncoder, type CodecWorkerLike } from './WorkerOpusEncoder.js';
 import { WebSocketMediaTransport } from './WebSocketMediaTransport.js';
+import {
+  MediaPathController,
+  type MediaPath,
+  type MediaPathPolicy,
+} from './MediaPathController.js';
+import { WebRtcTransport } from './WebRtcTransport.js';
 
 /** Media settings of a `VoiceClient` (`options.media`). */
 export interface MediaOptions {
   /** Send and receive voice (default true); false keeps the client to signalling only. */
   enabled?: boolean;
+  /**
+   * Which path voice takes: `auto` (default) uses WebRTC (UDP, through the gateway's SFU) when
+   * the gateway offers it and falls back to the WebSocket in place when ICE does not connect
+   * within `webrtcConnectTimeoutMs` or fails later; `webrtc` insists on WebRTC (retrying instead
+   * of falling back); `websocket` never uses WebRTC. Node clients always use the WebSocket.
+   */
+  path?: MediaPathPolicy;
+  /** `auto`: ICE connect deadline before falling back, ms (default 3,000). */
+  webrtcConnectTimeoutMs?: number;
+  /** After a fallback, try WebRTC again after this long, ms (default 30,000). */
+  webrtcRetryMs?: number;
+  /** Opus packet duration on WebRTC, ms (default 20). */
+  webrtcPtimeMs?: 10 | 20;
   /** Captured frames to send. Default: the client's `localAudio` (sends while it is live). */
   frameSource?: FrameSource;
   /**
@@ -97,6 +116,8 @@ export type MediaSessionEvents = {
   ];
   /** The codec could not be loaded: no media this session. */
   error: [error: Error];
+  /** A room's voice moved between WebRTC and the WebSocket (`reason`: why). */
+  transportChanged: [room: string, path: MediaPath, reason: string];
 };
 
 /** What a {@link MediaSession} needs from its client. */
@@ -114,6 +135,12 @@ export interface MediaSessionHost {
   rttMs: () => number;
   /** The audio assets URL (browsers fetch libopus there). */
   assetsUrl: () => string;
+  /** The processed microphone track (WebRTC produces it), while capture runs. */
+  localTrack: () => MediaStreamTrack | undefined;
+  /** Where remote WebRTC tracks play (the audio engine's playback, while it runs). */
+  trackSink: () =>
+    | { attachTrack(key: string, track: MediaStreamTrack): boolean; detachTrack(key: string): void }
+    | undefined;
 }
 
 type SessionState =
@@ -124,6 +151,8 @@ type SessionState =
       transport: Transport;
       sender: VoiceSender;
       receiver: VoiceReceiver;
+      webrtc: WebRtcTransport | undefined;
+      paths: MediaPathController;
       detach: () => void;
     }
   | { status: 'closed' };
@@ -205,7 +234,33 @@ export class MediaSession extends TypedEmitter<MediaSessionEvents> {
 
   /** Ends the streams of a participant who left `room` (or all of the room when no user). */
   participantLeft(room: string, userId?: string): void {
-    if (this.state.status === 'running') this.state.receiver.remove(room, userId);
+    if (this.state.status !== 'running') return;
+    this.state.receiver.remove(room, userId);
+    if (userId === undefined) this.state.paths.roomLeft(room);
+  }
+
+  /** A room was joined or rejoined: pick its media path (WebRTC when the policy allows). */
+  roomJoined(room: string): void {
+    if (this.state.status === 'running') this.state.paths.roomJoined(room);
+  }
+
+  /** The path `room`'s voice takes now. */
+  pathOf(room: string): MediaPath {
+    return this.state.status === 'running' && this.state.paths.isWebRtc(room)
+      ? 'webrtc'
+      : 'websocket';
+  }
+
+  /** This client's voice state in `room` changed: WebRTC pauses its producer or tracks. */
+  voiceStateChanged(room: string, state: { muted: boolean; deafened: boolean }): void {
+    if (this.state.status !== 'running') return;
+    this.state.webrtc?.setMuted(room, state.muted);
+    this.state.webrtc?.setDeafened(room, state.deafened);
+  }
+
+  /** Capture started or stopped: WebRTC produces the new track. */
+  localTrackChanged(): void {
+    if (this.state.status === 'running') void this.state.webrtc?.refreshTrack();
   }
 
   /** Statistics for a stats panel. */
@@ -226,11 +281,31 @@ export class MediaSession extends TypedEmitter<MediaSessionEvents> {
     }
     const sender = s.sender.getStats();
     for (const [userId, st] of s.receiver.getStats()) participants[userId] = st;
+    // WebRTC rooms: the same shape, from RTCP and the consumers' stats.
+    for (const r of s.webrtc?.receiveStats() ?? []) {
+      if (!s.paths.isWebRtc(r.room)) continue;
+      participants[r.userId] = {
+        room: r.room,
+        ssrc: r.ssrc,
+        jitterMs: r.jitterMs,
+        lossPct: r.lossPct,
+        jitterBufferDelayMs: r.jitterBufferDelayMs,
+        targetDelayMs: r.jitterBufferDelayMs,
+        concealed: r.concealedFrames,
+        fecRecovered: r.fecPackets,
+        late: 0,
+        received: r.received,
+        quality: r.quality,
+      };
+    }
+    const rooms = [...this.host.rooms()].map((r) => r.name);
+    const onWebRtc = rooms.length > 0 && s.webrtc && rooms.every((r) => s.paths.isWebRtc(r));
+    const decision = onWebRtc ? s.webrtc!.decision : undefined;
     return {
-      bitrateBps: sender.bitrateBps,
-      fec: sender.fec,
-      expectedLossPct: sender.expectedLossPct,
-      score: sender.score,
+      bitrateBps: decision?.bitrateBps ?? sender.bitrateBps,
+      fec: decision?.fec ?? sender.fec,
+      expectedLossPct: decision?.expectedLossPct ?? sender.expectedLossPct,
+      score: decision?.score ?? sender.score,
       rttMs: this.host.rttMs(),
       quality: this.uplink.quality,
       sender,
@@ -245,6 +320,8 @@ export class MediaSession extends TypedEmitter<MediaSessionEvents> {
     this.state = { status: 'closed' };
     if (s.status === 'running') {
       s.detach();
+      s.paths.close();
+      s.webrtc?.close();
       s.receiver.close();
       s.sender.close();
       s.transport.close();
@@ -317,6 +394,40 @@ export class MediaSession extends TypedEmitter<MediaSessionEvents> {
       for (const room of host.rooms())
         this.safeEmit('connectionQualityChanged', { room: room.name, userId }, q, prev);
     });
+    const policy = options.path ?? 'auto';
+    const webrtc =
+      policy !== 'websocket' && WebRtcTransport.supported() && !isNode()
+        ? new WebRtcTransport(
+            {
+              connection,
+              localTrack: host.localTrack,
+              isMuted: (room) => this.localOf(room)?.muted ?? false,
+              isDeafened: (room) => this.localOf(room)?.deafened ?? false,
+              ownerOf: (room, ssrc) => this.resolve(ssrc)?.userId ?? this.localUser(room, ssrc),
+              playback: host.trackSink,
+              rttMs: host.rttMs,
+            },
+            {
+              ...(options.abr ? { abr: options.abr } : {}),
+              ...(options.webrtcPtimeMs ? { opus: { ptimeMs: options.webrtcPtimeMs } } : {}),
+            },
+          )
+        : undefined;
+    const paths = new MediaPathController(webrtc, {
+      policy,
+      ...(options.webrtcConnectTimeoutMs !== undefined
+        ? { connectTimeoutMs: options.webrtcConnectTimeoutMs }
+        : {}),
+      ...(options.webrtcRetryMs !== undefined ? { retryMs: options.webrtcRetryMs } : {}),
+    });
+    paths.on('transportChanged', (room, path, reason) => {
+      this.log.info('media path', { room, path, reason });
+      this.safeEmit('transportChanged', room, path, reason);
+    });
+    webrtc?.on('bitrateChanged', (bps, prev, d) => this.safeEmit('bitrateChanged', bps, prev, d));
+    webrtc?.on('connectionQualityChanged', (room, userId, q, prev) =>
+      this.safeEmit('connectionQualityChanged', { room, userId }, q, prev),
+    );
     const dispatch = (m: DispatchMessage): void => {
       if (m.t === 'RECEIVER_REPORT') sender.handleReceiverReport(m.d);
     };
@@ -327,13 +438,37 @@ export class MediaSession extends TypedEmitter<MediaSessionEvents> {
       connection.off('dispatch', dispatch);
       connection.off('heartbeat', heartbeat);
     };
-    this.state = { status: 'running', transport, sender, receiver, detach };
-    this.log.info('media running', { transport: transport.kind });
+    this.state = {
+      status: 'running',
+      transport,
+      sender,
+      receiver,
+      webrtc,
+      paths,
+      detach,
+    };
+    this.log.info('media running', { transport: transport.kind, webrtc: webrtc !== undefined });
+    for (const room of host.rooms()) if (room.state === 'joined') paths.roomJoined(room.name);
+  }
+
+  private localOf(room: string): { muted: boolean; deafened: boolean } | undefined {
+    for (const r of this.host.rooms()) if (r.name === room) return r.localParticipant;
+    return undefined;
+  }
+
+  private localUser(room: string, ssrc: number): string | undefined {
+    for (const r of this.host.rooms())
+      if (r.name === room)
+        for (const p of r.participants.values()) if (p.ssrc === ssrc) return p.userId;
+    return undefined;
   }
 
   private *targets(): Iterable<{ room: string; ssrc: number; muted: boolean }> {
+    const paths = this.state.status === 'running' ? this.state.paths : undefined;
     for (const room of this.host.rooms()) {
       if (room.state !== 'joined') continue;
+      // Its voice goes over WebRTC: the WebSocket sender leaves it alone.
+      if (paths?.offWebSocket(room.name)) continue;
       const local = room.localParticipant;
       yield { room: room.name, ssrc: local.ssrc, muted: local.muted };
     }
