@@ -2,13 +2,14 @@
 // (as root) Debian's chromium/espeak-ng/sox when missing, builds, builds the mediasoup worker
 // once (scripts/ensure-mediasoup.mjs, 3–10 min the first time), runs the unit and integration
 // tests (vitest), the WebRTC tests in a loopback-only network namespace (vitest.netns.config.ts
-// under `unshare -n`, or `unshare -rn` when not root) and the browser suite (Playwright +
-// Debian Chromium), and ends with one summary line: "tests: N passed, M failed".
+// under scripts/netns.mjs: `unshare -n`, or `unshare -rn` when not root) and the browser suite
+// (Playwright + Debian Chromium), and ends with one summary line: "tests: N passed, M failed".
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build, ensureMediasoup, ensureNodeModules } from './ensure-install.mjs';
+import { runInNetns } from './netns.mjs';
 import { ensureSystemDeps } from './system-deps.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -37,20 +38,29 @@ const unitStatus = run('npx', [
 // (their globalSetup refuses anything else). Root makes one directly; others a user namespace.
 const netnsJson = join(reports, 'vitest-netns.json');
 rmSync(netnsJson, { force: true }); // a report left by an earlier run must not count
-const netnsVitest = `npx vitest run -c vitest.netns.config.ts --reporter=default --reporter=json --outputFile.json=${netnsJson}`;
 const netnsStatus =
   mediasoup.state === 'ready'
-    ? run('unshare', [
-        process.getuid?.() === 0 ? '-n' : '-rn',
-        'sh',
-        '-c',
-        // `ip` lives in /usr/sbin, off a normal user's PATH.
-        `PATH="$PATH:/usr/sbin:/sbin"; ip link set lo up && exec ${netnsVitest}`,
-      ])
+    ? runInNetns(
+        'npx',
+        [
+          'vitest',
+          'run',
+          '-c',
+          'vitest.netns.config.ts',
+          '--reporter=default',
+          '--reporter=json',
+          `--outputFile.json=${netnsJson}`,
+        ],
+        { cwd: root },
+      )
     : 1;
+// The browser suite makes WebRTC calls too (Concord's SFU and the raw-WebRTC baseline): same
+// loopback-only namespace.
 const e2eJson = join(reports, 'playwright.json');
-const e2eStatus = run('npx', ['playwright', 'test', '--reporter=list,json'], {
-  PLAYWRIGHT_JSON_OUTPUT_NAME: e2eJson,
+rmSync(e2eJson, { force: true });
+const e2eStatus = runInNetns('npx', ['playwright', 'test', '--reporter=list,json'], {
+  cwd: root,
+  env: { ...process.env, PLAYWRIGHT_JSON_OUTPUT_NAME: e2eJson },
 });
 
 let passed = 0;

@@ -109,7 +109,8 @@ const v = {
     room,
     stages,
     sampleRateHz = 48_000,
-    media = {},
+    // The WebSocket path unless a spec asks for WebRTC (`{ path: 'webrtc' | 'auto' }`).
+    media = { path: 'websocket' },
     tapOutput = false,
     recordOutput = false,
     recordCapture = false,
@@ -135,6 +136,9 @@ const v = {
     );
     client.on('bitrateChanged', (bps, prev) =>
       v.events.push({ type: 'bitrateChanged', bps, prev, t: Date.now() }),
+    );
+    client.on('transportChanged', (room, path, reason) =>
+      v.events.push({ type: 'transportChanged', room, path, reason, t: Date.now() }),
     );
     await client.connect();
     v.room = await client.join(room);
@@ -237,6 +241,25 @@ const v = {
 
   stats() {
     return v.client.getStats();
+  },
+
+  /** Events recorded since start (reconnects, bitrate and transport changes), with times. */
+  eventLog() {
+    return v.events;
+  },
+
+  /** Each participant's media path as this page sees it, by user id. */
+  mediaPaths() {
+    return Object.fromEntries(
+      [...v.room.participants.values()].map((p) => [p.userId, p.mediaPath]),
+    );
+  },
+
+  /** Seconds of the playback output recording so far (needs recordOutput). */
+  outputSeconds() {
+    if (!v.outputRecorder) return 0;
+    const n = v.outputRecorder.chunks.reduce((s, c) => s + c.length, 0);
+    return n / v.client.audio.running().context.sampleRate;
   },
 
   /** Closes the current gateway socket as a network cut would (code 4000: may resume). */

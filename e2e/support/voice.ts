@@ -63,9 +63,16 @@ export interface VoicePage extends AudioBrowser {
   userId: string;
 }
 
-/** Launches Chromium with `wav` as its microphone and loads the voice harness. */
-export async function launchVoicePage(wav: string): Promise<AudioBrowser> {
-  const ab = await launchWithWav(wav);
+/**
+ * Launches Chromium with `wav` as its microphone (and `extraArgs`) and loads the voice harness
+ * from `baseURL` (default: the config's gateway).
+ */
+export async function launchVoicePage(
+  wav: string,
+  extraArgs: string[] = [],
+  baseURL?: string,
+): Promise<AudioBrowser> {
+  const ab = await launchWithWav(wav, extraArgs, baseURL);
   await ab.page.addScriptTag({ url: '/e2e/voice-harness.js', type: 'module' });
   await ab.page.waitForFunction(() => 'voiceHarness' in window);
   return ab;

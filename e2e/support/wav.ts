@@ -86,6 +86,7 @@ export interface AudioBrowser {
 export async function launchWithWav(
   wavPath: string | undefined,
   extraArgs: string[] = [],
+  baseURL?: string,
 ): Promise<AudioBrowser> {
   const use = test.info().project.use;
   const base = use.launchOptions ?? {};
@@ -98,7 +99,8 @@ export async function launchWithWav(
       ...extraArgs,
     ],
   });
-  const page = await browser.newPage(use.baseURL ? { baseURL: use.baseURL } : {});
+  const origin = baseURL ?? use.baseURL;
+  const page = await browser.newPage(origin ? { baseURL: origin } : {});
   await page.goto('/e2e/audio.html');
   await page.waitForFunction(() => (window as { harnessReady?: boolean }).harnessReady === true);
   await page.addScriptTag({ url: '/e2e/audio-harness.js', type: 'module' });

@@ -346,6 +346,7 @@ export class Gateway implements GatewayContext {
       ...(config.webrtcAnnouncedIp ? { announcedIp: config.webrtcAnnouncedIp } : {}),
       portRange: { min: config.webrtcPortMin, max: config.webrtcPortMax },
       ...(config.webrtcWorkers > 0 ? { workerCount: config.webrtcWorkers } : {}),
+      enableTcp: !config.webrtcUdpOnly,
       maxSpeakers: config.maxSpeakers,
     });
     if (this._status !== 'listening') {

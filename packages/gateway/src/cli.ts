@@ -224,6 +224,13 @@ const SETTINGS: Setting[] = [
     help: 'mediasoup worker processes (0 = one per core)',
   },
   {
+    flag: 'webrtc-udp-only',
+    env: 'CONCORD_WEBRTC_UDP_ONLY',
+    key: 'webrtcUdpOnly',
+    kind: 'boolean',
+    help: 'offer UDP ICE candidates only (default: TCP too, UDP preferred)',
+  },
+  {
     flag: 'media-rate-limit-fps',
     env: 'CONCORD_MEDIA_RATE_LIMIT_FPS',
     key: 'mediaRateLimitFps',

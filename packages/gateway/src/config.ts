@@ -110,6 +110,8 @@ export interface GatewayConfig {
   webrtcPortMax: number;
   /** mediasoup worker processes (0: one per core). */
   webrtcWorkers: number;
+  /** Offer UDP ICE candidates only (default: TCP too, UDP preferred). */
+  webrtcUdpOnly: boolean;
   /** Media frames per second allowed per stream (20 ms frames are 50/s); over it they drop. */
   mediaRateLimitFps: number;
   /** Media frames a stream may send in a burst above its rate. */
@@ -201,6 +203,7 @@ export const DEFAULT_CONFIG: Readonly<GatewayConfig> = Object.freeze({
   webrtcPortMin: 40_000,
   webrtcPortMax: 49_999,
   webrtcWorkers: 0,
+  webrtcUdpOnly: false,
   mediaRateLimitFps: 60,
   mediaBurstFrames: 20,
   maxBufferedMediaBytes: 64 * 1024,

@@ -237,6 +237,11 @@ export class VoiceClient extends TypedEmitter<VoiceClientEvents> {
     );
     this.joined.set(name, room);
     room.on('participantLeft', (p) => this.media.participantLeft(name, p.userId));
+    // A voice that moved to WebRTC arrives as a track: end its WebSocket stream at once (its
+    // concealment would otherwise play for a few seconds).
+    room.on('mediaPathChanged', (p, path) => {
+      if (path === 'webrtc' && !p.isLocal) this.media.participantLeft(name, p.userId);
+    });
     room.on('left', () => this.media.participantLeft(name));
     // Media starts with the first room. A codec failure is logged and emitted as `mediaError`
     // by the session (and retried at the next join); the room works without media.

@@ -27,6 +27,10 @@ interface TrackTap {
   gain: GainNode | undefined;
 }
 
+/** The slot key of `key`'s WebRTC track (a slot apart from its decoded WebSocket frames). */
+const TRACK_SLOT_SUFFIX = '\u0000rtc';
+const trackSlotKey = (key: string): string => `${key}${TRACK_SLOT_SUFFIX}`;
+
 /** What {@link RemotePlayback.attachTrack} needs of the audio engine. */
 export interface TrackTapContext {
   context: AudioContext;
@@ -86,7 +90,7 @@ export class RemotePlayback {
 
   /** Participants with a slot. */
   get attached(): string[] {
-    return [...this.slots.keys()];
+    return [...this.slots.keys()].filter((k) => !k.endsWith(TRACK_SLOT_SUFFIX));
   }
 
   /**
@@ -128,8 +132,15 @@ export class RemotePlayback {
     }
     const source = ctx.context.createMediaStreamSource(stream);
     if (this.shared) {
-      if (!this.attach(key)) return false;
-      const ring = this.slots.get(key)!.ring!;
+      // A slot of its own: the WebSocket receiver may still conceal the same participant's
+      // last frames into the other for a moment, and the two must not share a ring.
+      const slotKey = trackSlotKey(key);
+      if (!this.attach(slotKey)) return false;
+      const slot = this.slots.get(slotKey)!;
+      const volume = this.slots.get(key)?.volume ?? 1;
+      slot.volume = volume;
+      this.post({ type: 'setGain', slot: slot.slot, gain: volume });
+      const ring = slot.ring!;
       const processorOptions: TapProcessorOptions = {
         ring: ring.handle,
         ...(ctx.resampler ? { resampler: ctx.resampler.slice(0) } : {}),
@@ -174,6 +185,7 @@ export class RemotePlayback {
       t.element.pause();
       t.element.srcObject = null;
     }
+    if (t.tap) this.detach(trackSlotKey(key));
   }
 
   /** Whether `key` plays a WebRTC track. */
@@ -252,6 +264,11 @@ export class RemotePlayback {
     this.post({ type: 'setGain', slot: s.slot, gain: volume });
     const t = this.taps.get(key);
     if (t?.gain) t.gain.gain.value = volume;
+    const trackSlot = this.slots.get(trackSlotKey(key));
+    if (trackSlot) {
+      trackSlot.volume = volume;
+      this.post({ type: 'setGain', slot: trackSlot.slot, gain: volume });
+    }
   }
 
   /** `key`'s volume (1 when never set). */

@@ -23,12 +23,18 @@ export interface MediaPathOptions {
   connectTimeoutMs?: number;
   /** After a fallback or an unavailable SFU, try WebRTC again after this long, ms (default 30,000). */
   retryMs?: number;
+  /**
+   * `auto`: a connected link that loses connectivity (ICE `disconnected`) and does not come
+   * back within this long falls back to the WebSocket, ms (default 1,000; ICE's own `failed`
+   * comes many seconds later).
+   */
+  interruptedGraceMs?: number;
 }
 
 type RoomPath =
   | { status: 'websocket'; retry: ReturnType<typeof setTimeout> | undefined }
   | { status: 'opening'; timer: ReturnType<typeof setTimeout> | undefined }
-  | { status: 'webrtc' };
+  | { status: 'webrtc'; grace: ReturnType<typeof setTimeout> | undefined };
 
 /**
  * Decides per room whether voice goes over WebRTC or the WebSocket, and switches in place (no
@@ -52,6 +58,7 @@ export class MediaPathController extends TypedEmitter<MediaPathEvents> {
       else if (state === 'failed') this.fallback(room, 'ice-failed');
     });
     webrtc?.on('iceStarted', (room) => this.onIceStarted(room));
+    webrtc?.on('linkInterrupted', (room) => this.onInterrupted(room));
     webrtc?.on('reset', (room) => {
       const r = this.rooms.get(room);
       if (r && r.status !== 'websocket') void this.open(room, 'reset');
@@ -100,6 +107,9 @@ export class MediaPathController extends TypedEmitter<MediaPathEvents> {
     this.rooms.set(room, { status: 'opening', timer: undefined });
     try {
       await webrtc.open(room);
+      // Some browsers never leave ICE's `new` state when they may not use UDP at all: the
+      // deadline starts once there is something to connect, whatever ICE reports.
+      if (webrtc.expectsConnection(room)) this.onIceStarted(room);
     } catch (err) {
       if (this.rooms.get(room)?.status !== 'opening') return;
       const unavailable = err instanceof RequestError && err.reason === 'WEBRTC_UNAVAILABLE';
@@ -119,8 +129,18 @@ export class MediaPathController extends TypedEmitter<MediaPathEvents> {
     const r = this.rooms.get(room);
     if (r?.status !== 'opening') return;
     if (r.timer) clearTimeout(r.timer);
-    this.rooms.set(room, { status: 'webrtc' });
+    this.rooms.set(room, { status: 'webrtc', grace: undefined });
     this.safeEmit('transportChanged', room, 'webrtc', 'ice-connected');
+  }
+
+  private onInterrupted(room: string): void {
+    const r = this.rooms.get(room);
+    if (r?.status !== 'webrtc' || r.grace !== undefined || this.options.policy !== 'auto') return;
+    r.grace = setTimeout(() => {
+      r.grace = undefined;
+      if (this.rooms.get(room) === r && this.webrtc?.rooms.get(room) !== 'connected')
+        this.fallback(room, 'ice-disconnected');
+    }, this.options.interruptedGraceMs ?? 1_000);
   }
 
   private fallback(room: string, reason: string): void {
@@ -160,5 +180,6 @@ export class MediaPathController extends TypedEmitter<MediaPathEvents> {
     const r = this.rooms.get(room);
     if (r?.status === 'opening' && r.timer) clearTimeout(r.timer);
     if (r?.status === 'websocket' && r.retry) clearTimeout(r.retry);
+    if (r?.status === 'webrtc' && r.grace) clearTimeout(r.grace);
   }
 }

@@ -60,6 +60,8 @@ export interface WebRtcReceiveStats {
 export type WebRtcTransportEvents = {
   /** A room's link changed state (`failed`: ICE/DTLS failed or did not connect in time). */
   linkState: [room: string, state: WebRtcLinkState];
+  /** A room's connected link lost connectivity (ICE `disconnected`; it may come back). */
+  linkInterrupted: [room: string];
   /** ICE started checking on one of the room's transports (connectivity is being tried). */
   iceStarted: [room: string];
   /** The gateway reset a room's WebRTC objects (worker restart): set it up again. */
@@ -232,6 +234,15 @@ export class WebRtcTransport extends TypedEmitter<WebRtcTransportEvents> {
     }
   }
 
+  /**
+   * Whether `room`'s link has something that must connect (a producer or a consumer): then ICE
+   * is expected to succeed soon.
+   */
+  expectsConnection(room: string): boolean {
+    const link = this.links.get(room);
+    return link !== undefined && (link.producer !== undefined || link.consumers.size > 0);
+  }
+
   /** Produces (or replaces) the local track in every room, e.g. after capture (re)started. */
   async refreshTrack(): Promise<void> {
     for (const link of this.links.values()) await this.produce(link);
@@ -377,8 +388,10 @@ export class WebRtcTransport extends TypedEmitter<WebRtcTransportEvents> {
     if (state === 'connected') this.setState(link, 'connected');
     else if (state === 'failed') this.setState(link, 'failed');
     else if (state === 'disconnected') {
-      // ICE may come back by itself within a few seconds; `failed` follows if it does not.
+      // ICE may come back by itself; `failed` follows if it does not (after many seconds).
       this.log.info('webrtc link disconnected', { room: link.room });
+      this.setState(link, 'connecting');
+      this.safeEmit('linkInterrupted', link.room);
     }
   }
 
