@@ -4,7 +4,7 @@
 // message naming each file over its budget, its size and the budget, or a missing file.
 // `--budgets <file>` checks another budget file (paths relative to the repository root,
 // or to `--root <dir>`).
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
