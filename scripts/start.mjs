@@ -89,7 +89,8 @@ createInterface({ input: child.stderr }).on('line', (line) => {
   const taken = /port (\d+) on .* is already in use/.exec(line);
   if (taken) portInUse = Number(taken[1]);
 });
-docsBuild?.on('exit', (code) => {
+docsBuild?.on('exit', (code, signal) => {
+  if (signal !== null) return; // stopped along with npm start: the next start builds again
   if (code !== 0)
     console.log(`[docs] the docs build failed (exit ${code}): see dist/docs-build.log`);
   else console.log(`[docs] ready${baseUrl === undefined ? '' : `: ${baseUrl}/docs/`}`);
