@@ -2,7 +2,7 @@
 // bin launcher (what `npx concord-gateway` runs), answering mistakes with messages that name the
 // fix. Needs `npm run build` (the launcher loads dist/cli.js).
 import { spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -41,6 +41,24 @@ afterAll(async () => {
 });
 
 describe('concord-gateway CLI errors', () => {
+  it('the launcher says to build first when dist/cli.js is missing (a fresh clone)', async () => {
+    const pkg = mkdtempSync(join(tmpdir(), 'concord-launcher-'));
+    mkdirSync(join(pkg, 'bin'));
+    copyFileSync(BIN, join(pkg, 'bin', 'concord-gateway.js'));
+    writeFileSync(join(pkg, 'package.json'), '{"type":"module"}');
+    const r = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
+      const child = spawn(process.execPath, [join(pkg, 'bin', 'concord-gateway.js'), '--help'], {
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
+      let stderr = '';
+      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      child.on('exit', (code) => resolve({ code, stderr }));
+    });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('dist/cli.js is missing');
+    expect(r.stderr).toContain('npm run build');
+  });
+
   it('prints the help through the launcher', async () => {
     const { code, stdout } = await runCli(['--help']);
     expect(code).toBe(0);
