@@ -1,5 +1,7 @@
 #!/usr/bin/env node
 // concord-gateway: runs the reference gateway, or mints development tokens.
+import { statSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { mintToken } from './auth/tokens.js';
 import { DEFAULT_CONFIG, type GatewayConfig, type StaticMount } from './config.js';
@@ -430,7 +432,8 @@ function usage(): string {
   return lines.join('\n');
 }
 
-function parseValue(s: Setting, raw: string | boolean): unknown {
+/** `from` names where a value came from in error messages: the flag or the env variable. */
+function parseValue(s: Setting, raw: string | boolean, from: string): unknown {
   if (s.kind === 'boolean') return raw === true || raw === 'true' || raw === '1';
   if (s.kind === 'list')
     return String(raw)
@@ -440,10 +443,119 @@ function parseValue(s: Setting, raw: string | boolean): unknown {
   if (s.kind === 'number') {
     const n = Number(raw);
     if (raw === '' || !Number.isFinite(n))
-      throw GatewayError.config(`--${s.flag} must be a number, got "${String(raw)}"`);
+      throw GatewayError.config(`${from} must be a number, got "${String(raw)}"`);
+    if (s.key === 'port' && (!Number.isInteger(n) || n < 0 || n > 65_535))
+      throw GatewayError.config(
+        `${from} must be a whole number from 0 to 65535 (0 = any free port), got "${String(raw)}"`,
+      );
     return n;
   }
   return String(raw);
+}
+
+/** Flags of the `token` command only. */
+const TOKEN_FLAGS = ['user', 'name', 'rooms', 'ttl'];
+
+/** Every flag the CLI knows, without dashes. */
+const KNOWN_FLAGS = ['help', 'static', ...TOKEN_FLAGS, ...SETTINGS.map((s) => s.flag)];
+
+const COMMANDS = ['serve', 'token'];
+
+const HELP_HINT = 'Run "concord-gateway --help" to see every option.';
+
+/** Optimal string alignment distance (Damerau-Levenshtein with adjacent transpositions). */
+function editDistance(a: string, b: string): number {
+  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) =>
+    Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)),
+  );
+  for (let i = 1; i <= a.length; i++)
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      let v = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1])
+        v = Math.min(v, d[i - 2]![j - 2]! + 1);
+      d[i]![j] = v;
+    }
+  return d[a.length]![b.length]!;
+}
+
+/**
+ * The known name nearest to `typed`, if it is near enough to be a typo (at most a third of
+ * its letters wrong, at least 2 allowed) or the typed text is the start of exactly one name.
+ */
+function nearest(typed: string, known: readonly string[]): string | undefined {
+  const t = typed.toLowerCase().replace(/_/g, '-');
+  let best: string | undefined;
+  let bestDistance = Infinity;
+  for (const k of known) {
+    const distance = editDistance(t, k);
+    if (distance < bestDistance) [best, bestDistance] = [k, distance];
+  }
+  if (best !== undefined && bestDistance <= Math.max(2, Math.floor(t.length / 3))) return best;
+  const prefixed = known.filter((k) => k.startsWith(t));
+  return t.length >= 3 && prefixed.length === 1 ? prefixed[0] : undefined;
+}
+
+/** Turns node:util parseArgs errors into messages that name the fix. */
+function argumentError(err: unknown): Error {
+  const code = (err as { code?: unknown }).code;
+  const message = err instanceof Error ? err.message : String(err);
+  const option = /'(-{1,2}[^' =]+)/.exec(message)?.[1];
+  if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' && option !== undefined) {
+    const guess = nearest(option.replace(/^-+/, ''), KNOWN_FLAGS);
+    return GatewayError.config(
+      `unknown option ${option}.${guess === undefined ? '' : ` Did you mean --${guess}?`} ${HELP_HINT}`,
+    );
+  }
+  if (code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' && option !== undefined) {
+    if (/argument missing/.test(message))
+      return GatewayError.config(`${option} needs a value: ${option} <value>. ${HELP_HINT}`);
+    if (/does not take an argument/.test(message))
+      return GatewayError.config(
+        `${option} is a switch and takes no value: write ${option} alone to turn it on. ${HELP_HINT}`,
+      );
+  }
+  return GatewayError.config(`${message} ${HELP_HINT}`);
+}
+
+/** Checks that every static mount's folder exists, before anything listens. */
+function checkMounts(mounts: readonly StaticMount[], specs: readonly string[]): void {
+  mounts.forEach((mount, i) => {
+    const where = resolve(mount.dir);
+    let isDirectory: boolean;
+    try {
+      isDirectory = statSync(where).isDirectory();
+    } catch {
+      throw GatewayError.config(
+        `--static ${specs[i] ?? mount.dir}: the folder "${mount.dir}" does not exist (looked for ${where})`,
+      );
+    }
+    if (!isDirectory)
+      throw GatewayError.config(
+        `--static ${specs[i] ?? mount.dir}: "${mount.dir}" is a file, not a folder (${where})`,
+      );
+  });
+}
+
+/** Says what to do when the socket cannot be bound (port taken, privileged, foreign address). */
+function listenError(err: unknown, config: Partial<GatewayConfig>): unknown {
+  const code = (err as { code?: unknown }).code;
+  const host = config.host ?? DEFAULT_CONFIG.host;
+  const port = config.port ?? DEFAULT_CONFIG.port;
+  if (code === 'EADDRINUSE')
+    return GatewayError.config(
+      `port ${port} on ${host} is already in use (another gateway, or \`npm start\`, may be running). ` +
+        `Stop that process or pick another port: --port ${port + 1} (or CONCORD_PORT=${port + 1}); --port 0 picks any free port.`,
+    );
+  if (code === 'EACCES')
+    return GatewayError.config(
+      `not allowed to listen on port ${port} (ports below 1024 need privileges): pick a port from 1024 up with --port, or 0 for any free port.`,
+    );
+  if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND')
+    return GatewayError.config(
+      `cannot listen on --host ${host}: it is not an address of this machine (try 127.0.0.1, or 0.0.0.0 for every interface).`,
+    );
+  return err;
 }
 
 function parseMount(spec: string): StaticMount {
@@ -468,23 +580,42 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
     ttl: { type: 'string' },
   };
   for (const s of SETTINGS) options[s.flag] = { type: s.kind === 'boolean' ? 'boolean' : 'string' };
-  const { values, positionals } = parseArgs({
-    args: argv,
-    options,
-    allowPositionals: true,
-    strict: true,
-  });
+  let parsed: { values: Record<string, unknown>; positionals: string[] };
+  try {
+    parsed = parseArgs({ args: argv, options, allowPositionals: true, strict: true });
+  } catch (err) {
+    throw argumentError(err);
+  }
+  const { values, positionals } = parsed;
   if (values['help']) {
     console.log(usage());
     return 0;
   }
   const command = positionals[0] ?? 'serve';
+  if (!COMMANDS.includes(command)) {
+    const guess = nearest(command, COMMANDS);
+    throw GatewayError.config(
+      `unknown command "${command}".${guess === undefined ? '' : ` Did you mean "${guess}"?`} ` +
+        `Commands: serve (the default), token. ${HELP_HINT}`,
+    );
+  }
+  if (positionals.length > 1)
+    throw GatewayError.config(
+      `unexpected argument "${positionals[1]}": options start with -- (for example --port 9000). ${HELP_HINT}`,
+    );
+  if (command === 'serve')
+    for (const flag of TOKEN_FLAGS)
+      if (values[flag] !== undefined)
+        throw GatewayError.config(
+          `--${flag} belongs to the token command: concord-gateway token --user ID [--name NAME] [--rooms a,b*] [--ttl SECONDS]`,
+        );
   const config: Partial<GatewayConfig> = {};
   const target = config as Record<string, unknown>;
   for (const s of SETTINGS) {
+    const fromFlag = values[s.flag] !== undefined;
     const raw = values[s.flag] ?? env[s.env];
     if (raw === undefined) continue;
-    const value = parseValue(s, raw as string | boolean);
+    const value = parseValue(s, raw as string | boolean, fromFlag ? `--${s.flag}` : s.env);
     if (s.field === undefined) target[s.key] = value;
     else target[s.key] = { ...(target[s.key] as object | undefined), [s.field]: value };
   }
@@ -500,7 +631,12 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
     const user = values['user'];
     if (typeof user !== 'string') throw GatewayError.config('token needs --user');
     const rooms = typeof values['rooms'] === 'string' ? values['rooms'].split(',') : ['*'];
-    const ttl = values['ttl'] === undefined ? 3600 : Number(values['ttl']);
+    const rawTtl = values['ttl'];
+    const ttl = typeof rawTtl === 'string' ? Number(rawTtl) : 3600;
+    if (!Number.isInteger(ttl) || ttl <= 0)
+      throw GatewayError.config(
+        `--ttl is the token's lifetime in whole seconds (for example --ttl 3600), got "${String(rawTtl)}"`,
+      );
     const name = values['name'];
     console.log(
       await mintToken(secret, {
@@ -512,12 +648,17 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
     );
     return 0;
   }
-  if (command !== 'serve') throw GatewayError.config(`unknown command "${command}"\n\n${usage()}`);
+  checkMounts(config.staticMounts, statics);
 
   const gateway = new Gateway(config);
   // Nothing may end the process silently: a stray rejection is logged, the gateway keeps serving.
   process.on('unhandledRejection', (err) => gateway.logger.error({ err }, 'unhandled rejection'));
-  const address = await gateway.listen();
+  let address: Awaited<ReturnType<Gateway['listen']>>;
+  try {
+    address = await gateway.listen();
+  } catch (err) {
+    throw listenError(err, config);
+  }
   // One machine-readable line for scripts and test harnesses (port 0 picks a free port).
   console.log(JSON.stringify({ event: 'listening', host: address.address, port: address.port }));
   let stopping = false;

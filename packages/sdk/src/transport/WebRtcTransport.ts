@@ -1,5 +1,5 @@
 import { Op, type DispatchMessage } from '@concord/protocol';
-import { Device } from 'mediasoup-client';
+import type { Device } from 'mediasoup-client';
 import type { Consumer, Producer, Transport as MsTransport } from 'mediasoup-client/types';
 import type { GatewayConnection } from '../connection/GatewayConnection.js';
 import { InvalidStateError, MediaError } from '../errors.js';
@@ -286,6 +286,9 @@ export class WebRtcTransport extends TypedEmitter<WebRtcTransportEvents> {
 
   private async loadDevice(routerRtpCapabilities: never): Promise<Device> {
     if (this.device?.loaded) return this.device;
+    // Loaded on first use: a page that never opens a WebRTC link never downloads mediasoup-client
+    // (its own chunk of the browser bundle).
+    const { Device } = await import('mediasoup-client');
     const device = this.options.handlerName
       ? new Device({ handlerName: this.options.handlerName })
       : await Device.factory();
