@@ -36,9 +36,12 @@ export interface DelayManagerOptions {
  * (`modules/audio_coding/neteq/delay_manager.cc`, `underrun_optimizer.cc`,
  * `packet_arrival_history.cc`):
  *
- * - **Base transit**: the minimum transit (`arrival − timestamp/48`, ms) over the last 2 s: when
- *   the fastest packets arrive, on the sender's clock.
- * - **Histogram**: each packet's relative delay (its transit minus the base) goes into a
+ * - **Base transit**: the minimum over the last 2 s of each packet's transit measured at its
+ *   end (`arrival − (timestamp + duration)/48`, ms): a packet leaves when complete, so this is
+ *   the network's fastest delivery whatever the packet duration, and a stream that switches
+ *   between 10 and 20 ms packets keeps its history. A packet's first sample is due a duration
+ *   later ({@link baseTransitMs}).
+ * - **Histogram**: each packet's relative delay (its end transit minus the base) goes into a
  *   histogram of 5 ms buckets with exponential forgetting (0.993 per 20 ms of audio, ramping up
  *   from 0.98 over the first 10 s, with a running average at start-up, as NetEq's start-up
  *   weight); the `quantile` (95 %) bucket's upper edge is the jitter protection (`spreadMs`).
@@ -92,9 +95,13 @@ export class DelayManager {
     this.target = Math.min(this.maxDelayMs, Math.max(this.floorMs(), this.initialDelayMs));
   }
 
-  /** Minimum transit of the last 2 s, ms (arrival clock − sender clock). */
+  /**
+   * Transit of the first sample of the fastest packets, ms (arrival clock − sender clock): the
+   * base transit at packets' ends plus the latest packet's duration. Switching to longer
+   * packets raises it by the difference, as the sender now waits longer before sending.
+   */
   get baseTransitMs(): number {
-    return this.base;
+    return this.base + this.packet;
   }
 
   /** The jitter protection: `quantile` of the relative delays (5 ms bucket edge), ms. */
@@ -143,8 +150,8 @@ export class DelayManager {
    * @param fecProtection whether to keep one packet of delay for FEC (see the class description).
    */
   update(extTs: number, arrivalMs: number, packetSamples: number, fecProtection: boolean): void {
-    const transitMs = arrivalMs - extTs / SAMPLES_PER_MS;
     const packetMs = packetSamples / SAMPLES_PER_MS;
+    const transitMs = arrivalMs - extTs / SAMPLES_PER_MS - packetMs;
     this.packet = packetMs;
     this.histArrival[this.histNext] = arrivalMs;
     this.histTransit[this.histNext] = transitMs;

@@ -1,4 +1,10 @@
-import { SAMPLE_RATE_HZ, type OpusDecoderApi, type TimeStretcher } from '@concord/wasm-dsp';
+import {
+  SAMPLE_RATE_HZ,
+  TSM_MIN_OVERLAP_SAMPLES,
+  TSM_MIN_PERIOD_SAMPLES,
+  type OpusDecoderApi,
+  type TimeStretcher,
+} from '@concord/wasm-dsp';
 import { InvalidStateError } from '../errors.js';
 import { getLogger } from '../logger.js';
 import { DelayManager } from './DelayManager.js';
@@ -19,12 +25,12 @@ const RESYNC_SEQ_GAP = 500;
 /** Whole-frame decrease hysteresis: shrink when the delay exceeds the target by a frame + this. */
 const SHRINK_HYSTERESIS_MS = 5;
 /**
- * With a time stretcher, accelerate when the delay exceeds the target by more than this, ms: a
- * step is one pitch period (2.5–10 ms for most voices), so the delay lands in [target, target +
- * 10 ms] instead of [target, target + a frame + 5 ms]. (NetEq's band is wider — target to
- * target + max relative delay + 20 ms, `decision_logic.cc` — because its clock ticks 10 ms.)
+ * An accelerate is planned for this much more than the typical pitch period removed (ms), so
+ * that a slightly longer period still leaves the hold at or above the target.
  */
-const STRETCH_SHRINK_MS = 10;
+const PERIOD_MARGIN_MS = 1;
+/** Pitch period assumed before the stretcher has removed any, ms (a 200 Hz voice). */
+const INITIAL_PERIOD_MS = 5;
 /** After this much uninterrupted underrun, output zeros instead of running PLC (saves CPU). */
 const MAX_CONCEAL_SAMPLES = 1_000 * SAMPLES_PER_MS;
 // The FEC packet of delay (options.fecDelay) applies while a packet with FEC arrived within this
@@ -33,6 +39,8 @@ const FEC_RECENT_MS = 2_000;
 const FEC_DELAY_LOSS_PCT = 1;
 /** Operations run per pull at most (each produces ≥ 61 samples; a pull needs ≤ 960). */
 const MAX_STEPS_PER_PULL = 16;
+/** The typical period follows each one stretched with this weight. */
+const PERIOD_SMOOTHING = 2;
 /** Samples the FIFO holds at most: a pull's worth plus an expanded 20 ms packet, with margin. */
 const FIFO_SAMPLES = 4_096;
 const TWO_32 = 4_294_967_296;
@@ -98,7 +106,14 @@ export type JitterFrameKind =
  */
 export type JitterTimeStretcher = Pick<
   TimeStretcher,
-  'inputView' | 'outputView' | 'run' | 'lastOutcome' | 'lastChangeSamples' | 'reset' | 'destroy'
+  | 'inputView'
+  | 'outputView'
+  | 'run'
+  | 'lastOutcome'
+  | 'lastChangeSamples'
+  | 'lastPeriodSamples'
+  | 'reset'
+  | 'destroy'
 >;
 
 /** Options of {@link JitterBuffer}. */
@@ -112,7 +127,12 @@ export interface JitterBufferOptions {
    * moves by whole frames only.
    */
   timeStretcher?: JitterTimeStretcher;
-  /** Samples returned by each {@link JitterBuffer.pull}: 480 (10 ms) or 960 (20 ms). Default 960. */
+  /**
+   * Samples returned by each {@link JitterBuffer.pull}, 1–960: 960 (20 ms, the default), 480
+   * (10 ms), or a render quantum (128). A packet is decoded at the pull that needs its first
+   * sample, so the hold of packets moves on this grid: smaller pulls let time stretching steer
+   * the delay finer (see {@link JitterBuffer}).
+   */
   pullSamples?: number;
   /**
    * Lowest buffer level in ms, counted when a packet arrives with that packet included: the
@@ -235,6 +255,8 @@ type JitterBufferState =
       underrunFrames: number;
       /** Their samples. */
       underrunSamples: number;
+      /** The FIFO's remainder when the last operation ran, ms: play-out lags decoding by it. */
+      decodeLeadMs: number;
       /** Since when (ms) a delay correction has been wanted; NaN when none. */
       correctionSinceMs: number;
     }
@@ -298,6 +320,10 @@ export class JitterBuffer {
   private kind: JitterFrameKind = 'silence';
   private lastOp: number = Op.normal;
   private lastQuiet = true;
+  /** The typical pitch period the stretcher removes or inserts, ms. */
+  private periodMs = INITIAL_PERIOD_MS;
+  /** The FIFO remainder of the last refused trim (not retried while unchanged), samples. */
+  private refusedTrimSamples = -1;
   /** Duration of the latest decoded packet (concealment and comfort frames match it). */
   private frameSamples = PACKET_20MS;
 
@@ -330,8 +356,10 @@ export class JitterBuffer {
     this.forceAfterMs = options.forceCorrectionAfterMs ?? 1_000;
     this.fecDelay = options.fecDelay ?? true;
     const pullSamples = options.pullSamples ?? PACKET_20MS;
-    if (pullSamples !== PACKET_10MS && pullSamples !== PACKET_20MS) {
-      throw new RangeError(`pullSamples must be 480 or 960, got ${String(pullSamples)}`);
+    if (!Number.isInteger(pullSamples) || pullSamples < 1 || pullSamples > PACKET_20MS) {
+      throw new RangeError(
+        `pullSamples must be an integer in [1, 960], got ${String(pullSamples)}`,
+      );
     }
     range('quietDbfs', quietDbfs, -120, 0);
     range('forceCorrectionAfterMs', this.forceAfterMs, 0, 60_000);
@@ -496,6 +524,7 @@ export class JitterBuffer {
         playOffsetMs: nowMs - st.playTs / SAMPLES_PER_MS,
         underrunFrames: 0,
         underrunSamples: 0,
+        decodeLeadMs: 0,
         correctionSinceMs: Number.NaN,
       };
       this.state = playing;
@@ -527,7 +556,7 @@ export class JitterBuffer {
       bufferedPackets: this.ring.size,
       packetMs: this.delay.packetMs,
       currentDelayMs: this.currentDelayMs() + queuedMs,
-      targetDelayMs: this.delay.targetMs + queuedMs,
+      targetDelayMs: this.delay.targetMs + this.decodeLeadMs() + queuedMs,
     };
   }
 
@@ -619,7 +648,7 @@ export class JitterBuffer {
    */
   private reanchor(st: Playing, extTs: number, samples: number): void {
     const frameMs = samples / SAMPLES_PER_MS;
-    const desiredOffsetMs = this.delay.baseTransitMs + this.delay.targetMs;
+    const desiredOffsetMs = this.delay.baseTransitMs + this.delay.targetMs + st.decodeLeadMs;
     // > 0: skip ahead. Rounded down, so the delay lands in [target, target + 1 frame): never
     // below the target, where the delay control would insert a frame right back (a drop and an
     // insert per talk-spurt, each a discontinuity inside speech).
@@ -666,16 +695,22 @@ export class JitterBuffer {
   private step(st: Playing, nowMs: number): number {
     // Follow the pull clock; explicit steps (frames, stretched periods) are applied directly,
     // so smoothing only removes timer jitter.
-    const nowOffsetMs = nowMs + (this.fifo.length - st.playTs) / SAMPLES_PER_MS;
-    st.playOffsetMs += (nowOffsetMs - st.playOffsetMs) / 8;
-    const delayMs = st.playOffsetMs - this.delay.baseTransitMs;
+    const fifoMs = this.fifo.length / SAMPLES_PER_MS;
+    st.playOffsetMs += (nowMs + fifoMs - st.playTs / SAMPLES_PER_MS - st.playOffsetMs) / 8;
+    // A packet is needed when its operation runs, the FIFO's remainder (< one pull) before its
+    // audio plays: lateness is decided by the hold at decode time, so that is what is steered.
+    // It moves on the pull grid — a stretch changes the remainder, and the hold only when the
+    // remainder crosses a pull (see `accelerateLimit`).
+    st.decodeLeadMs = fifoMs;
+    const delayMs = st.playOffsetMs - fifoMs - this.delay.baseTransitMs;
     const errMs = delayMs - this.delay.targetMs;
     const frameMs = this.frameSamples / SAMPLES_PER_MS;
     const stretcher = this.tsm !== undefined;
     const overMax = delayMs > this.maxDelayMs;
     const grow = errMs < 0;
     const shrink = errMs > frameMs + SHRINK_HYSTERESIS_MS || overMax;
-    const stretchShrink = stretcher && errMs > STRETCH_SHRINK_MS;
+    const accelerateLimit = stretcher ? this.accelerateLimit(errMs, this.fifo.length) : 0;
+    const stretchShrink = accelerateLimit > 0;
     if (!grow && !shrink && !stretchShrink) st.correctionSinceMs = Number.NaN;
     else if (Number.isNaN(st.correctionSinceMs)) st.correctionSinceMs = nowMs;
     const overdue = nowMs - st.correctionSinceMs >= this.forceAfterMs;
@@ -713,10 +748,11 @@ export class JitterBuffer {
     const seq = ring.seq[i]!;
     if (ts === st.playTs) {
       const speech = ring.speech[i];
-      // Without a stretcher a frame is inserted in a quiet frame (or at once when a frame or
-      // more short); with one, only when the stretcher found nothing to stretch for too long.
+      // Whole frames go in and out in quiet frames (inaudible), or at once when a frame or more
+      // short without a stretcher; inside speech the stretcher moves the delay, and whole
+      // frames only when it found nothing to stretch for `forceCorrectionAfterMs`.
       const quietNext = this.lastQuiet || speech === 0;
-      if (grow && (stretcher ? overdue : quietNext || errMs < -frameMs || overdue)) {
+      if (grow && (quietNext || overdue || (!stretcher && errMs < -frameMs))) {
         const n = this.frameSamples;
         this.conceal(n, 'inserted');
         this.inserted++;
@@ -724,15 +760,14 @@ export class JitterBuffer {
         st.correctionSinceMs = Number.NaN;
         return this.emit(n, Op.frameInsert);
       }
-      if (stretcher && grow) return this.stretch(st, i, 'preemptiveExpand');
-      if (stretchShrink && !(shrink && overdue)) return this.stretch(st, i, 'accelerate');
+      if (stretcher && grow) return this.stretch(st, i, 'preemptiveExpand', 0);
+      if (stretchShrink && !(shrink && (quietNext || overdue))) {
+        return this.stretch(st, i, 'accelerate', accelerateLimit);
+      }
       const merge = this.lastOp === Op.expand;
       let n = this.decodeSlot(i, st, 0);
       let op: number = this.kind !== 'decoded' ? Op.expand : merge ? Op.merge : Op.normal;
-      const drop = stretcher
-        ? shrink && (overdue || overMax)
-        : shrink && (this.lastQuiet || speech === 0 || overdue || overMax);
-      if (drop) {
+      if (shrink && (this.lastQuiet || speech === 0 || overdue || overMax)) {
         // Drop the frame just decoded (the decoder state stays continuous) and play the next.
         // Only when what follows is known: the next packet, or a DTX gap (skip a frame of it).
         const j = this.firstBuffered(st);
@@ -807,30 +842,83 @@ export class JitterBuffer {
 
   /**
    * Decodes the packet due (for an accelerate of a 10 ms packet, the next one too when it is
-   * here) and stretches it by one pitch period. Refused: it plays unchanged.
+   * here and room is needed) and stretches it by one pitch period; an accelerate removes at
+   * most `maxRemove` samples (it runs on the first `maxRemove + 61` samples only, the rest
+   * passes). Refused: the audio plays unchanged.
    */
-  private stretch(st: Playing, i: number, action: 'accelerate' | 'preemptiveExpand'): number {
+  private stretch(
+    st: Playing,
+    i: number,
+    action: 'accelerate' | 'preemptiveExpand',
+    maxRemove: number,
+  ): number {
     const tsm = this.tsm!;
+    const fifoBefore = this.fifo.length;
     let n = this.decodeSlot(i, st, 0);
     if (this.kind !== 'decoded') return this.emit(n, Op.expand);
-    if (action === 'accelerate' && n === PACKET_10MS) {
-      // Periods up to 419 samples fit into 10 ms; with the next packet, up to 899 (NetEq
-      // decodes 30 ms before accelerating for the same reason, `accelerate.cc`).
-      const j = this.firstBuffered(st);
-      if (j >= 0 && this.ring.ts[j] === st.playTs) n += this.decodeSlot(j, st, PACKET_10MS);
+    let k = n;
+    if (action === 'accelerate') {
+      const needed = maxRemove + TSM_MIN_OVERLAP_SAMPLES + 1;
+      if (n === PACKET_10MS && needed > n) {
+        // Periods up to 419 samples fit into 10 ms; with the next packet, up to 899 (NetEq
+        // decodes 30 ms before accelerating for the same reason, `accelerate.cc`).
+        const j = this.firstBuffered(st);
+        if (j >= 0 && this.ring.ts[j] === st.playTs) n += this.decodeSlot(j, st, PACKET_10MS);
+      }
+      k = Math.min(n, needed);
     }
-    const m = tsm.run(action, n);
+    const m = tsm.run(action, k);
     this.fifo.write(tsm.outputView, m);
     const change = tsm.lastChangeSamples;
+    const periodMs = tsm.lastPeriodSamples / SAMPLES_PER_MS;
+    const noRoom = tsm.lastOutcome === 'noRoom';
+    if (k < n) {
+      // The rest of the decoded audio continues the stretched part unchanged.
+      this.work.copyWithin(0, k, n);
+      this.fifo.write(tsm.outputView, tsm.run('pass', n - k));
+    }
     if (change === 0) {
       this.refusals++;
+      // A trim that found no period within the remainder is not retried until it changes; a
+      // voice whose period did not fit says how long its period is.
+      if (action === 'accelerate' && Number.isFinite(maxRemove)) {
+        this.refusedTrimSamples = fifoBefore;
+      }
+      if (noRoom) this.periodMs = Math.max(this.periodMs, periodMs);
       return action === 'accelerate' ? Op.accelerateRefused : Op.preemptiveExpandRefused;
     }
     st.playOffsetMs += change / SAMPLES_PER_MS;
     st.correctionSinceMs = Number.NaN;
     if (change < 0) this.acceleratedSamples -= change;
     else this.expandedSamples += change;
+    this.periodMs += (periodMs - this.periodMs) / PERIOD_SMOOTHING;
     return action === 'accelerate' ? Op.accelerate : Op.preemptiveExpand;
+  }
+
+  /**
+   * Whether to accelerate now, `errMs` above the target (decode-time hold), with `fifoSamples`
+   * decoded ahead: 0 for no, else the most samples it may remove. Removing p samples shortens
+   * the FIFO's remainder and lowers the hold only when p exceeds it, by the whole pulls crossed
+   * (a packet is decoded at the pull that needs it):
+   * - a remainder that holds a typical period is trimmed — at most the remainder is removed,
+   *   so the hold is untouched and only latency is gained;
+   * - otherwise the typical period plus a margin, rounded up to whole pulls, must fit in the
+   *   error: with 128-sample pulls the hold follows each period; with 10 ms pulls an
+   *   accelerate takes a whole pull off, leaving a remainder that later trims remove.
+   */
+  private accelerateLimit(errMs: number, fifoSamples: number): number {
+    if (errMs < 0) return 0;
+    const fifoMs = fifoSamples / SAMPLES_PER_MS;
+    if (
+      fifoSamples >= TSM_MIN_PERIOD_SAMPLES &&
+      fifoMs >= this.periodMs + PERIOD_MARGIN_MS &&
+      fifoSamples !== this.refusedTrimSamples
+    ) {
+      return fifoSamples;
+    }
+    const pullMs = this.frame.length / SAMPLES_PER_MS;
+    const holdLostMs = Math.ceil((this.periodMs + PERIOD_MARGIN_MS - fifoMs) / pullMs) * pullMs;
+    return errMs >= holdLostMs ? Number.POSITIVE_INFINITY : 0;
   }
 
   /** Plays the first `n` samples of `work` (through the stretcher, which records them). */
@@ -919,6 +1007,10 @@ export class JitterBuffer {
   }
 
   // ——— statistics ———
+
+  private decodeLeadMs(): number {
+    return this.state.status === 'playing' ? this.state.decodeLeadMs : 0;
+  }
 
   private currentDelayMs(): number {
     const st = this.state;
