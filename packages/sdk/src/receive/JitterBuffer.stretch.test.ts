@@ -194,9 +194,15 @@ describe('JitterBuffer time-scale modification', () => {
     // Calm path, the initial delay at the target: nothing to correct. The stretcher records
     // each packet as played and returns it bit for bit.
     const arrivals = signalTrace(300, 480, () => 5);
-    for (const pullSamples of [128, 480]) {
-      // Starting 15 ms deep, above the 10 ms target by less than any stretch would take off.
-      const { jb } = buffer({ initialDelayMs: 15, pullSamples });
+    for (const [pullSamples, initialDelayMs] of [
+      [128, 12],
+      [480, 15],
+    ] as const) {
+      // Playing starts up to half a pull early, so the hold starts within [target, target +
+      // a pull) of the 10 ms target; the FIFO's remainder at each decode (0, 32, 64 or 96
+      // samples with 128-sample pulls, 0 with 480) is shorter than any period: nothing can be
+      // taken off without the hold dropping below the target, nothing is missing.
+      const { jb } = buffer({ initialDelayMs, pullSamples });
       const { out } = run(jb, arrivals, pullSamples, 2_900);
       const ops = jb.getOperationStats();
       expect(ops.accelerate.count + ops.preemptiveExpand.count).toBe(0);

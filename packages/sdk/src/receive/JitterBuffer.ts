@@ -24,13 +24,8 @@ const PACKET_20MS = 960;
 const RESYNC_SEQ_GAP = 500;
 /** Whole-frame decrease hysteresis: shrink when the delay exceeds the target by a frame + this. */
 const SHRINK_HYSTERESIS_MS = 5;
-/**
- * An accelerate is planned for this much more than the typical pitch period removed (ms), so
- * that a slightly longer period still leaves the hold at or above the target.
- */
-const PERIOD_MARGIN_MS = 1;
-/** Pitch period assumed before the stretcher has removed any, ms (a 200 Hz voice). */
-const INITIAL_PERIOD_MS = 5;
+/** After an accelerate found no period within its limit, the next try waits this long, ms. */
+const TRIM_RETRY_MS = 100;
 /** After this much uninterrupted underrun, output zeros instead of running PLC (saves CPU). */
 const MAX_CONCEAL_SAMPLES = 1_000 * SAMPLES_PER_MS;
 // The FEC packet of delay (options.fecDelay) applies while a packet with FEC arrived within this
@@ -39,8 +34,6 @@ const FEC_RECENT_MS = 2_000;
 const FEC_DELAY_LOSS_PCT = 1;
 /** Operations run per pull at most (each produces ≥ 61 samples; a pull needs ≤ 960). */
 const MAX_STEPS_PER_PULL = 16;
-/** The typical period follows each one stretched with this weight. */
-const PERIOD_SMOOTHING = 2;
 /** Samples the FIFO holds at most: a pull's worth plus an expanded 20 ms packet, with margin. */
 const FIFO_SAMPLES = 4_096;
 const TWO_32 = 4_294_967_296;
@@ -106,14 +99,7 @@ export type JitterFrameKind =
  */
 export type JitterTimeStretcher = Pick<
   TimeStretcher,
-  | 'inputView'
-  | 'outputView'
-  | 'run'
-  | 'lastOutcome'
-  | 'lastChangeSamples'
-  | 'lastPeriodSamples'
-  | 'reset'
-  | 'destroy'
+  'inputView' | 'outputView' | 'run' | 'lastOutcome' | 'lastChangeSamples' | 'reset' | 'destroy'
 >;
 
 /** Options of {@link JitterBuffer}. */
@@ -320,10 +306,8 @@ export class JitterBuffer {
   private kind: JitterFrameKind = 'silence';
   private lastOp: number = Op.normal;
   private lastQuiet = true;
-  /** The typical pitch period the stretcher removes or inserts, ms. */
-  private periodMs = INITIAL_PERIOD_MS;
-  /** The FIFO remainder of the last refused trim (not retried while unchanged), samples. */
-  private refusedTrimSamples = -1;
+  /** No accelerate is tried before this time, ms (see `accelerateLimit`). */
+  private trimRetryAtMs = Number.NEGATIVE_INFINITY;
   /** Duration of the latest decoded packet (concealment and comfort frames match it). */
   private frameSamples = PACKET_20MS;
 
@@ -709,7 +693,7 @@ export class JitterBuffer {
     const overMax = delayMs > this.maxDelayMs;
     const grow = errMs < 0;
     const shrink = errMs > frameMs + SHRINK_HYSTERESIS_MS || overMax;
-    const accelerateLimit = stretcher ? this.accelerateLimit(errMs, this.fifo.length) : 0;
+    const accelerateLimit = stretcher ? this.accelerateLimit(errMs, this.fifo.length, nowMs) : 0;
     const stretchShrink = accelerateLimit > 0;
     if (!grow && !shrink && !stretchShrink) st.correctionSinceMs = Number.NaN;
     else if (Number.isNaN(st.correctionSinceMs)) st.correctionSinceMs = nowMs;
@@ -760,9 +744,9 @@ export class JitterBuffer {
         st.correctionSinceMs = Number.NaN;
         return this.emit(n, Op.frameInsert);
       }
-      if (stretcher && grow) return this.stretch(st, i, 'preemptiveExpand', 0);
+      if (stretcher && grow) return this.stretch(st, i, 'preemptiveExpand', 0, nowMs);
       if (stretchShrink && !(shrink && (quietNext || overdue))) {
-        return this.stretch(st, i, 'accelerate', accelerateLimit);
+        return this.stretch(st, i, 'accelerate', accelerateLimit, nowMs);
       }
       const merge = this.lastOp === Op.expand;
       let n = this.decodeSlot(i, st, 0);
@@ -851,9 +835,9 @@ export class JitterBuffer {
     i: number,
     action: 'accelerate' | 'preemptiveExpand',
     maxRemove: number,
+    nowMs: number,
   ): number {
     const tsm = this.tsm!;
-    const fifoBefore = this.fifo.length;
     let n = this.decodeSlot(i, st, 0);
     if (this.kind !== 'decoded') return this.emit(n, Op.expand);
     let k = n;
@@ -870,7 +854,6 @@ export class JitterBuffer {
     const m = tsm.run(action, k);
     this.fifo.write(tsm.outputView, m);
     const change = tsm.lastChangeSamples;
-    const periodMs = tsm.lastPeriodSamples / SAMPLES_PER_MS;
     const noRoom = tsm.lastOutcome === 'noRoom';
     if (k < n) {
       // The rest of the decoded audio continues the stretched part unchanged.
@@ -879,46 +862,33 @@ export class JitterBuffer {
     }
     if (change === 0) {
       this.refusals++;
-      // A trim that found no period within the remainder is not retried until it changes; a
-      // voice whose period did not fit says how long its period is.
-      if (action === 'accelerate' && Number.isFinite(maxRemove)) {
-        this.refusedTrimSamples = fifoBefore;
-      }
-      if (noRoom) this.periodMs = Math.max(this.periodMs, periodMs);
+      // No period within the limit: wait for a pause or a higher voice (an unvoiced refusal is
+      // retried on the next packet).
+      if (noRoom && action === 'accelerate') this.trimRetryAtMs = nowMs + TRIM_RETRY_MS;
       return action === 'accelerate' ? Op.accelerateRefused : Op.preemptiveExpandRefused;
     }
     st.playOffsetMs += change / SAMPLES_PER_MS;
     st.correctionSinceMs = Number.NaN;
     if (change < 0) this.acceleratedSamples -= change;
     else this.expandedSamples += change;
-    this.periodMs += (periodMs - this.periodMs) / PERIOD_SMOOTHING;
     return action === 'accelerate' ? Op.accelerate : Op.preemptiveExpand;
   }
 
   /**
-   * Whether to accelerate now, `errMs` above the target (decode-time hold), with `fifoSamples`
-   * decoded ahead: 0 for no, else the most samples it may remove. Removing p samples shortens
-   * the FIFO's remainder and lowers the hold only when p exceeds it, by the whole pulls crossed
-   * (a packet is decoded at the pull that needs it):
-   * - a remainder that holds a typical period is trimmed — at most the remainder is removed,
-   *   so the hold is untouched and only latency is gained;
-   * - otherwise the typical period plus a margin, rounded up to whole pulls, must fit in the
-   *   error: with 128-sample pulls the hold follows each period; with 10 ms pulls an
-   *   accelerate takes a whole pull off, leaving a remainder that later trims remove.
+   * The most samples an accelerate may remove now without lowering the decode-time hold below
+   * the target (`errMs` above it), 0 for no accelerate. Removing p samples shortens the FIFO's
+   * remainder and lowers the hold only when p exceeds it, by the whole pulls crossed (a packet
+   * is decoded at the pull that needs it); so p ≤ remainder + ⌊err / pull⌋ pulls keeps the hold
+   * at or above the target — with 128-sample pulls that is about the error itself, with 10 ms
+   * pulls a trim of the remainder or a whole pull. The stretcher is held to it exactly (it runs
+   * on `limit + 61` samples). After a `noRoom` refusal (the voice's period did not fit) the
+   * next try waits {@link TRIM_RETRY_MS}.
    */
-  private accelerateLimit(errMs: number, fifoSamples: number): number {
-    if (errMs < 0) return 0;
-    const fifoMs = fifoSamples / SAMPLES_PER_MS;
-    if (
-      fifoSamples >= TSM_MIN_PERIOD_SAMPLES &&
-      fifoMs >= this.periodMs + PERIOD_MARGIN_MS &&
-      fifoSamples !== this.refusedTrimSamples
-    ) {
-      return fifoSamples;
-    }
-    const pullMs = this.frame.length / SAMPLES_PER_MS;
-    const holdLostMs = Math.ceil((this.periodMs + PERIOD_MARGIN_MS - fifoMs) / pullMs) * pullMs;
-    return errMs >= holdLostMs ? Number.POSITIVE_INFINITY : 0;
+  private accelerateLimit(errMs: number, fifoSamples: number, nowMs: number): number {
+    if (errMs < 0 || nowMs < this.trimRetryAtMs) return 0;
+    const pull = this.frame.length;
+    const limit = fifoSamples + Math.floor((errMs * SAMPLES_PER_MS) / pull) * pull;
+    return limit >= TSM_MIN_PERIOD_SAMPLES ? limit : 0;
   }
 
   /** Plays the first `n` samples of `work` (through the stretcher, which records them). */
