@@ -8,11 +8,8 @@
 // sent speech — SI-SDR (aligned by cross-correlation) and a log-spectral distance.
 // Measurements, not tests: no goal is set; the 0 % rows are the same-run codec-only reference.
 // Run: npm run bench media/loss
-import {
-  JitterBuffer,
-  opusPacketHasLbrr,
-  type JitterFrameKind,
-} from '../../packages/sdk/src/media/JitterBuffer.js';
+import { JitterBuffer, type JitterFrameKind } from '../../packages/sdk/src/receive/JitterBuffer.js';
+import { opusPacketHasLbrr } from '../../packages/sdk/src/receive/opusPacket.js';
 import {
   alignedSiSdr,
   bestLag,

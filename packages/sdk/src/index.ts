@@ -47,14 +47,21 @@ export { TypedEmitter, type EventMap } from './TypedEmitter.js';
 export { CloseCode, ConcordError, ProtocolError, reconnectPolicy } from '@concord/protocol';
 export {
   JitterBuffer,
-  opusPacketHasLbrr,
   type JitterBufferOptions,
   type JitterBufferStats,
   type JitterBufferStatus,
   type JitterFrameKind,
   type JitterPacket,
   type JitterReceiverReport,
-} from './media/JitterBuffer.js';
+  type JitterTimeStretcher,
+} from './receive/JitterBuffer.js';
+export { opusPacketHasLbrr } from './receive/opusPacket.js';
+export {
+  JITTER_OPERATIONS,
+  type JitterOperation,
+  type JitterOperationCounts,
+  type JitterOperationStats,
+} from './receive/playoutOperations.js';
 export {
   AdaptiveBitrateController,
   BITRATE_LADDER_BPS,

@@ -232,7 +232,7 @@ export function rtpToMediaFrame(packet: Uint8Array, options: RtpReadOptions): Ui
  * Whether a mono Opus packet carries in-band FEC (SILK LBRR) for the frame before it: the LBRR
  * flag follows the VAD flags of the first SILK frame at the start of the range-coded data
  * (RFC 6716 §4.2.3–4.2.4), as libopus's `opus_packet_has_lbrr` reads it; CELT-only packets never
- * do. Same reading as the SDK's `opusPacketHasLbrr` (packages/sdk/src/media/JitterBuffer.ts),
+ * do. Same reading as the SDK's `opusPacketHasLbrr` (packages/sdk/src/receive/opusPacket.ts),
  * which the gateway cannot import. Any thread.
  */
 export function opusPacketHasLbrr(packet: Uint8Array): boolean {

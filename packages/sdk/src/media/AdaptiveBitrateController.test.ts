@@ -8,7 +8,7 @@ import {
   type AdaptiveBitrateOptions,
   type NetworkSample,
 } from './AdaptiveBitrateController.js';
-import { rng } from './jitterTrace.test-util.js';
+import { rng } from '../receive/jitterTrace.test-util.js';
 
 const CLEAN: NetworkSample = { lossPct: 0, rttMs: 20, jitterMs: 2 };
 /** The e2e impairment: 5 % loss, 30 ms jitter, on a 50 ms RTT path. Score 0.225. */

@@ -11,7 +11,7 @@ import { getLogger } from '../logger.js';
 import type { AbrDecision, AdaptiveBitrateOptions } from '../media/AdaptiveBitrateController.js';
 import { loadOpusWasm } from '../media/AudioAssets.js';
 import { ConnectionQualityTracker, type ConnectionQuality } from '../media/connectionQuality.js';
-import type { JitterBufferOptions } from '../media/JitterBuffer.js';
+import type { JitterBufferOptions } from '../receive/JitterBuffer.js';
 import type { Room } from '../room/Room.js';
 import { TypedEmitter } from '../TypedEmitter.js';
 import type { Transport } from './Transport.js';

@@ -31,6 +31,9 @@ function setup(owners: Record<number, StreamOwner> = { [SSRC]: { room: 'r', user
     sink: () => sink,
     rttMs: () => rttMs,
     now: () => Date.now(), // faked by vi.useFakeTimers
+    // A 40 ms buffer level with 20 ms packets: the one-frame hold floor these tests assume
+    // (the default, 20 ms with the arriving packet included, holds 20 ms packets not at all).
+    jitterBuffer: { minDelayMs: 40 },
   });
   const qualities: [string, ConnectionQuality][] = [];
   receiver.on('connectionQualityChanged', (o, q) => qualities.push([o.userId, q]));

@@ -4,7 +4,12 @@ import { InvalidStateError } from '../errors.js';
 import { getLogger } from '../logger.js';
 import { networkScore } from '../media/AdaptiveBitrateController.js';
 import { ConnectionQualityTracker, type ConnectionQuality } from '../media/connectionQuality.js';
-import { JitterBuffer, type JitterBufferOptions } from '../media/JitterBuffer.js';
+import {
+  JitterBuffer,
+  type JitterBufferOptions,
+  type JitterTimeStretcher,
+} from '../receive/JitterBuffer.js';
+import { EARLY_REPORT_MIN_PACKETS, ReportScheduler } from '../receive/ReportScheduler.js';
 import { TypedEmitter } from '../TypedEmitter.js';
 import { TimerPlayoutClock, type PlayoutClock } from './PlayoutClock.js';
 import type { Transport } from './Transport.js';
@@ -45,21 +50,6 @@ export interface PlaybackSink {
  */
 export const PLAYOUT_LOW_WATER_SAMPLES = 960;
 
-/**
- * Early feedback (as RTCP's, RFC 4585): when a stream whose last report was bad has received
- * this many packets in a row without a gap and its jitter is low again, the receiver reports at
- * once and then every {@link FAST_REPORT_MS} for up to {@link FAST_REPORT_WINDOW_MS} (ended by
- * the next loss), so the sender's bitrate climbs back within ~2 s of the network clearing
- * instead of waiting for whole report intervals. At most one such episode per
- * {@link FAST_REPORT_COOLDOWN_MS}: with the normal 1 s interval that stays under the gateway's
- * report limit (2/s on average) even on a lossy path that looks clean now and then.
- */
-const EARLY_REPORT_MIN_PACKETS = 10;
-const FAST_REPORT_MS = 275;
-const FAST_REPORT_WINDOW_MS = 2_000;
-const FAST_REPORT_COOLDOWN_MS = 10_000;
-/** Report messages that may go out back to back (the report budget's bucket size). */
-const REPORT_BURST = 10;
 /** A report scoring above this is "good" (the ABR's default step-up threshold). */
 const GOOD_REPORT_SCORE = 0.8;
 /** An early report goes out once the stream would score this (a margin over "good"). */
@@ -86,8 +76,13 @@ export interface VoiceReceiverOptions {
   sink: () => PlaybackSink | undefined;
   /** The current round trip to the gateway in ms (NaN when unknown). */
   rttMs: () => number;
-  /** Jitter buffer settings (the decoder is supplied per sender). */
-  jitterBuffer?: Omit<JitterBufferOptions, 'decoder'>;
+  /**
+   * A fresh time stretcher per sender (the receiver owns and destroys it), or undefined: the
+   * jitter buffer then moves its delay by whole frames only.
+   */
+  createTimeStretcher?: () => JitterTimeStretcher | undefined;
+  /** Jitter buffer settings (the decoder and stretcher are supplied per sender). */
+  jitterBuffer?: Omit<JitterBufferOptions, 'decoder' | 'timeStretcher'>;
   /** Receiver report and quality period, ms. Default 1,000. */
   reportIntervalMs?: number;
   /**
@@ -177,19 +172,11 @@ type Sender = {
 export class VoiceReceiver extends TypedEmitter<VoiceReceiverEvents> {
   private readonly senders = new Map<number, Sender>();
   private readonly now: () => number;
-  private readonly reportIntervalMs: number;
+  private readonly reports: ReportScheduler;
   private readonly idleTimeoutMs: number;
   private readonly log = getLogger('concord:receiver');
   private clock: PlayoutClock | undefined;
-  private lastReportMs = Number.NaN;
-  private fastReportsUntilMs = Number.NEGATIVE_INFINITY;
-  private readonly reportsPerMinute: number;
-  private reportTokens = REPORT_BURST;
-  private reportTokensAtMs = Number.NaN;
   private reportTurn = 0;
-  /** Room reports put off because the report budget was spent (see `reportsPerMinute`). */
-  reportsDeferred = 0;
-  private nextFastAllowedMs = Number.NEGATIVE_INFINITY;
   private tickErrors = 0;
   private closed = false;
   private unknownFrames = 0;
@@ -226,13 +213,18 @@ export class VoiceReceiver extends TypedEmitter<VoiceReceiverEvents> {
   constructor(private readonly options: VoiceReceiverOptions) {
     super();
     this.now = options.now ?? (() => performance.now());
-    const reportIntervalMs = options.reportIntervalMs ?? 1_000;
-    if (!(reportIntervalMs >= FRAME_MS && reportIntervalMs <= 60_000))
-      throw new RangeError(`reportIntervalMs must be in [20, 60000], got ${reportIntervalMs}`);
-    this.reportIntervalMs = reportIntervalMs;
-    this.reportsPerMinute = options.reportsPerMinute ?? 100;
-    if (!(this.reportsPerMinute >= 1 && this.reportsPerMinute <= 6_000))
-      throw new RangeError(`reportsPerMinute must be in [1, 6000], got ${this.reportsPerMinute}`);
+    this.reports = new ReportScheduler(
+      {
+        lostLately: () => this.anyStreamLostLately(),
+        recovered: () => this.anyStreamRecovered(),
+      },
+      {
+        ...(options.reportIntervalMs !== undefined && { intervalMs: options.reportIntervalMs }),
+        ...(options.reportsPerMinute !== undefined && {
+          reportsPerMinute: options.reportsPerMinute,
+        }),
+      },
+    );
     this.idleTimeoutMs = options.idleTimeoutMs ?? 10_000;
     options.transport.on('media', this.onMedia);
   }
@@ -342,34 +334,17 @@ export class VoiceReceiver extends TypedEmitter<VoiceReceiverEvents> {
         queued += FRAME_SAMPLES;
       }
     }
-    if (Number.isNaN(this.lastReportMs)) {
-      this.lastReportMs = nowMs;
-      return;
-    }
-    const sinceMs = nowMs - this.lastReportMs;
-    let due = sinceMs >= this.reportIntervalMs - FRAME_MS / 2;
-    if (nowMs < this.fastReportsUntilMs && this.anyStreamLostLately()) {
-      this.fastReportsUntilMs = Number.NEGATIVE_INFINITY; // not clear after all
-    }
-    // 275 ms apart: the sender's ABR credits one rung per full 250 ms of good reports, and the
-    // reports' own delivery jitter must not make one look 249 ms after the last.
-    if (!due && sinceMs >= FAST_REPORT_MS) {
-      if (nowMs < this.fastReportsUntilMs) due = true;
-      else if (nowMs >= this.nextFastAllowedMs && this.anyStreamRecovered()) {
-        this.fastReportsUntilMs = nowMs + FAST_REPORT_WINDOW_MS;
-        this.nextFastAllowedMs = nowMs + FAST_REPORT_COOLDOWN_MS;
-        due = true;
-      }
-    }
-    if (due) {
-      this.lastReportMs = nowMs;
-      this.report(nowMs);
-    }
+    if (this.reports.due(nowMs, FRAME_MS)) this.report(nowMs);
   }
 
-  /** Reports sent early (fast feedback after a bad report, see {@link FAST_REPORT_MS}). */
+  /** Reports sent early (fast feedback after a bad report, see `ReportScheduler`). */
   get fastReporting(): boolean {
-    return this.lastReportMs < this.fastReportsUntilMs;
+    return this.reports.fastReporting;
+  }
+
+  /** Room reports put off because the report budget was spent (see `reportsPerMinute`). */
+  get reportsDeferred(): number {
+    return this.reports.deferred;
   }
 
   private rtt(): number {
@@ -395,9 +370,11 @@ export class VoiceReceiver extends TypedEmitter<VoiceReceiverEvents> {
   }
 
   private addSender(ssrc: number, owner: StreamOwner, arrivalMs: number): Sender {
+    const timeStretcher = this.options.createTimeStretcher?.();
     const jb = new JitterBuffer({
       ...this.options.jitterBuffer,
       decoder: this.options.createDecoder(),
+      ...(timeStretcher && { timeStretcher }),
     });
     const quality = new ConnectionQualityTracker();
     const s: Sender = {
@@ -457,10 +434,7 @@ export class VoiceReceiver extends TypedEmitter<VoiceReceiverEvents> {
     const rooms = [...active.keys()];
     for (let k = 0; k < rooms.length; k++) {
       const room = rooms[(k + this.reportTurn) % rooms.length]!;
-      if (!this.takeReportToken(nowMs)) {
-        this.reportsDeferred++;
-        continue;
-      }
+      if (!this.reports.takeToken(nowMs)) continue;
       const reports = active.get(room)!.map((s) => this.takeReport(s, rtt));
       this.options.transport.sendReceiverReports(room, reports);
     }
@@ -484,21 +458,11 @@ export class VoiceReceiver extends TypedEmitter<VoiceReceiverEvents> {
     return report;
   }
 
-  private takeReportToken(nowMs: number): boolean {
-    if (Number.isNaN(this.reportTokensAtMs)) this.reportTokensAtMs = nowMs;
-    const refill = ((nowMs - this.reportTokensAtMs) * this.reportsPerMinute) / 60_000;
-    this.reportTokens = Math.min(REPORT_BURST, this.reportTokens + refill);
-    this.reportTokensAtMs = nowMs;
-    if (this.reportTokens < 1) return false;
-    this.reportTokens--;
-    return true;
-  }
-
   private startClock(): void {
     const clock =
       this.options.sink()?.playoutClock?.() ?? new TimerPlayoutClock(FRAME_MS, this.now);
     this.clock = clock;
-    this.lastReportMs = Number.NaN;
+    this.reports.restart();
     this.log.debug('playout clock', { kind: clock.kind });
     clock.start((nowMs) => {
       if (this.closed || this.clock !== clock) return;

@@ -9,7 +9,7 @@ import {
   type AdaptiveBitrateOptions,
   type NetworkSample,
 } from '../media/AdaptiveBitrateController.js';
-import { opusPacketHasLbrr } from '../media/JitterBuffer.js';
+import { opusPacketHasLbrr } from '../receive/opusPacket.js';
 import type { CapturedFrame } from '../media/LocalAudio.js';
 import { TypedEmitter } from '../TypedEmitter.js';
 import type { Transport } from './Transport.js';

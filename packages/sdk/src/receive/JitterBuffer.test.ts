@@ -3,12 +3,12 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { InvalidStateError } from '../errors.js';
 import {
   JitterBuffer,
-  opusPacketHasLbrr,
   type JitterBufferOptions,
   type JitterBufferStats,
   type JitterFrameKind,
   type JitterPacket,
 } from './JitterBuffer.js';
+import { opusPacketHasLbrr } from './opusPacket.js';
 import {
   FRAME,
   FakeDecoder,
@@ -71,8 +71,16 @@ function buffer(options: Partial<JitterBufferOptions> = {}): {
   dec: FakeDecoder;
 } {
   const dec = new FakeDecoder();
-  return { jb: new JitterBuffer({ decoder: dec, ...options }), dec };
+  // 40 ms of buffer level with 20 ms packets = the one-frame hold floor these tests were
+  // written for (before the minimum delay counted the arriving packet).
+  return {
+    jb: new JitterBuffer({ decoder: dec, minDelayMs: LEGACY_MIN_DELAY_MS, ...options }),
+    dec,
+  };
 }
+
+/** The minimum buffer level (packet included) equal to the earlier one-frame minimum hold. */
+const LEGACY_MIN_DELAY_MS = 40;
 
 function range(n: number, from = 0): number[] {
   return Array.from({ length: n }, (_, i) => from + i);
@@ -532,7 +540,10 @@ describe('JitterBuffer with the real Opus codec', () => {
     const run = async (
       withFec: boolean,
     ): Promise<{ y: Float32Array; stats: JitterBufferStats }> => {
-      const jb = new JitterBuffer({ decoder: await WasmOpusDecoder.create() });
+      const jb = new JitterBuffer({
+        decoder: await WasmOpusDecoder.create(),
+        minDelayMs: LEGACY_MIN_DELAY_MS,
+      });
       const y = new Float32Array(packets.length * FRAME);
       let k = -1;
       for (let t = 0; k < packets.length - 1; t += 20) {
@@ -604,7 +615,7 @@ describe('JitterBuffer life cycle', () => {
     expect(() => jb.push({ ...fakePacket(0), timestamp: -1 }, 0)).toThrow(RangeError);
     expect(() => jb.push({ ...fakePacket(0), payload: new Uint8Array(0) }, 0)).toThrow(TypeError);
     expect(() => jb.push(fakePacket(0), Number.NaN)).toThrow(RangeError);
-    expect(() => buffer({ minDelayMs: 10 })).toThrow(/minDelayMs/);
+    expect(() => buffer({ minDelayMs: 5 })).toThrow(/minDelayMs/);
     expect(() => buffer({ maxDelayMs: 10 })).toThrow(/maxDelayMs/);
   });
 
