@@ -20,6 +20,11 @@ test('50 cycles of mute, device switch, leave/rejoin and capture restart leak no
     '--enable-blink-features=ForceEagerMeasureMemory',
   ]);
   try {
+    // The WebSocket media path: 50 room hops fit the gateway's control rate limit only without
+    // WebRTC's signalling (webrtc.spec.ts checks WebRTC's own resources over room hops).
+    await page.evaluate(() => {
+      window.audioHarness.createClient({ media: 'websocket' });
+    });
     await page.evaluate((stages) => window.audioHarness.startCapture({ stages }), ALL_ON);
     await page.evaluate((room) => window.audioHarness.join(room), ROOM);
     const devices = await page.evaluate(() => window.audioHarness.inputDevices());

@@ -3,83 +3,27 @@
 // tone bursts every 500 ms at its own frequency; what a page hears is its playback output (the
 // mix of every remote voice), recorded in its AudioContext.
 import { readdirSync, readFileSync } from 'node:fs';
-import { expect, test, type Page } from '@playwright/test';
-import { detectOnsets, fitSines, medianIntervalMs } from '@concord/testing';
-import { decodeSamples } from './support/analysis.js';
+import { expect, test } from '@playwright/test';
 import { note } from './support/note.js';
 import {
   burstWav,
   harness,
   joinVoice,
   launchVoicePage,
-  PERIOD_MS,
   STAGES_TONES,
   type VoiceTake,
 } from './support/voice.js';
-import type { AudioBrowser } from './support/wav.js';
+import {
+  close,
+  expectHears,
+  FREQ_A,
+  FREQ_B,
+  outputBursts,
+  record,
+  transportEvents,
+  webrtcConnected,
+} from './support/webrtc.js';
 import { startGateway } from '../packages/gateway/test/harness.js';
-
-const FREQ_A = 1_000;
-const FREQ_B = 1_500;
-type Event = { type: string; path?: string; reason?: string; t: number };
-
-/** Bursts in a page's playback output since its last reset: start (s) and tone amplitudes. */
-function outputBursts(take: VoiceTake, probeHz: number[]) {
-  const x = decodeSamples(take.output);
-  const rate = take.contextRateHz;
-  const onsets = detectOnsets(x, {
-    thresholdDbfs: -36,
-    blockSamples: Math.round(rate / 1000),
-    minGapSamples: Math.round(0.2 * rate),
-  });
-  const mid = Math.round(0.02 * rate);
-  const len = Math.round(0.06 * rate);
-  return onsets
-    .filter((o) => o.startSample > 0 && o.startSample + mid + len <= x.length)
-    .map((o) => ({
-      t: o.startSample / rate,
-      amplitudes: fitSines(
-        x.subarray(o.startSample + mid, o.startSample + mid + len),
-        probeHz,
-        rate,
-      ).tones.map((tone) => tone.amplitude),
-    }));
-}
-
-/** Waits until `page` recorded `seconds` of playback output after a reset. */
-async function record(page: Page, seconds: number): Promise<VoiceTake> {
-  await harness(page, 'reset');
-  await expect
-    .poll(() => harness<number>(page, 'outputSeconds'), { timeout: seconds * 1000 + 10_000 })
-    .toBeGreaterThanOrEqual(seconds);
-  return harness<VoiceTake>(page, 'take');
-}
-
-/** Asserts `page` hears `hearHz` bursts with the sender's period and not `ownHz`. */
-function expectHears(take: VoiceTake, hearHz: number, ownHz: number, what: string) {
-  const bursts = outputBursts(take, [hearHz, ownHz]).filter((b) => b.amplitudes[0]! > 0.02);
-  expect(bursts.length, `${what}: bursts heard`).toBeGreaterThanOrEqual(6);
-  const period = medianIntervalMs(bursts.map((b) => b.t * 1000));
-  expect(Math.abs(period - PERIOD_MS), `${what}: period ${period} ms`).toBeLessThanOrEqual(25);
-  for (const b of bursts)
-    expect(b.amplitudes[1]!, `${what}: own tone in the mix`).toBeLessThan(0.1 * b.amplitudes[0]!);
-  return { bursts: bursts.length, periodMs: period };
-}
-
-const transportEvents = (page: Page) =>
-  harness<Event[]>(page, 'eventLog').then((es) => es.filter((e) => e.type === 'transportChanged'));
-
-async function webrtcConnected(page: Page) {
-  await expect
-    .poll(async () => (await transportEvents(page)).some((e) => e.path === 'webrtc'), {
-      timeout: 15_000,
-    })
-    .toBe(true);
-}
-
-async function close(...bs: AudioBrowser[]) {
-  for (const b of bs) await b.browser.close().catch(() => undefined);
-}
 
 test('two pages over WebRTC hear each other: right tone, right period, not their own voice', async () => {
   test.setTimeout(60_000);
@@ -281,5 +225,67 @@ test('the mediasoup worker killed mid-call: audio back on both sides within 2 s'
     expect(metrics).toMatch(/concord_sfu_worker_deaths_total [1-9]/);
   } finally {
     await close(a, b);
+  }
+});
+
+test('room hops over WebRTC leave nothing behind: peer connections, SFU transports, producers, consumers', async () => {
+  test.setTimeout(120_000);
+  const gw = await startGateway([
+    '--insecure-dev-auth',
+    '--webrtc',
+    'on',
+    '--webrtc-workers',
+    '1',
+    '--static',
+    '/sdk/=packages/sdk/dist',
+    '--static',
+    '/e2e/=e2e/pages',
+  ]);
+  const base = `http://127.0.0.1:${gw.port}`;
+  const sfuObjects = async () => {
+    const text = await (await fetch(`${base}/metrics`)).text();
+    const read = (name: string) => Number(new RegExp(`^${name} (\\d+)`, 'm').exec(text)?.[1]);
+    return {
+      rooms: read('concord_sfu_rooms'),
+      transports: read('concord_sfu_transports'),
+      producers: read('concord_sfu_producers'),
+      consumers: read('concord_sfu_consumers'),
+      webrtcMembers: read('concord_webrtc_members'),
+    };
+  };
+  const a = await launchVoicePage(burstWav('hop-a-1000', FREQ_A), [], base);
+  const b = await launchVoicePage(burstWav('hop-b-1500', FREQ_B), [], base);
+  try {
+    const room = `hop-${Date.now()}`;
+    const opts = { media: { path: 'webrtc' }, tapOutput: true, recordOutput: true };
+    await joinVoice(a, 'alice', room, STAGES_TONES, opts);
+    await joinVoice(b, 'bob', room, STAGES_TONES, opts);
+    await Promise.all([webrtcConnected(a.page), webrtcConnected(b.page)]);
+    const bothOnWebRtc = () =>
+      expect
+        .poll(() => harness<Record<string, string>>(b.page, 'mediaPaths'), { timeout: 15_000 })
+        .toEqual({ alice: 'webrtc', bob: 'webrtc' });
+    await bothOnWebRtc();
+    const before = {
+      pcs: await harness<number>(b.page, 'livePeerConnections'),
+      sfu: await sfuObjects(),
+    };
+    note('hops.before', before);
+    expect(before.pcs).toBe(2); // one send and one receive transport
+    expect(before.sfu).toMatchObject({ rooms: 1, transports: 4, webrtcMembers: 2 });
+    const HOPS = 8;
+    for (let i = 0; i < HOPS; i++) {
+      await harness(b.page, 'rejoin');
+      await bothOnWebRtc();
+    }
+    await expect.poll(sfuObjects).toEqual(before.sfu);
+    expect(await harness<number>(b.page, 'livePeerConnections')).toBe(before.pcs);
+    // And the call still works both ways.
+    const [ta, tb] = await Promise.all([record(a.page, 4), record(b.page, 4)]);
+    note('hops.aHearsB', expectHears(ta, FREQ_B, FREQ_A, 'alice'));
+    note('hops.bHearsA', expectHears(tb, FREQ_A, FREQ_B, 'bob'));
+  } finally {
+    await close(a, b);
+    await gw.stop();
   }
 });

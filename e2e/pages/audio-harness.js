@@ -27,9 +27,19 @@ const h = {
   waiters: [],
 
   /** Creates the client (no gateway connection needed for audio). */
-  createClient({ sampleRateHz = 44_100, token = 'dev:audio-e2e:AudioE2E', audio = {} } = {}) {
+  createClient({
+    sampleRateHz = 44_100,
+    token = 'dev:audio-e2e:AudioE2E',
+    audio = {},
+    media = undefined,
+  } = {}) {
     const url = `ws://${location.host}/gateway`;
-    h.client = new VoiceClient({ url, token, audio: { sampleRateHz, ...audio } });
+    h.client = new VoiceClient({
+      url,
+      token,
+      audio: { sampleRateHz, ...audio },
+      ...(media ? { media } : {}),
+    });
     const la = h.client.localAudio;
     la.on('level', (levelDbfs, speechProbability) =>
       h.events.push({ type: 'level', frame: h.frameCount, levelDbfs, speechProbability }),

@@ -10,6 +10,20 @@
 // Also a raw WebRTC peer (no Concord) for the latency baseline. Plain ESM JavaScript.
 const { VoiceClient } = window.concord;
 
+// Every RTCPeerConnection the page makes, until closed: a leak check for WebRTC room hops.
+const livePeerConnections = new Set();
+const NativePeerConnection = window.RTCPeerConnection;
+window.RTCPeerConnection = class TrackedPeerConnection extends NativePeerConnection {
+  constructor(...args) {
+    super(...args);
+    livePeerConnections.add(this);
+  }
+  close() {
+    livePeerConnections.delete(this);
+    super.close();
+  }
+};
+
 function toBase64(f32) {
   const u8 = new Uint8Array(f32.buffer, f32.byteOffset, f32.byteLength);
   let s = '';
@@ -260,6 +274,18 @@ const v = {
     if (!v.outputRecorder) return 0;
     const n = v.outputRecorder.chunks.reduce((s, c) => s + c.length, 0);
     return n / v.client.audio.running().context.sampleRate;
+  },
+
+  /** Leaves the room and joins it again (the same client, capture running). */
+  async rejoin() {
+    const name = v.room.name;
+    await v.room.leave();
+    v.room = await v.client.join(name);
+  },
+
+  /** RTCPeerConnections made and not closed yet. */
+  livePeerConnections() {
+    return livePeerConnections.size;
   },
 
   /** Closes the current gateway socket as a network cut would (code 4000: may resume). */

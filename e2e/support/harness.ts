@@ -19,7 +19,12 @@ export interface CaptureFacts {
 
 /** `window.audioHarness`. */
 export interface AudioHarness {
-  createClient(options?: { sampleRateHz?: number; token?: string; audio?: object }): unknown;
+  createClient(options?: {
+    sampleRateHz?: number;
+    token?: string;
+    audio?: object;
+    media?: string | object;
+  }): unknown;
   startCapture(options: {
     stages: Stages;
     sampleRateHz?: number;

@@ -608,6 +608,33 @@ describe('Connection', () => {
       expect(owner.ops()).toEqual([Op.Hello, Op.Resumed]);
     });
 
+    it('RESUMED names the last request taken up; the rate budget is the session’s, not the socket’s', async () => {
+      gateway = makeGateway({ rateLimitMessages: 10, rateLimitWindowMs: 60_000 });
+      const ws = await identified('kim');
+      const { sessionId, resumeSecret } = ws.ready().d;
+      for (let i = 0; i < 3; i++) ws.deliver({ op: Op.JoinRoom, d: { req: i + 1, room: `k${i}` } });
+      for (let i = 0; i < 6; i++) ws.deliver({ op: Op.Heartbeat, d: { nonce: i, seq: 0 } });
+      await vi.advanceTimersByTimeAsync(0);
+      expect(ws.closeCode).toBeUndefined(); // 9 of 10 spent
+      ws.emit('close', 1006);
+      await vi.advanceTimersByTimeAsync(0);
+      const back = connect();
+      back.deliver({
+        op: Op.Resume,
+        d: { protocolVersion: PROTOCOL_VERSION, sessionId, token: 'dev:kim', seq: 0, resumeSecret },
+      });
+      await vi.advanceTimersByTimeAsync(0);
+      const resumedMsg = back.received.find((m) => m.op === Op.Resumed);
+      expect(resumedMsg).toMatchObject({ d: { lastReq: 3 } });
+      // One message left in the budget, not a fresh ten.
+      back.deliver({ op: Op.Heartbeat, d: { nonce: 7, seq: 0 } });
+      await vi.advanceTimersByTimeAsync(0);
+      expect(back.closeCode).toBeUndefined();
+      back.deliver({ op: Op.Heartbeat, d: { nonce: 8, seq: 0 } });
+      await vi.advanceTimersByTimeAsync(0);
+      expect(back.closeCode).toBe(CloseCode.RATE_LIMITED);
+    });
+
     it('heartbeat seqs release acknowledged events from the replay buffer', async () => {
       const ws = await identified('jay');
       const { sessionId, resumeSecret } = ws.ready().d;

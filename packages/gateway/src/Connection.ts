@@ -102,10 +102,7 @@ export class Connection implements SessionSink {
   // connection never needs one.
   private batcher: FrameBatcher | undefined;
   // Created on first use: idle connections are what a gateway holds most of.
-  private bucket: TokenBucket | undefined;
   private byteBucket: TokenBucket | undefined;
-  private speakingBucket: TokenBucket | undefined;
-  private reportBucket: TokenBucket | undefined;
   /** The tail of the handler queue (none while idle). */
   private serial: Promise<void> | undefined;
   private firstPendingAt = 0;
@@ -338,7 +335,7 @@ export class Connection implements SessionSink {
     }
     for (const m of messages) {
       this.ctx.metrics.countIn(OP_NAMES[m.op] ?? String(m.op));
-      if (!this.bucketFor(m.op).take()) {
+      if (!this.bucketFor(session, m.op).take()) {
         this.close(CloseCode.RATE_LIMITED, 'rate limited');
         return;
       }
@@ -346,6 +343,8 @@ export class Connection implements SessionSink {
     this.run(async () => {
       for (const m of messages) {
         if (this.closing) return;
+        const req = (m.d as { req?: unknown } | undefined)?.req;
+        if (typeof req === 'number' && req > session.lastReq) session.lastReq = req;
         await this.handle(session, m);
       }
     });
@@ -606,6 +605,7 @@ export class Connection implements SessionSink {
       d: {
         replayed: replay.messages.length,
         tokenExpiresInMs: this.expiresInMs(grant.expiresAt),
+        lastReq: session.lastReq,
       },
     });
     // The token presented now is the session's token from here on: its grants and expiry.
@@ -668,21 +668,24 @@ export class Connection implements SessionSink {
     this._state = next;
   }
 
-  private bucketFor(op: number): TokenBucket {
+  private bucketFor(session: Session, op: number): TokenBucket {
     const { config } = this.ctx;
     if (op === Op.Speaking) {
-      return (this.speakingBucket ??= new TokenBucket(
+      return (session.speakingBucket ??= new TokenBucket(
         config.speakingRateLimitMessages,
         config.rateLimitWindowMs,
       ));
     }
     if (op === Op.ReceiverReport) {
-      return (this.reportBucket ??= new TokenBucket(
+      return (session.reportBucket ??= new TokenBucket(
         config.reportRateLimitMessages,
         config.rateLimitWindowMs,
       ));
     }
-    return (this.bucket ??= new TokenBucket(config.rateLimitMessages, config.rateLimitWindowMs));
+    return (session.controlBucket ??= new TokenBucket(
+      config.rateLimitMessages,
+      config.rateLimitWindowMs,
+    ));
   }
 
   /**

@@ -3,7 +3,7 @@ import type { Logger } from './logger.js';
 import type { MediaRelay, RelayMember } from './MediaRelay.js';
 import type { GatewayMetrics } from './metrics.js';
 import type { Session } from './Session.js';
-import { SfuError, type Sfu, type SfuProducerEvent } from './sfu/index.js';
+import { SfuError, type Sfu, type SfuProducerEvent, type UplinkReport } from './sfu/index.js';
 
 /** What the {@link MediaRouter} needs from the room layer above it. */
 export interface MediaRouterHost {
@@ -81,6 +81,7 @@ export class MediaRouter {
     sfu.on('producerClosed', (p) => this.onProducerClosed(p));
     sfu.on('frame', (room, memberId, frame) => this.onSfuFrame(room, memberId, frame));
     sfu.on('memberReset', (room, memberId) => this.onMemberReset(room, memberId));
+    sfu.on('uplinkReport', (room, memberId, r) => this.onUplinkReport(room, memberId, r));
     sfu.on('workerDied', (index, pid) => {
       this.metrics.sfuWorkerDeaths.inc();
       this.logger.error({ index, pid }, 'mediasoup worker died: restarting it');
@@ -355,6 +356,22 @@ export class MediaRouter {
     const session = this.host?.sessionById(memberId);
     const member = session && this.relay.memberOf(session, room);
     if (member) this.relay.forwardFromSfu(member, frame);
+  }
+
+  // What the SFU received of a WebRTC member's stream, as the RECEIVER_REPORT a listener sends
+  // on the WebSocket path (`fromUserId` empty: the server itself): its bitrate controller's input.
+  private onUplinkReport(room: string, memberId: string, r: UplinkReport): void {
+    const member = this.bridged.get(room)?.webrtc.get(memberId);
+    const relayMember = member && this.relay.memberOf(member.session, room);
+    if (!member || !relayMember) return;
+    this.host?.send(member.session, 'RECEIVER_REPORT', {
+      room,
+      fromUserId: '',
+      ssrc: relayMember.ssrc,
+      fractionLost: r.fractionLost,
+      jitterMs: r.jitterMs,
+      lostTotal: r.lostTotal,
+    });
   }
 
   private onMemberReset(room: string, memberId: string): void {

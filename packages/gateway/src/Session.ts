@@ -1,5 +1,6 @@
 import type { EncodedEvent, FrameCodec } from '@concord/protocol';
 import type { ReplayBuffer, ReplayResult } from './state/ReplayBuffer.js';
+import type { TokenBucket } from './TokenBucket.js';
 import type { SessionRecord } from './state/StateStore.js';
 
 /** Outcome of offering a media frame to a connection. */
@@ -62,6 +63,19 @@ export class Session {
   expiryTimer: ReturnType<typeof setTimeout> | undefined;
   /** Set once the session has ended. */
   ended = false;
+  /**
+   * Highest request id (`req`) of this session's messages taken up for handling. RESUMED tells
+   * the client, which sends again the requests above it: those never reached a handler.
+   */
+  lastReq = 0;
+  /**
+   * Rate budgets of the session's messages (control, SPEAKING, receiver reports), created on
+   * first use by its connection. They belong to the session, not the socket: a client that
+   * resumes keeps what it spent.
+   */
+  controlBucket: TokenBucket | undefined;
+  speakingBucket: TokenBucket | undefined;
+  reportBucket: TokenBucket | undefined;
   constructor(
     readonly record: SessionRecord,
     private readonly replay: ReplayBuffer<EncodedEvent>,

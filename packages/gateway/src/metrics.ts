@@ -236,6 +236,22 @@ export class GatewayMetrics {
           this.set(sfu.counters[key]);
         },
       });
+    // What lives in the workers now: a count that only grows over joins and leaves is a leak.
+    const objects: Array<[keyof Sfu['objectCounts'], string]> = [
+      ['rooms', 'SFU rooms (a mediasoup router each)'],
+      ['transports', 'WebRTC transports (two per WebRTC member)'],
+      ['producers', 'audio producers'],
+      ['consumers', 'audio consumers'],
+    ];
+    for (const [key, help] of objects)
+      new Gauge({
+        name: `concord_sfu_${key}`,
+        help,
+        registers: [this.registry],
+        collect() {
+          this.set(sfu.objectCounts[key]);
+        },
+      });
   }
 
   /** Counts one received message of `type` (label children cached: this runs per message). */

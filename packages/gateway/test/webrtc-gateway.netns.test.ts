@@ -123,8 +123,10 @@ async function webRtcMember(gw: GatewayProcess, user: string, room: string, hz: 
   const members = new Map<number, string>();
   if (reply.t === 'ROOM_JOINED')
     for (const p of reply.d.participants) members.set(p.ssrc, p.userId);
+  const uplinkReports: Array<{ ssrc: number; fractionLost: number; jitterMs: number }> = [];
   connection.on('dispatch', (m) => {
     if (m.t === 'PARTICIPANT_JOINED') members.set(m.d.participant.ssrc, m.d.participant.userId);
+    if (m.t === 'RECEIVER_REPORT' && m.d.fromUserId === '') uplinkReports.push(m.d);
   });
   const tone = new ToneSource(hz, 0.3);
   const listeners = new Map<string, ToneListener>();
@@ -152,7 +154,7 @@ async function webRtcMember(gw: GatewayProcess, user: string, room: string, hz: 
   );
   const states: string[] = [];
   transport.on('linkState', (_room, s) => states.push(s));
-  return { connection, transport, tone, listeners, states, members };
+  return { connection, transport, tone, listeners, states, members, uplinkReports };
 }
 
 function workerPids(gatewayPid: number): number[] {
@@ -243,6 +245,11 @@ describe('WebRTC through the gateway (mediasoup SFU, netns)', () => {
           m.d.ssrc === aliceSsrc &&
           m.d.webrtc,
       );
+      // The SFU tells Alice what it receives of her voice, every second: her ABR's input.
+      await waitFor(() => rtc.uplinkReports.length >= 2, 5_000, 'uplink reports');
+      expect(rtc.uplinkReports.every((r) => r.ssrc === aliceSsrc)).toBe(true);
+      expect(rtc.uplinkReports.at(-1)).toMatchObject({ fractionLost: 0 });
+      expect(rtc.uplinkReports.at(-1)!.jitterMs).toBeLessThan(20);
       const { body } = await httpGet(gw, '/metrics');
       expect(metricValue(body, 'concord_webrtc_members')).toBe(1);
       expect(metricValue(body, 'concord_sfu_bridge_frames_in')).toBeGreaterThan(0);

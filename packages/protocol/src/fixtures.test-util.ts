@@ -62,7 +62,7 @@ export const SAMPLE_MESSAGES: Message[] = [
     op: Op.Resume,
     d: { protocolVersion: 1, sessionId: 's-1234', token: 'tok', seq: 41, resumeSecret: 'r-secret' },
   },
-  { op: Op.Resumed, d: { replayed: 3, tokenExpiresInMs: 60_000 } },
+  { op: Op.Resumed, d: { replayed: 3, tokenExpiresInMs: 60_000, lastReq: 12 } },
   { op: Op.Reconnect, d: { reason: 'draining' } },
   { op: Op.InvalidSession, d: { resumable: false } },
   { op: Op.JoinRoom, d: { req: 1, room: 'lobby' } },

@@ -155,7 +155,12 @@ export const PayloadSchemas = {
     ['resumeSecret', str(64)],
   ),
   // Protocol 3: the lifetime left of the token the RESUME presented (0 = never expires).
-  [Op.Resumed]: object(['replayed', uint], ['tokenExpiresInMs', uint]),
+  [Op.Resumed]: object(
+    ['replayed', uint],
+    ['tokenExpiresInMs', uint],
+    // The highest request id the server took up for handling; the client sends later ones again.
+    ['lastReq', uint],
+  ),
   [Op.Reconnect]: object(['reason', str(256)]),
   [Op.InvalidSession]: object(['resumable', bool]),
   [Op.JoinRoom]: object(['req', uint], ['room', roomName]),
@@ -224,7 +229,8 @@ export const EventSchemas = {
   REQUEST_ERROR: object(['req', uint], ['code', str(64)], ['message', str(256)]),
   /**
    * A listener's reception statistics for one of this session's streams (`ssrc`), relayed
-   * from RECEIVER_REPORT; sent only to the stream's sender.
+   * from RECEIVER_REPORT; sent only to the stream's sender. `fromUserId` empty: the SFU's own
+   * measurement of a WebRTC sender's stream as it arrives (every second while it sends).
    */
   RECEIVER_REPORT: object(
     ['room', roomName],
@@ -331,7 +337,7 @@ export type HeartbeatAckMessage = {
 };
 /** RESUME: session id, token and last seen seq. */
 export type ResumeMessage = { op: typeof Op.Resume; d: PayloadOf<typeof Op.Resume> };
-/** RESUMED: how many events were replayed. */
+/** RESUMED: how many events were replayed, token expiry, highest request id handled. */
 export type ResumedMessage = { op: typeof Op.Resumed; d: PayloadOf<typeof Op.Resumed> };
 /** RECONNECT: the server asks for a reconnect + resume. */
 export type ReconnectMessage = { op: typeof Op.Reconnect; d: PayloadOf<typeof Op.Reconnect> };

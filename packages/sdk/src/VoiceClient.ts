@@ -48,7 +48,8 @@ export type VoiceClientEvents = {
   mediaError: [error: Error];
   /**
    * This client's voice in `room` moved to `path` (`webrtc` once ICE connected; `websocket`
-   * after a fallback, with `reason` e.g. `ice-timeout`, `ice-failed`).
+   * after a fallback, with `reason` e.g. `ice-timeout`, `ice-failed`, `ice-disconnected`,
+   * `media-timeout`: the SFU received nothing of this client for 2.2 s while it sent).
    */
   transportChanged: [room: string, path: MediaPath, reason: string];
 };

@@ -22,3 +22,9 @@ export {
   type EnvelopeLatencyOptions,
   type TimedEnvelope,
 } from './envelopeLatency.js';
+export {
+  UdpImpairmentProxy,
+  type UdpImpairment,
+  type UdpImpairmentProxyOptions,
+  type UdpImpairmentStats,
+} from './udpImpairment.js';

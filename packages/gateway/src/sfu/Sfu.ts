@@ -23,6 +23,19 @@ import {
 import { SfuWorkerPool, type WorkerSlot } from './SfuWorkerPool.js';
 import { checkDtlsParameters, checkRtpCapabilities, checkRtpParameters } from './sfuParams.js';
 import { TopNSelector, type TopNOptions } from './TopNSelector.js';
+import type { UplinkReport } from './UplinkMonitor.js';
+
+/**
+ * How often the SFU reports what it receives of each WebRTC producer, ms: every second, and
+ * every 250 ms for 2 s after a report that showed loss or jitter, so the sender's bitrate
+ * controller sees a network recover as soon as it does (as listeners' fast reports do on the
+ * WebSocket path).
+ */
+const UPLINK_REPORT_INTERVAL_MS = 1_000;
+const UPLINK_FAST_INTERVAL_MS = 250;
+const UPLINK_FAST_FOR_MS = 2_000;
+/** A report with loss, or jitter above this (ms), starts fast reports. */
+const UPLINK_FAST_JITTER_MS = 5;
 
 /** Settings of an {@link Sfu}. */
 export interface SfuOptions extends Partial<SfuListenOptions> {
@@ -110,6 +123,11 @@ export interface SfuEvents {
    * the client must create transports, produce and consume again.
    */
   memberReset: [room: string, memberId: string];
+  /**
+   * Every second, per WebRTC producer that sent anything: what the SFU received of it (loss
+   * and jitter, RFC 3550). Send it to the producer's owner as its uplink report.
+   */
+  uplinkReport: [room: string, memberId: string, report: UplinkReport];
   /** A worker died (`index` of its slot). */
   workerDied: [index: number, pid: number];
   /** A slot's replacement worker runs. */
@@ -169,6 +187,7 @@ export class Sfu extends SfuEmitter<SfuEvents> {
   private readonly host: RoomHost;
   private capabilities: unknown;
   private closed = false;
+  private readonly uplinkTimer: ReturnType<typeof setInterval>;
 
   private constructor(
     private readonly options: SfuOptions,
@@ -186,6 +205,8 @@ export class Sfu extends SfuEmitter<SfuEvents> {
       },
     );
     const now = options.now ?? (() => performance.now());
+    this.uplinkTimer = setInterval(() => this.reportUplinks(now()), UPLINK_FAST_INTERVAL_MS);
+    this.uplinkTimer.unref?.();
     const topN: Partial<TopNOptions> = { ...options.topN };
     if (options.maxSpeakers !== undefined) topN.maxSpeakers = options.maxSpeakers;
     this.host = {
@@ -260,19 +281,21 @@ export class Sfu extends SfuEmitter<SfuEvents> {
   }
 
   /**
-   * The routers' RTP capabilities (the same for every room: same codecs, same mediasoup):
-   * clients load their device with them. Read once from a router, then cached.
+   * The routers' RTP capabilities (the same for every room: same codecs, same mediasoup) as
+   * clients load their device with them, without transport-wide congestion control for audio
+   * (see {@link clientRtpCapabilities}). Read once from a router, then cached.
    * @throws {SfuError} `CONCORD_ERR_SFU_CLOSED`, `INTERNAL`.
    */
   async rtpCapabilities(): Promise<unknown> {
     this.checkOpen();
     if (this.capabilities !== undefined) return this.capabilities;
     for (const room of this.rooms.values())
-      if (room.status === 'ready') return (this.capabilities = room.rtpCapabilities);
+      if (room.status === 'ready')
+        return (this.capabilities = clientRtpCapabilities(room.rtpCapabilities));
     const worker = await this.pool.pick().ready;
     try {
       const router = await worker.createRouter({ mediaCodecs: SFU_MEDIA_CODECS });
-      this.capabilities = router.rtpCapabilities;
+      this.capabilities = clientRtpCapabilities(router.rtpCapabilities);
       router.close();
       return this.capabilities;
     } catch (e) {
@@ -480,6 +503,22 @@ export class Sfu extends SfuEmitter<SfuEvents> {
     return r.pushFrame(m, frame);
   }
 
+  /** Live mediasoup objects right now (synchronous: for gauges read at scrape time). */
+  get objectCounts(): Pick<
+    SfuStats,
+    'rooms' | 'members' | 'transports' | 'producers' | 'consumers'
+  > {
+    let members = 0;
+    for (const r of this.rooms.values()) members += r.members.size;
+    return {
+      rooms: this.rooms.size,
+      members,
+      transports: this.transports.size,
+      producers: this.producers.size,
+      consumers: this.consumers.size,
+    };
+  }
+
   /** A snapshot for metrics: per-worker CPU, object counts, forwarded packets, counters. */
   async stats(): Promise<SfuStats> {
     const workers = await Promise.all(
@@ -535,6 +574,7 @@ export class Sfu extends SfuEmitter<SfuEvents> {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    clearInterval(this.uplinkTimer);
     for (const r of this.rooms.values()) r.close();
     this.rooms.clear();
     this.transports.clear();
@@ -542,6 +582,21 @@ export class Sfu extends SfuEmitter<SfuEvents> {
     this.consumers.clear();
     this.pool.close();
     this.logger.info({}, 'SFU closed');
+  }
+
+  private reportUplinks(nowMs: number): void {
+    for (const p of this.producers.values()) {
+      const u = p.uplink;
+      if (!u || p.producer.closed) continue;
+      const due = nowMs < u.fastUntilMs ? UPLINK_FAST_INTERVAL_MS : UPLINK_REPORT_INTERVAL_MS;
+      if (nowMs - u.lastReportMs < due - 1) continue;
+      const report = u.monitor.report();
+      u.lastReportMs = nowMs;
+      if (!report || report.packets === 0) continue;
+      if (report.fractionLost > 0 || report.jitterMs > UPLINK_FAST_JITTER_MS)
+        u.fastUntilMs = nowMs + UPLINK_FAST_FOR_MS;
+      this.safeEmit('uplinkReport', p.member.room.name, p.member.memberId, report);
+    }
   }
 
   private checkOpen(): void {
@@ -636,5 +691,28 @@ function producerEvent(p: ProducerRecord): SfuProducerEvent {
     producerId: p.id,
     ssrc: p.member.ssrc,
     path: p.member.path,
+  };
+}
+
+const TRANSPORT_CC_URI =
+  'http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01';
+
+/**
+ * The router's capabilities without transport-wide congestion control for audio. With it,
+ * Chromium counts voice in its bandwidth estimate and paces it: after a loss burst the estimate
+ * climbs back at ~8 %/s and, below the voice's own rate, the pacer holds packets — measured here
+ * as 10–20 ms of extra jitter for 5–7 s after a 5 % loss burst ended, where 2–4 ms is normal.
+ * Voice is a few dozen kbit/s; it needs no pacing. (The SFU's own uplink reports, not TCC
+ * feedback, tell a client its media arrives.)
+ */
+export function clientRtpCapabilities(caps: unknown): unknown {
+  if (typeof caps !== 'object' || caps === null) return caps;
+  const c = caps as { headerExtensions?: Array<{ kind?: string; uri?: string }> };
+  if (!Array.isArray(c.headerExtensions)) return caps;
+  return {
+    ...c,
+    headerExtensions: c.headerExtensions.filter(
+      (h) => !(h.kind === 'audio' && h.uri === TRANSPORT_CC_URI),
+    ),
   };
 }

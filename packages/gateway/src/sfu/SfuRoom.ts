@@ -3,6 +3,7 @@ import type { SfuLogger } from './SfuEmitter.js';
 import { SfuError } from './SfuError.js';
 import type { WorkerSlot } from './SfuWorkerPool.js';
 import { TopNSelector, type TopNOptions } from './TopNSelector.js';
+import { UplinkMonitor } from './UplinkMonitor.js';
 import type {
   MsAudioLevelObserver,
   MsConsumer,
@@ -42,6 +43,11 @@ export interface ProducerRecord {
   levelDbov: number | undefined;
   /** When {@link levelDbov} was reported (ms, the host's clock). */
   levelAt: number;
+  /**
+   * What the SFU receives of a WebRTC member's producer (none for bridge producers), and when
+   * it was last reported (ms, the host's clock) / reports go fast until.
+   */
+  uplink: { monitor: UplinkMonitor; lastReportMs: number; fastUntilMs: number } | undefined;
 }
 
 /** A WebRTC member's consumer of another member's producer. */
@@ -389,9 +395,34 @@ export class SfuRoom {
       throw SfuError.unknownTransport(t.id);
     }
     const p = this.registerProducer(m, producer);
+    await this.monitorUplink(p);
     await this.observe(plane, p);
     if (this.websocketMembers > 0) await this.openBridgeConsumer(plane, p);
     return p;
+  }
+
+  /**
+   * Measures what arrives of `p` from its `rtp` trace events (sequence numbers, RTP time
+   * stamps, arrival times): the uplink reports the gateway sends its owner every second. A
+   * worker that cannot trace leaves the producer unmonitored (the client falls back to RTCP).
+   */
+  private async monitorUplink(p: ProducerRecord): Promise<void> {
+    const producer = p.producer;
+    if (!producer.enableTraceEvent) return;
+    const uplink = new UplinkMonitor();
+    producer.on('trace', (...args: unknown[]) => {
+      const t = args[0] as { type?: string; timestamp?: number; info?: Record<string, unknown> };
+      const seq = t.info?.['sequenceNumber'];
+      const ts = t.info?.['timestamp'];
+      if (t.type === 'rtp' && typeof seq === 'number' && typeof ts === 'number')
+        uplink.onPacket(seq, ts, typeof t.timestamp === 'number' ? t.timestamp : this.host.now());
+    });
+    try {
+      await producer.enableTraceEvent(['rtp']);
+      p.uplink = { monitor: uplink, lastReportMs: this.host.now(), fastUntilMs: 0 };
+    } catch (e) {
+      this.host.logger.warn({ err: e, producerId: p.id }, 'producer rtp trace unavailable');
+    }
   }
 
   /** Creates a paused consumer of `p` for the owner of `t` (capabilities checked by the caller). */
@@ -530,6 +561,7 @@ export class SfuRoom {
       observer: undefined,
       levelDbov: undefined,
       levelAt: Number.NEGATIVE_INFINITY,
+      uplink: undefined,
     };
     m.producer = p;
     this.producers.set(p.id, p);

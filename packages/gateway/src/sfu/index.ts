@@ -11,6 +11,7 @@ export {
   type SfuWorkerStats,
 } from './Sfu.js';
 export { SfuError, type SfuErrorCode } from './SfuError.js';
+export { UplinkMonitor, type UplinkReport } from './UplinkMonitor.js';
 export type { SfuLogger } from './SfuEmitter.js';
 export type { MediaPath, SfuCounters, SfuLevel } from './SfuRoom.js';
 export {

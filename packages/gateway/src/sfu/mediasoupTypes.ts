@@ -138,6 +138,8 @@ export interface MsProducer extends MsEmitter {
   readonly paused: boolean;
   close(): void;
   send?(rtpPacket: Buffer): void;
+  /** Emits `trace` events of the given types (`rtp`: one per received packet). */
+  enableTraceEvent?(types: string[]): Promise<void>;
 }
 
 /** An outgoing stream. DirectTransport consumers emit `rtp` (packet: Buffer). */

@@ -125,9 +125,23 @@ export class FakeWebSocket implements WebSocketLike {
     });
   }
 
-  /** RESUMED after `replayed` events. */
-  resumed(replayed = 0, tokenExpiresInMs = 0): this {
-    return this.serverSend({ op: Op.Resumed, d: { replayed, tokenExpiresInMs } });
+  /** RESUMED after `replayed` events; the server handled requests up to `lastReq`. */
+  resumed(replayed = 0, tokenExpiresInMs = 0, lastReq = 0): this {
+    return this.serverSend({ op: Op.Resumed, d: { replayed, tokenExpiresInMs, lastReq } });
+  }
+
+  /** HELLO announcing a control rate limit of `messages` per `windowMs`. */
+  helloWithRate(heartbeatIntervalMs: number, messages: number, windowMs: number): this {
+    return this.serverSend({
+      op: Op.Hello,
+      d: {
+        protocolVersion: PROTOCOL_VERSION,
+        heartbeatIntervalMs,
+        limits: { ...DEFAULT_CLIENT_LIMITS },
+        rateLimit: { messages, windowMs },
+        maxRoomsPerSession: 4,
+      },
+    });
   }
 
   /** INVALID_SESSION. */

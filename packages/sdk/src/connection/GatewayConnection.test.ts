@@ -658,6 +658,91 @@ describe('GatewayConnection', () => {
     });
   });
 
+  describe('resume and the rate limit', () => {
+    it('requests the server never handled go again after RESUMED, in order, once', async () => {
+      const { gateway, connection } = await connected();
+      const first = gateway.socket;
+      const a = connection.request((req) => ({ op: Op.JoinRoom, d: { req, room: 'a' } }));
+      const b = connection.request((req) => ({ op: Op.JoinRoom, d: { req, room: 'b' } }));
+      const c = connection.request((req) => ({ op: Op.JoinRoom, d: { req, room: 'c' } }));
+      expect(first.sentOf(Op.JoinRoom).map((m) => m.d.req)).toEqual([1, 2, 3]);
+      // The server handled 1 (its reply is lost with the socket), then the socket dropped.
+      first.serverClose(1006);
+      const s2 = await nextSocketHello(gateway, 250);
+      s2.dispatch(1, 'ROOM_JOINED', { req: 1, room: 'a', participants: [] }); // replayed
+      s2.resumed(1, 0, 1);
+      await settle();
+      await expect(a).resolves.toMatchObject({ d: { room: 'a' } });
+      expect(s2.sentOf(Op.JoinRoom).map((m) => m.d.req)).toEqual([2, 3]);
+      s2.dispatch(2, 'ROOM_JOINED', { req: 2, room: 'b', participants: [] });
+      s2.dispatch(3, 'ROOM_JOINED', { req: 3, room: 'c', participants: [] });
+      await expect(b).resolves.toMatchObject({ d: { room: 'b' } });
+      await expect(c).resolves.toMatchObject({ d: { room: 'c' } });
+    });
+
+    it('a request the server already handled is not sent again (its reply may still come)', async () => {
+      const { gateway, connection } = await connected();
+      const p = connection.request((req) => ({ op: Op.JoinRoom, d: { req, room: 'slow' } }));
+      gateway.socket.serverClose(1006);
+      const s2 = await nextSocketHello(gateway, 250);
+      s2.resumed(0, 0, 1); // taken up, still being handled
+      await settle();
+      expect(s2.sentOf(Op.JoinRoom)).toEqual([]);
+      s2.dispatch(1, 'ROOM_JOINED', { req: 1, room: 'slow', participants: [] });
+      await expect(p).resolves.toMatchObject({ d: { room: 'slow' } });
+    });
+
+    it("paces control messages within 90 % of HELLO's rate limit instead of getting closed", async () => {
+      const t = setup();
+      const ready = t.connection.connect();
+      t.gateway.socket.helloWithRate(60_000, 10, 1_000);
+      await settle();
+      t.gateway.socket.ready('session-1');
+      await ready;
+      const s = t.gateway.socket;
+      await settle(); // the first heartbeat goes out (and is charged)
+      expect(s.sentOf(Op.Heartbeat)).toHaveLength(1);
+      const charged = () => s.sentOf(Op.JoinRoom).length + s.sentOf(Op.Heartbeat).length;
+      const joins = Array.from({ length: 20 }, (_, i) =>
+        t.connection.request((req) => ({ op: Op.JoinRoom, d: { req, room: `r${i}` } })),
+      );
+      // Capacity 9 (90 % of 10) at once, then 9 a second.
+      expect(charged()).toBe(9);
+      await vi.advanceTimersByTimeAsync(500);
+      expect(charged()).toBeGreaterThanOrEqual(13);
+      expect(charged()).toBeLessThanOrEqual(14);
+      await vi.advanceTimersByTimeAsync(2_000);
+      expect(s.sentOf(Op.JoinRoom).map((m) => m.d.room)).toEqual(
+        Array.from({ length: 20 }, (_, i) => `r${i}`),
+      );
+      for (const [i, m] of s.sentOf(Op.JoinRoom).entries())
+        t.gateway.dispatch('ROOM_JOINED', { req: m.d.req, room: `r${i}`, participants: [] });
+      await expect(Promise.all(joins)).resolves.toHaveLength(20);
+    });
+
+    it('refuses a request with RATE_LIMITED when 256 already wait', async () => {
+      const t = setup();
+      const ready = t.connection.connect();
+      t.gateway.socket.helloWithRate(60_000, 2, 60_000);
+      await settle();
+      t.gateway.socket.ready('session-1');
+      await ready;
+      const waiting = Array.from({ length: 300 }, (_, i) =>
+        t.connection
+          .request((req) => ({ op: Op.LeaveRoom, d: { req, room: `r${i}` } }))
+          .catch((e: unknown) => e),
+      );
+      const refused = (await Promise.race([
+        waiting[299]!,
+        vi.advanceTimersByTimeAsync(0).then(() => 'pending'),
+      ])) as unknown;
+      expect(refused).toBeInstanceOf(RequestError);
+      expect(refused).toMatchObject({ reason: 'RATE_LIMITED' });
+      t.connection.close();
+      await Promise.all(waiting);
+    });
+  });
+
   describe('entersState', () => {
     it('resolves at once when already in the state, and when the state is entered', async () => {
       const { gateway, connection } = setup();

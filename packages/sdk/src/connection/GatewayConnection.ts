@@ -17,6 +17,7 @@ import { ConnectionError, InvalidStateError, RequestError } from '../errors.js';
 import { getLogger } from '../logger.js';
 import { TypedEmitter } from '../TypedEmitter.js';
 import { backoffDelayMs, type BackoffOptions } from './backoff.js';
+import { ControlPacer } from './ControlPacer.js';
 import { Heartbeat } from './Heartbeat.js';
 import {
   defaultWebSocket,
@@ -108,7 +109,15 @@ type PendingRequest = {
   resolve: (m: DispatchMessage) => void;
   reject: (e: Error) => void;
   timer: ReturnType<typeof setTimeout>;
+  /** The request, kept to send again after a resume if the server never took it up. */
+  message: ClientMessage;
+  /** Whether it was handed to a socket (else it still waits in the pacer). */
+  sent: boolean;
 };
+
+// Sent outside the pacer: the gateway budgets them on their own and the SDK sends them at a
+// bounded rate itself (state changes; the report scheduler's budget).
+const UNPACED_OPS: ReadonlySet<number> = new Set([Op.Speaking, Op.ReceiverReport]);
 
 // Client-side close code for "keep my session": anything but 1000/1001, which end it.
 const CLOSE_KEEP_SESSION = 4000;
@@ -142,6 +151,8 @@ export class GatewayConnection extends TypedEmitter<GatewayConnectionEvents> {
   private refreshTimer: ReturnType<typeof setTimeout> | undefined;
   private nextReq = 1;
   private readonly pending = new Map<number, PendingRequest>();
+  /** Keeps control messages within the gateway's announced rate limit. */
+  private readonly pacer = new ControlPacer(() => this._state.status === 'ready');
   private failures = 0;
   private connectTimer: ReturnType<typeof setTimeout> | undefined;
 
@@ -277,9 +288,25 @@ export class GatewayConnection extends TypedEmitter<GatewayConnectionEvents> {
         this.pending.delete(req);
         reject(ConnectionError.timeout(`request ${req}`, timeoutMs));
       }, timeoutMs);
-      this.pending.set(req, { resolve, reject, timer });
-      this.send(build(req));
+      this.pending.set(req, { resolve, reject, timer, message: build(req), sent: false });
+      this.submitRequest(req);
     });
+  }
+
+  /** Hands a pending request to the pacer; refuses it when too many wait already. */
+  private submitRequest(req: number): void {
+    const queued = this.pacer.submit(this.sender(req));
+    if (queued) return;
+    const p = this.pending.get(req);
+    if (!p) return;
+    this.pending.delete(req);
+    clearTimeout(p.timer);
+    p.reject(
+      new RequestError(
+        'RATE_LIMITED',
+        `${this.pacer.maxQueued} messages are already waiting for the gateway's rate limit`,
+      ),
+    );
   }
 
   /**
@@ -287,8 +314,19 @@ export class GatewayConnection extends TypedEmitter<GatewayConnectionEvents> {
    * such updates are state, and the next one supersedes it.
    */
   send(message: ClientMessage): void {
-    const s = this._state;
     // The gateway accepts nothing but IDENTIFY/RESUME before READY (they are sent directly).
+    if (this._state.status !== 'ready') return;
+    if (UNPACED_OPS.has(message.op)) {
+      this.push(message);
+      return;
+    }
+    if (!this.pacer.submit(() => this.push(message)))
+      this.log.warn('dropped a message: too many waiting for the rate limit', { op: message.op });
+  }
+
+  /** Queues `message` on the current socket's batcher (ready and open only). */
+  private push(message: ClientMessage): void {
+    const s = this._state;
     if (s.status === 'ready' && s.socket.readyState === WS_OPEN)
       this.batcher?.push(this.sendCodec.encodeMessage(message));
   }
@@ -336,6 +374,7 @@ export class GatewayConnection extends TypedEmitter<GatewayConnectionEvents> {
       this.connectTimer = undefined;
     }
     if (next.status === 'closed') {
+      this.pacer.clear();
       const error = next.error ?? ConnectionError.closed('a request was pending');
       for (const [req, p] of this.pending) {
         clearTimeout(p.timer);
@@ -484,6 +523,7 @@ export class GatewayConnection extends TypedEmitter<GatewayConnectionEvents> {
           );
           return;
         }
+        this.pacer.configure(m.d.rateLimit.messages, m.d.rateLimit.windowMs);
         this.authenticate(socket, intervalMs).catch((err: unknown) =>
           this.tokenFailed(socket, err),
         );
@@ -499,6 +539,9 @@ export class GatewayConnection extends TypedEmitter<GatewayConnectionEvents> {
           seq: 0,
         };
         this.failures = 0;
+        // A new session: the server's budget is full, and nothing queued for the old one stands.
+        this.pacer.clear();
+        this.pacer.reset();
         this.becomeReady(socket, s.heartbeatIntervalMs, m.d.tokenExpiresInMs);
         this.safeEmit('ready', this.publicSession()!, false);
         return;
@@ -506,6 +549,7 @@ export class GatewayConnection extends TypedEmitter<GatewayConnectionEvents> {
         if (s.status !== 'resuming' || !this.session) return;
         this.failures = 0;
         this.becomeReady(socket, s.heartbeatIntervalMs, m.d.tokenExpiresInMs);
+        this.resendUnhandled(m.d.lastReq);
         this.safeEmit('ready', this.publicSession()!, true);
         return;
       case Op.InvalidSession:
@@ -573,12 +617,46 @@ export class GatewayConnection extends TypedEmitter<GatewayConnectionEvents> {
     this.safeEmit('dispatch', m);
   }
 
+  /** Sends pending request `req` unless it was answered, timed out or rejected meanwhile. */
+  private sender(req: number): () => void {
+    return () => {
+      const p = this.pending.get(req);
+      if (!p || p.sent) return;
+      p.sent = true;
+      this.push(p.message);
+    };
+  }
+
+  /**
+   * After RESUMED (whose replay answered every request the server handled): requests sent on
+   * the old socket above `lastReq` never reached a handler, so they go again, in order; then
+   * whatever waited in the pacer.
+   */
+  private resendUnhandled(lastReq: number): void {
+    const again = [...this.pending]
+      .filter(([req, p]) => p.sent && req > lastReq)
+      .map(([req]) => req)
+      .sort((a, b) => a - b);
+    if (again.length > 0)
+      this.log.info('sending requests again after resume', { count: again.length });
+    // Ahead of anything still waiting: those came later.
+    this.pacer.prepend(
+      again.map((req) => {
+        this.pending.get(req)!.sent = false;
+        return this.sender(req);
+      }),
+    );
+    this.pacer.drain();
+  }
+
   private becomeReady(socket: WebSocketLike, intervalMs: number, tokenExpiresInMs: number): void {
     const heartbeat = new Heartbeat(
       intervalMs,
       {
         send: (nonce) => {
-          this.send({ op: Op.Heartbeat, d: { nonce, seq: this.lastSeq } });
+          // Never waits behind the pacer (a late beat looks like a zombie); charged to it.
+          this.pacer.charge();
+          this.push({ op: Op.Heartbeat, d: { nonce, seq: this.lastSeq } });
           this.batcher?.flush();
         },
         zombie: () => {
@@ -635,6 +713,7 @@ export class GatewayConnection extends TypedEmitter<GatewayConnectionEvents> {
   private invalidateSession(): void {
     if (!this.session) return;
     this.session = undefined;
+    this.pacer.clear();
     const error = ConnectionError.sessionInvalidated();
     for (const [req, p] of this.pending) {
       clearTimeout(p.timer);

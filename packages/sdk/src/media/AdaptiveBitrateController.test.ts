@@ -227,6 +227,30 @@ describe('AdaptiveBitrateController', () => {
     ]);
   });
 
+  it('restores the rung a recent descent started from at 3 rungs per report, then climbs as usual', () => {
+    // From the top, 10 s of impairment take it down to the floor; then a clean network.
+    const abr = controller({ startBitrateBps: 128_000 });
+    run(abr, () => IMPAIRED, 10_000, 250);
+    expect(abr.decision.bitrateBps).toBe(16_000);
+    const back = run(abr, () => CLEAN, 12_000, 250, 10_250);
+    // Confirmed at the 2nd clean report (250 ms), then 3 + 3 rungs: 16 → 48 → 128 kbit/s.
+    expect(back.changes.map((c) => [c.atMs - 10_000, c.to])).toEqual([
+      [500, 48_000],
+      [750, 128_000],
+    ]);
+    // Without it, one rung per 250 ms from the confirmation: the 6th at 1.5 s.
+    const slow = controller({ startBitrateBps: 128_000, restoreWindowMs: 0 });
+    run(slow, () => IMPAIRED, 10_000, 250);
+    const slowBack = run(slow, () => CLEAN, 12_000, 250, 10_250);
+    expect(slowBack.changes.at(-1)).toMatchObject({ atMs: 11_750, to: 128_000 });
+    // Past the window (30 s after the last step down) the climb is the normal one again.
+    const late = controller({ startBitrateBps: 128_000 });
+    run(late, () => IMPAIRED, 10_000, 250);
+    run(late, () => sampleFor(0.6), 45_000, 1_000, 11_000); // hold band: no change
+    const lateBack = run(late, () => CLEAN, 48_000, 250, 45_250);
+    expect(lateBack.changes[0]).toMatchObject({ atMs: 45_500, to: 24_000 });
+  });
+
   it('rejects bad input and throws InvalidStateError after close()', () => {
     expect(() => controller({ startBitrateBps: 50_000 })).toThrow(RangeError);
     expect(() => controller({ ladderBps: [32_000, 16_000] })).toThrow(RangeError);

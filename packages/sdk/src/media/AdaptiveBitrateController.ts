@@ -80,6 +80,13 @@ export interface AdaptiveBitrateOptions {
    * 5,000.
    */
   lossHoldMs?: number;
+  /**
+   * After stepping down from a rung, for this long the way back up to it is fast: each update
+   * in a confirmed good zone climbs `maxUpStepsPerUpdate` rungs toward it (a network that
+   * recovers gets its bitrate back at once); above it, the normal climb rate. 0 turns it off.
+   * Default 30,000.
+   */
+  restoreWindowMs?: number;
 }
 
 /**
@@ -118,6 +125,9 @@ const log = getLogger('concord:abr');
  *   interval does not collapse the bitrate.
  * - **Climb rate**: one rung per `upDwellMs` (250 ms) of sustained good score, credited per update
  *   and capped at 3 rungs per update, so the climb speed does not depend on the report cadence.
+ * - **Restore**: for `restoreWindowMs` (30 s) after a descent, the way back up to the rung it
+ *   started from takes 3 rungs per update once the good zone is confirmed, without the dwell: a
+ *   loss burst that ended gives its bitrate back within a report or two.
  *   From the bottom (16 kbit/s) the top is 6 rungs away: the first clean report starts the
  *   confirmation, and 128 kbit/s is reached 1.5 s later with 250 or 500 ms reports and 2 s
  *   later with 1 s reports (two 3-rung updates) — within the issue's 2 s.
@@ -139,6 +149,9 @@ export class AdaptiveBitrateController extends TypedEmitter<AdaptiveBitrateEvent
   private zone: Zone = 'hold';
   private zoneSinceMs = Number.NaN;
   private lastChangeMs = Number.NEGATIVE_INFINITY;
+  /** The rung held before the latest descent, and until when the fast way back to it is open. */
+  private restoreStep = -1;
+  private restoreUntilMs = Number.NEGATIVE_INFINITY;
   private lastNowMs = Number.NEGATIVE_INFINITY;
   private last: AbrDecision;
   private closed = false;
@@ -171,6 +184,7 @@ export class AdaptiveBitrateController extends TypedEmitter<AdaptiveBitrateEvent
       fecOffLossPct: options.fecOffLossPct ?? 0.5,
       maxExpectedLossPct: options.maxExpectedLossPct ?? 30,
       lossHoldMs: options.lossHoldMs ?? 5_000,
+      restoreWindowMs: options.restoreWindowMs ?? 30_000,
     };
     const o = this.o;
     if (!(o.downThreshold >= 0 && o.downThreshold < o.upThreshold && o.upThreshold <= 1)) {
@@ -185,6 +199,11 @@ export class AdaptiveBitrateController extends TypedEmitter<AdaptiveBitrateEvent
       if (!(o[k] >= 0 && Number.isFinite(o[k]))) {
         throw new RangeError(`${k} must be a finite number ≥ 0, got ${String(o[k])}`);
       }
+    }
+    if (!(o.restoreWindowMs >= 0 && Number.isFinite(o.restoreWindowMs))) {
+      throw new RangeError(
+        `restoreWindowMs must be a finite number ≥ 0, got ${String(o.restoreWindowMs)}`,
+      );
     }
     if (!(o.lossHoldMs >= 0 && Number.isFinite(o.lossHoldMs))) {
       throw new RangeError(`lossHoldMs must be a finite number ≥ 0, got ${String(o.lossHoldMs)}`);
@@ -250,14 +269,17 @@ export class AdaptiveBitrateController extends TypedEmitter<AdaptiveBitrateEvent
     let action: AbrAction = 'hold';
     // Rungs earned: one per upDwellMs since the good streak began or the last change.
     const credit = Math.floor(Math.min(inZoneMs, sinceChangeMs) / o.upDwellMs);
+    // Below the rung held before a recent descent, a confirmed good zone climbs back at once.
+    const restoring = this.step < this.restoreStep && nowMs <= this.restoreUntilMs;
     if (
       zone === 'up' &&
       this.step < this.ladder.length - 1 &&
       inZoneMs >= o.upConfirmMs &&
-      sinceChangeMs >= o.upDwellMs &&
-      credit >= 1
+      (restoring || (sinceChangeMs >= o.upDwellMs && credit >= 1))
     ) {
-      const rungs = Math.min(o.maxUpStepsPerUpdate, credit);
+      const rungs = restoring
+        ? Math.min(o.maxUpStepsPerUpdate, this.restoreStep - this.step)
+        : Math.min(o.maxUpStepsPerUpdate, credit);
       this.step = Math.min(this.ladder.length - 1, this.step + rungs);
       action = 'up';
     } else if (
@@ -266,6 +288,10 @@ export class AdaptiveBitrateController extends TypedEmitter<AdaptiveBitrateEvent
       inZoneMs >= o.downConfirmMs &&
       sinceChangeMs >= o.downDwellMs
     ) {
+      // The first step of a descent remembers where it started.
+      if (!(this.step < this.restoreStep && nowMs <= this.restoreUntilMs))
+        this.restoreStep = this.step;
+      this.restoreUntilMs = nowMs + o.restoreWindowMs;
       this.step--;
       action = 'down';
     }

@@ -127,6 +127,17 @@ describe('MediaPathController', () => {
     expect(paths.isWebRtc('r')).toBe(false);
   });
 
+  it('a silent link (nothing from the SFU while sending) falls back at once, no grace', async () => {
+    const { webrtc, paths, changes } = setup();
+    paths.roomJoined('r');
+    await vi.advanceTimersByTimeAsync(0);
+    webrtc.link('r', 'connected');
+    webrtc.fire('linkSilent', 'r', 2_100);
+    expect(changes).toEqual(['r:webrtc:ice-connected', 'r:websocket:media-timeout']);
+    expect(paths.isWebRtc('r')).toBe(false);
+    expect(webrtc.closed).toEqual([['r', true]]);
+  });
+
   it('sets WebRTC up again at once after a gateway reset (media server restart)', async () => {
     const { webrtc, paths } = setup();
     paths.roomJoined('r');

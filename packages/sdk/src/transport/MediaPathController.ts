@@ -59,6 +59,10 @@ export class MediaPathController extends TypedEmitter<MediaPathEvents> {
     });
     webrtc?.on('iceStarted', (room) => this.onIceStarted(room));
     webrtc?.on('linkInterrupted', (room) => this.onInterrupted(room));
+    // Nothing arrives although it should: no grace, the silence was the grace.
+    webrtc?.on('linkSilent', (room) => {
+      if (this.rooms.get(room)?.status === 'webrtc') this.fallback(room, 'media-timeout');
+    });
     webrtc?.on('reset', (room) => {
       const r = this.rooms.get(room);
       if (r && r.status !== 'websocket') void this.open(room, 'reset');

@@ -429,7 +429,10 @@ export class MediaSession extends TypedEmitter<MediaSessionEvents> {
       this.safeEmit('connectionQualityChanged', { room, userId }, q, prev),
     );
     const dispatch = (m: DispatchMessage): void => {
-      if (m.t === 'RECEIVER_REPORT') sender.handleReceiverReport(m.d);
+      if (m.t !== 'RECEIVER_REPORT') return;
+      // A WebRTC room's stream is measured by the SFU (fromUserId empty); it drives WebRTC's ABR.
+      if (webrtc && paths.isWebRtc(m.d.room)) webrtc.handleUplinkReport(m.d);
+      else sender.handleReceiverReport(m.d);
     };
     const heartbeat = (rttMs: number): void => sender.handleRtt(rttMs);
     connection.on('dispatch', dispatch);

@@ -62,6 +62,12 @@ export type WebRtcTransportEvents = {
   linkState: [room: string, state: WebRtcLinkState];
   /** A room's connected link lost connectivity (ICE `disconnected`; it may come back). */
   linkInterrupted: [room: string];
+  /**
+   * Nothing has come through the room's link for `silentMs` (ms) while something should have
+   * (the SFU's uplink reports say every second that it receives this client's voice; ICE
+   * consent is answered every 2.5 s): UDP stopped, long before ICE says `disconnected`.
+   */
+  linkSilent: [room: string, silentMs: number];
   /** ICE started checking on one of the room's transports (connectivity is being tried). */
   iceStarted: [room: string];
   /** The gateway reset a room's WebRTC objects (worker restart): set it up again. */
@@ -89,9 +95,39 @@ interface RoomLink {
   /** Per remote participant: last cumulative counters, for per-interval loss. */
   counters: Map<string, { lost: number; received: number }>;
   quality: Map<string, ConnectionQualityTracker>;
+  /** Time stamp of the last RTCP receiver report fed to the ABR. */
+  lastReport: number;
+  /** ICE consent answers counted on the send transport's selected pair so far. */
+  iceAnswers: number;
+  /** `linkSilent` was emitted for this link (once per link). */
+  silent: boolean;
+  /** Whether the SFU has sent uplink reports on this link (a gateway that measures uplinks). */
+  uplinkReports: boolean;
+  /**
+   * `performance.now()` of the last uplink report, or of what restarted the wait for one
+   * (connected, unmuted): while producing, reports come every second.
+   */
+  uplinkRefMs: number;
 }
 
 const STATS_INTERVAL_MS = 1_000;
+/** Round trips count toward the ABR's path RTT this long, ms. */
+const RTT_WINDOW_MS = 10_000;
+/** How often the links are checked for silence, ms. */
+const LIVENESS_INTERVAL_MS = 250;
+/**
+ * While producing, no uplink report from the SFU for this long means it receives nothing of
+ * this client, ms: it reports every second while packets arrive (DTX still sends one every
+ * 400 ms), so this is two reports missed.
+ */
+const UPLINK_SILENCE_MS = 2_200;
+/**
+ * Nothing at all on a transport for this long means the link is dead, ms: its only sure traffic
+ * is ICE consent, answered every 2.5 s.
+ */
+const TRANSPORT_SILENCE_MS = 6_000;
+/** After this long without an SFU uplink report, RTCP receiver reports drive the ABR again, ms. */
+const UPLINK_REPORT_STALE_MS = 3_000;
 /** Top of the ladder: the fmtp ceiling; the ABR steers below it with `maxBitrate`. */
 const MAX_BITRATE_BPS = BITRATE_LADDER_BPS[BITRATE_LADDER_BPS.length - 1]!;
 
@@ -113,6 +149,30 @@ export class WebRtcTransport extends TypedEmitter<WebRtcTransportEvents> {
   private readonly abr: AdaptiveBitrateController;
   private readonly log = getLogger('concord:webrtc');
   private statsTimer: ReturnType<typeof setInterval> | undefined;
+  private livenessTimer: ReturnType<typeof setInterval> | undefined;
+  /** `performance.now()` of the last SFU uplink report (−∞: none yet). */
+  private lastUplinkReportAt = Number.NEGATIVE_INFINITY;
+  /** Round trips to the SFU measured in the last {@link RTT_WINDOW_MS} (RTCP and ICE), ms. */
+  private readonly rtts: Array<{ atMs: number; rttMs: number }> = [];
+
+  private addRtt(rttMs: number): void {
+    const now = performance.now();
+    this.rtts.push({ atMs: now, rttMs });
+    while (this.rtts.length > 0 && now - this.rtts[0]!.atMs > RTT_WINDOW_MS) this.rtts.shift();
+  }
+
+  /**
+   * The path's round trip for the ABR: the lowest measured in the last 10 s (RTCP every ~5 s,
+   * ICE consent every 2.5 s), else the gateway heartbeat's, ms. The lowest, because a sample
+   * taken in a queueing burst would hold the score down for seconds after the burst ended;
+   * queueing shows in the jitter, the round trip stands for the path's length.
+   */
+  private currentRttMs(): number {
+    let min = Number.POSITIVE_INFINITY;
+    for (const r of this.rtts) if (r.rttMs < min) min = r.rttMs;
+    const r = Number.isFinite(min) ? min : this.host.rttMs();
+    return Number.isFinite(r) ? r : 0;
+  }
   private closed = false;
   private readonly onDispatch = (m: DispatchMessage): void => this.handleDispatch(m);
 
@@ -183,8 +243,15 @@ export class WebRtcTransport extends TypedEmitter<WebRtcTransportEvents> {
       iceStarted: false,
       counters: new Map(),
       quality: new Map(),
+      lastReport: 0,
+      iceAnswers: 0,
+      silent: false,
+      uplinkReports: false,
+      uplinkRefMs: 0,
     };
     this.links.set(room, link);
+    this.statsTimer ??= setInterval(() => void this.pollStats(), STATS_INTERVAL_MS);
+    this.livenessTimer ??= setInterval(() => void this.checkLiveness(), LIVENESS_INTERVAL_MS);
     for (const t of [send, recv]) {
       t.on('connect', ({ dtlsParameters }, callback, errback) => {
         conn
@@ -212,7 +279,6 @@ export class WebRtcTransport extends TypedEmitter<WebRtcTransportEvents> {
       d: { req, room, rtpCapabilities: JSON.stringify(device.rtpCapabilities) },
     }));
     await this.produce(link);
-    this.statsTimer ??= setInterval(() => void this.pollStats(), STATS_INTERVAL_MS);
     this.log.info('webrtc link open', { room });
   }
 
@@ -248,12 +314,38 @@ export class WebRtcTransport extends TypedEmitter<WebRtcTransportEvents> {
     for (const link of this.links.values()) await this.produce(link);
   }
 
+  /**
+   * The SFU's report of what it received of this client's stream in `report.room` (loss and
+   * jitter over the last second; RECEIVER_REPORT with an empty `fromUserId`). Feeds the ABR with
+   * the latest round trip; while these arrive, RTCP receiver reports (every ~5 s from mediasoup
+   * for audio) no longer do.
+   */
+  handleUplinkReport(report: { room: string; fractionLost: number; jitterMs: number }): void {
+    const link = this.links.get(report.room);
+    if (!link || link.state !== 'connected') return;
+    const now = performance.now();
+    this.lastUplinkReportAt = now;
+    link.uplinkReports = true;
+    link.uplinkRefMs = now;
+    const sample = {
+      lossPct: (report.fractionLost / 256) * 100,
+      rttMs: this.currentRttMs(),
+      jitterMs: report.jitterMs,
+    };
+    const d = this.abr.update(sample, now);
+    this.log.debug('uplink report', { ...sample, score: d.score, bitrateBps: d.bitrateBps });
+  }
+
   /** Pauses or resumes the room's producer (muted: nothing is sent). */
   setMuted(room: string, muted: boolean): void {
-    const p = this.links.get(room)?.producer;
-    if (!p) return;
+    const link = this.links.get(room);
+    const p = link?.producer;
+    if (!link || !p) return;
     if (muted) p.pause();
-    else p.resume();
+    else {
+      p.resume();
+      link.uplinkRefMs = performance.now();
+    }
   }
 
   /** Silences (or restores) the room's remote tracks while deafened. */
@@ -273,6 +365,7 @@ export class WebRtcTransport extends TypedEmitter<WebRtcTransportEvents> {
     if (this.closed) return;
     this.closed = true;
     if (this.statsTimer) clearInterval(this.statsTimer);
+    if (this.livenessTimer) clearInterval(this.livenessTimer);
     for (const link of this.links.values()) this.dispose(link);
     this.links.clear();
     this.host.connection.off('dispatch', this.onDispatch);
@@ -388,8 +481,10 @@ export class WebRtcTransport extends TypedEmitter<WebRtcTransportEvents> {
       link.iceStarted = true;
       this.safeEmit('iceStarted', link.room);
     }
-    if (state === 'connected') this.setState(link, 'connected');
-    else if (state === 'failed') this.setState(link, 'failed');
+    if (state === 'connected') {
+      link.uplinkRefMs = performance.now();
+      this.setState(link, 'connected');
+    } else if (state === 'failed') this.setState(link, 'failed');
     else if (state === 'disconnected') {
       // ICE may come back by itself; `failed` follows if it does not (after many seconds).
       this.log.info('webrtc link disconnected', { room: link.room });
@@ -416,6 +511,33 @@ export class WebRtcTransport extends TypedEmitter<WebRtcTransportEvents> {
     for (const q of link.quality.values()) q.close();
   }
 
+  // UDP can stop without ICE noticing for 5–7 s (measured in Chromium): watch what arrives.
+  private async checkLiveness(): Promise<void> {
+    for (const link of [...this.links.values()]) {
+      if (link.state !== 'connected' || link.silent) continue;
+      try {
+        const producing = !!link.producer && !link.producer.closed && !link.producer.paused;
+        const uplink = producing && link.uplinkReports ? performance.now() - link.uplinkRefMs : 0;
+        const send = await silenceMs(link.send);
+        const recv = await silenceMs(link.recv);
+        if (this.links.get(link.room) !== link || link.state !== 'connected' || link.silent)
+          continue;
+        if (
+          uplink >= UPLINK_SILENCE_MS ||
+          send >= TRANSPORT_SILENCE_MS ||
+          recv >= TRANSPORT_SILENCE_MS
+        ) {
+          link.silent = true;
+          const silentMs = Math.round(Math.max(uplink, send, recv));
+          this.log.warn('webrtc link silent', { room: link.room, silentMs });
+          this.safeEmit('linkSilent', link.room, silentMs);
+        }
+      } catch (err) {
+        this.log.debug('webrtc liveness check failed', { err });
+      }
+    }
+  }
+
   // RTCP-driven ABR (the same score and ladder as the WebSocket path) and reception stats.
   private async pollStats(): Promise<void> {
     const now = performance.now();
@@ -425,12 +547,27 @@ export class WebRtcTransport extends TypedEmitter<WebRtcTransportEvents> {
         if (link.producer && !link.producer.closed && !link.producer.paused) {
           const report = await link.producer.getStats();
           report.forEach((s: Record<string, unknown>) => {
+            if (s['type'] === 'candidate-pair' && s['nominated'] === true) {
+              // ICE consent answers (every 2.5 s): a fresher round trip than RTCP's.
+              const answers = Number(s['responsesReceived']);
+              const rtt = Number(s['currentRoundTripTime']);
+              if (answers > link.iceAnswers && Number.isFinite(rtt)) this.addRtt(rtt * 1000);
+              if (answers > link.iceAnswers) link.iceAnswers = answers;
+              return;
+            }
             if (s['type'] !== 'remote-inbound-rtp') return;
-            const lossPct = Math.max(0, Number(s['fractionLost'] ?? 0) * 100);
+            // The stats keep the last report (its time stamp) until the next arrives: feed each
+            // once, as the WebSocket path does.
+            const mark = Number(s['timestamp']);
+            if (!(mark > link.lastReport)) return;
+            link.lastReport = mark;
             const rtt = Number(s['roundTripTime']);
-            const rttMs = Number.isFinite(rtt) ? rtt * 1000 : this.host.rttMs();
+            if (Number.isFinite(rtt)) this.addRtt(rtt * 1000);
+            // The SFU's uplink reports (several a second) take precedence over RTCP's (each ~5 s).
+            if (now - this.lastUplinkReportAt < UPLINK_REPORT_STALE_MS) return;
+            const lossPct = Math.max(0, Number(s['fractionLost'] ?? 0) * 100);
             const jitterMs = Math.max(0, Number(s['jitter'] ?? 0) * 1000);
-            this.abr.update({ lossPct, rttMs: Number.isFinite(rttMs) ? rttMs : 0, jitterMs }, now);
+            this.abr.update({ lossPct, rttMs: this.currentRttMs(), jitterMs }, now);
           });
         }
         for (const [id, c] of link.consumers) {
@@ -491,4 +628,23 @@ export class WebRtcTransport extends TypedEmitter<WebRtcTransportEvents> {
       quality,
     });
   }
+}
+
+/**
+ * How long (ms) nothing has arrived on the transport's selected ICE candidate pair, by the
+ * stats' own clock; 0 before ICE selected one.
+ */
+async function silenceMs(transport: MsTransport): Promise<number> {
+  const report = await transport.getStats();
+  let pairId: string | undefined;
+  const pairs = new Map<string, Record<string, unknown>>();
+  report.forEach((s: Record<string, unknown>) => {
+    if (s['type'] === 'transport' && typeof s['selectedCandidatePairId'] === 'string')
+      pairId = s['selectedCandidatePairId'];
+    else if (s['type'] === 'candidate-pair') pairs.set(String(s['id']), s);
+  });
+  const pair = pairId === undefined ? undefined : pairs.get(pairId);
+  const last = Number(pair?.['lastPacketReceivedTimestamp']);
+  const now = Number(pair?.['timestamp']);
+  return Number.isFinite(last) && Number.isFinite(now) ? Math.max(0, now - last) : 0;
 }
