@@ -36,7 +36,7 @@ export default [
     plugins: plugins(),
   },
   {
-    input: 'src/transport/codecWorker.ts',
+    input: 'src/send/codecWorker.ts',
     external: [/^node:/],
     output: {
       file: 'dist/assets/concord-codec-worker.js',

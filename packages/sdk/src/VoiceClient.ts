@@ -11,10 +11,10 @@ import { InvalidStateError } from './errors.js';
 import { getLogger } from './logger.js';
 import { AudioEngine, type AudioEngineOptions } from './media/AudioEngine.js';
 import { defaultAssetsUrl } from './media/AudioAssets.js';
-import type { AbrDecision } from './media/AdaptiveBitrateController.js';
+import type { AbrDecision } from './send/AdaptiveBitrateController.js';
 import { LocalAudio } from './media/LocalAudio.js';
 import { Room, type RoomAudioHooks } from './room/Room.js';
-import { MediaSession, type MediaOptions, type MediaStats } from './transport/MediaSession.js';
+import { MediaSession, type MediaOptions, type MediaStats } from './MediaSession.js';
 import type { MediaPath, MediaPathPolicy } from './transport/MediaPathController.js';
 import { TypedEmitter } from './TypedEmitter.js';
 

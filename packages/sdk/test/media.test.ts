@@ -5,8 +5,8 @@ import type { MediaFrame } from '@concord/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startGateway, type GatewayProcess } from '../../gateway/test/harness.js';
 import { VoiceClient, type AbrDecision, type CapturedFrame } from '../src/index.js';
-import type { FrameSource } from '../src/transport/VoiceSender.js';
-import type { PlaybackSink } from '../src/transport/VoiceReceiver.js';
+import type { FrameSource } from '../src/send/VoiceSender.js';
+import type { PlaybackSink } from '../src/receive/VoiceReceiver.js';
 import { delay, NodeWebSocket, waitFor } from './helpers.js';
 
 const SAMPLE_RATE_HZ = 48_000;

@@ -26,7 +26,7 @@ async function roundTrips(port: number, n: number, settleMs = 300): Promise<numb
     const b = Buffer.alloc(4);
     b.writeUInt32BE(i);
     c.send(b, port, '127.0.0.2');
-    if (i % 50 === 49) await new Promise((r) => setTimeout(r, 2));
+    if (i % 20 === 19) await new Promise((r) => setTimeout(r, 2));
   }
   await new Promise((r) => setTimeout(r, settleMs));
   await new Promise<void>((r) => c.close(() => r()));
@@ -61,7 +61,10 @@ describe('UdpImpairmentProxy', () => {
     const lost = 1 - got.length / 2_000;
     expect(lost).toBeGreaterThan(0.06);
     expect(lost).toBeLessThan(0.14);
-    expect(proxy.stats.dropped).toBe(2_000 - got.length);
+    // What the proxy dropped (the kernel may drop a few more on a busy machine).
+    expect(proxy.stats.dropped).toBeGreaterThan(0.06 * 2_000);
+    expect(proxy.stats.dropped).toBeLessThan(0.14 * 2_000);
+    expect(proxy.stats.dropped).toBeLessThanOrEqual(2_000 - got.length);
   });
 
   it('jitter delays and reorders; blackhole drops everything; undefined heals', async () => {

@@ -48,6 +48,7 @@ export {
   type RnnoiseExportNames,
   type RnnoiseWasmSource,
 } from './RnnoiseWasm.js';
+export { FRAME_MS, FRAME_SAMPLES, RNNOISE_FRAME_SAMPLES, SAMPLE_RATE_HZ } from './constants.js';
 export {
   CAPTURE_STAGES,
   CaptureChain,

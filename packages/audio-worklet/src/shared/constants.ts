@@ -1,8 +1,5 @@
 /** Samples per Web Audio render quantum (fixed by the spec today). */
 export const RENDER_QUANTUM_FRAMES = 128;
-/** Sample rate of every DSP stage and of frames between threads, in Hz. */
-export const SAMPLE_RATE_HZ = 48_000;
-/** Duration of one Concord frame, in ms. */
-export const FRAME_MS = 20;
-/** Samples in one 20 ms frame at 48 kHz. */
-export const FRAME_SAMPLES = 960;
+// The DSP core owns the frame facts (sample rate, frame length); re-exported here for the
+// threads that move frames around.
+export { FRAME_MS, FRAME_SAMPLES, SAMPLE_RATE_HZ } from '@concord/wasm-dsp';

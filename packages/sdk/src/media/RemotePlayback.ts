@@ -9,7 +9,7 @@ import {
   type TapProcessorOptions,
 } from '@concord/audio-worklet';
 import { getLogger } from '../logger.js';
-import { AudioPlayoutClock, type PlayoutClock } from '../transport/PlayoutClock.js';
+import { AudioPlayoutClock, type PlayoutClock } from '../receive/PlayoutClock.js';
 import { audioDiagnostics } from './diagnostics.js';
 
 // Each remote voice may buffer this many 20 ms frames ahead of playback (the jitter buffer in

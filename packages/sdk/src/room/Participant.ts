@@ -1,5 +1,5 @@
 import type { Participant as WireParticipant } from '@concord/protocol';
-import type { ConnectionQuality } from '../media/connectionQuality.js';
+import type { ConnectionQuality } from '../stats/connectionQuality.js';
 
 /** Voice state of a participant. */
 export interface VoiceState {

@@ -2,7 +2,7 @@ import { Op, type DispatchMessage, type Participant as WireParticipant } from '@
 import type { GatewayConnection } from '../connection/GatewayConnection.js';
 import { InvalidStateError } from '../errors.js';
 import { getLogger } from '../logger.js';
-import type { ConnectionQuality } from '../media/connectionQuality.js';
+import type { ConnectionQuality } from '../stats/connectionQuality.js';
 import { TypedEmitter } from '../TypedEmitter.js';
 import { Participant, type VoiceState } from './Participant.js';
 

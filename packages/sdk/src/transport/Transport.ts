@@ -1,4 +1,7 @@
-import type { MediaFrame, ReceiverReport } from '@concord/protocol';
+import type { DispatchEvents, MediaFrame, ReceiverReport } from '@concord/protocol';
+
+/** A listener's report about one of this client's streams (a RECEIVER_REPORT's payload). */
+export type IncomingReceiverReport = DispatchEvents['RECEIVER_REPORT'];
 
 /** Events of a {@link Transport}. */
 export type TransportEvents = {
@@ -10,6 +13,10 @@ export type TransportEvents = {
   media: [frame: MediaFrame, arrivalMs: number];
   /** The transport can carry media now (`true`), or not any more (`false`). */
   readyChange: [ready: boolean];
+  /** A listener reported how one of this client's streams reaches it: the sender's ABR input. */
+  receiverReport: [report: IncomingReceiverReport];
+  /** A new round trip to the server, ms (the WebSocket path: the gateway heartbeat's). */
+  rtt: [rttMs: number];
 };
 
 /**

@@ -10,8 +10,8 @@ import {
   networkScore,
   type AbrDecision,
   type AdaptiveBitrateOptions,
-} from '../media/AdaptiveBitrateController.js';
-import { ConnectionQualityTracker, type ConnectionQuality } from '../media/connectionQuality.js';
+} from '../send/AdaptiveBitrateController.js';
+import { ConnectionQualityTracker, type ConnectionQuality } from '../stats/connectionQuality.js';
 import { TypedEmitter } from '../TypedEmitter.js';
 
 /** Opus settings of the WebRTC producer (RFC 7587 fmtp parameters). */
@@ -320,7 +320,11 @@ export class WebRtcTransport extends TypedEmitter<WebRtcTransportEvents> {
    * the latest round trip; while these arrive, RTCP receiver reports (every ~5 s from mediasoup
    * for audio) no longer do.
    */
-  handleUplinkReport(report: { room: string; fractionLost: number; jitterMs: number }): void {
+  private handleUplinkReport(report: {
+    room: string;
+    fractionLost: number;
+    jitterMs: number;
+  }): void {
     const link = this.links.get(report.room);
     if (!link || link.state !== 'connected') return;
     const now = performance.now();
@@ -417,6 +421,11 @@ export class WebRtcTransport extends TypedEmitter<WebRtcTransportEvents> {
 
   private handleDispatch(m: DispatchMessage): void {
     switch (m.t) {
+      case 'RECEIVER_REPORT':
+        // The SFU's measurement of this client's stream (its listeners' reports stay on the
+        // WebSocket transport): the ABR's input.
+        if (m.d.fromUserId === '') this.handleUplinkReport(m.d);
+        return;
       case 'WEBRTC_CONSUMER': {
         const link = this.links.get(m.d.room);
         if (link) void this.consume(link, m.d);

@@ -1,4 +1,10 @@
-import { decodeMediaFrame, Op, type MediaFrame, type ReceiverReport } from '@concord/protocol';
+import {
+  decodeMediaFrame,
+  Op,
+  type DispatchMessage,
+  type MediaFrame,
+  type ReceiverReport,
+} from '@concord/protocol';
 import type { ConnectionState, GatewayConnection } from '../connection/GatewayConnection.js';
 import { getLogger } from '../logger.js';
 import { TypedEmitter } from '../TypedEmitter.js';
@@ -62,6 +68,15 @@ export class WebSocketMediaTransport extends TypedEmitter<TransportEvents> imple
     this.safeEmit('media', frame, this.now());
   };
 
+  private readonly onDispatch = (m: DispatchMessage): void => {
+    // Reports from listeners (an empty fromUserId is the SFU's, for the WebRTC transport).
+    if (m.t === 'RECEIVER_REPORT' && m.d.fromUserId !== '') this.safeEmit('receiverReport', m.d);
+  };
+
+  private readonly onRtt = (rttMs: number): void => {
+    this.safeEmit('rtt', rttMs);
+  };
+
   private readonly onState = (prev: ConnectionState, next: ConnectionState): void => {
     const was = prev.status === 'ready';
     const is = next.status === 'ready';
@@ -77,6 +92,8 @@ export class WebSocketMediaTransport extends TypedEmitter<TransportEvents> imple
     this.dropIncoming = options.dropIncoming;
     connection.on('media', this.onMedia);
     connection.on('stateChange', this.onState);
+    connection.on('dispatch', this.onDispatch);
+    connection.on('heartbeat', this.onRtt);
   }
 
   /** Whether the gateway session is ready. */
@@ -109,6 +126,8 @@ export class WebSocketMediaTransport extends TypedEmitter<TransportEvents> imple
     this.closed = true;
     this.connection.off('media', this.onMedia);
     this.connection.off('stateChange', this.onState);
+    this.connection.off('dispatch', this.onDispatch);
+    this.connection.off('heartbeat', this.onRtt);
     this.removeAllListeners();
   }
 }

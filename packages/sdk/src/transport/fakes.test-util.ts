@@ -11,8 +11,8 @@ import type { OpusDecoderApi, OpusEncoderSettings } from '@concord/wasm-dsp';
 import type { CapturedFrame } from '../media/LocalAudio.js';
 import { TypedEmitter } from '../TypedEmitter.js';
 import type { Transport, TransportEvents } from './Transport.js';
-import type { FrameSource, SenderEncoder } from './VoiceSender.js';
-import type { PlaybackSink } from './VoiceReceiver.js';
+import type { FrameSource, SenderEncoder } from '../send/VoiceSender.js';
+import type { PlaybackSink } from '../receive/VoiceReceiver.js';
 
 export class FakeTransport extends TypedEmitter<TransportEvents> implements Transport {
   readonly kind = 'fake';

@@ -1,41 +1,41 @@
-import type { DispatchMessage, MediaFrame } from '@concord/protocol';
+import type { MediaFrame } from '@concord/protocol';
 import {
   readOpusWasm,
   WasmOpusDecoder,
   WasmOpusEncoder,
   type OpusWasmSource,
 } from '@concord/wasm-dsp';
-import type { GatewayConnection } from '../connection/GatewayConnection.js';
-import { InvalidStateError } from '../errors.js';
-import { getLogger } from '../logger.js';
-import type { AbrDecision, AdaptiveBitrateOptions } from '../media/AdaptiveBitrateController.js';
-import { loadOpusWasm } from '../media/AudioAssets.js';
-import { ConnectionQualityTracker, type ConnectionQuality } from '../media/connectionQuality.js';
-import type { JitterBufferOptions } from '../receive/JitterBuffer.js';
-import type { Room } from '../room/Room.js';
-import { TypedEmitter } from '../TypedEmitter.js';
-import type { Transport } from './Transport.js';
+import type { GatewayConnection } from './connection/GatewayConnection.js';
+import { InvalidStateError } from './errors.js';
+import { getLogger } from './logger.js';
+import type { AbrDecision, AdaptiveBitrateOptions } from './send/AdaptiveBitrateController.js';
+import { loadOpusWasm } from './media/AudioAssets.js';
+import { ConnectionQualityTracker, type ConnectionQuality } from './stats/connectionQuality.js';
+import type { JitterBufferOptions } from './receive/JitterBuffer.js';
+import type { Room } from './room/Room.js';
+import { TypedEmitter } from './TypedEmitter.js';
+import type { IncomingReceiverReport, Transport } from './transport/Transport.js';
 import {
   VoiceReceiver,
   type ParticipantMediaStats,
   type PlaybackSink,
   type StreamOwner,
-} from './VoiceReceiver.js';
-import { inlineEncoder } from './inlineEncoder.js';
+} from './receive/VoiceReceiver.js';
+import { inlineEncoder } from './send/inlineEncoder.js';
 import {
   VoiceSender,
   type FrameSource,
   type SenderEncoder,
   type VoiceSenderStats,
-} from './VoiceSender.js';
-import { WorkerOpusEncoder, type CodecWorkerLike } from './WorkerOpusEncoder.js';
-import { WebSocketMediaTransport } from './WebSocketMediaTransport.js';
+} from './send/VoiceSender.js';
+import { WorkerOpusEncoder, type CodecWorkerLike } from './send/WorkerOpusEncoder.js';
+import { WebSocketMediaTransport } from './transport/WebSocketMediaTransport.js';
 import {
   MediaPathController,
   type MediaPath,
   type MediaPathPolicy,
-} from './MediaPathController.js';
-import { WebRtcTransport } from './WebRtcTransport.js';
+} from './transport/MediaPathController.js';
+import { WebRtcTransport } from './transport/WebRtcTransport.js';
 
 /** Media settings of a `VoiceClient` (`options.media`). */
 export interface MediaOptions {
@@ -428,18 +428,17 @@ export class MediaSession extends TypedEmitter<MediaSessionEvents> {
     webrtc?.on('connectionQualityChanged', (room, userId, q, prev) =>
       this.safeEmit('connectionQualityChanged', { room, userId }, q, prev),
     );
-    const dispatch = (m: DispatchMessage): void => {
-      if (m.t !== 'RECEIVER_REPORT') return;
-      // A WebRTC room's stream is measured by the SFU (fromUserId empty); it drives WebRTC's ABR.
-      if (webrtc && paths.isWebRtc(m.d.room)) webrtc.handleUplinkReport(m.d);
-      else sender.handleReceiverReport(m.d);
+    // Listeners' reports and the round trip drive the WebSocket sender's ABR (a WebRTC room's
+    // stream is measured by the SFU: the WebRTC transport handles that itself).
+    const report = (r: IncomingReceiverReport): void => {
+      if (!paths.isWebRtc(r.room)) sender.handleReceiverReport(r);
     };
-    const heartbeat = (rttMs: number): void => sender.handleRtt(rttMs);
-    connection.on('dispatch', dispatch);
-    connection.on('heartbeat', heartbeat);
+    const rtt = (rttMs: number): void => sender.handleRtt(rttMs);
+    transport.on('receiverReport', report);
+    transport.on('rtt', rtt);
     const detach = (): void => {
-      connection.off('dispatch', dispatch);
-      connection.off('heartbeat', heartbeat);
+      transport.off('receiverReport', report);
+      transport.off('rtt', rtt);
     };
     this.state = {
       status: 'running',

@@ -1,8 +1,8 @@
 import { MediaFlags, type MediaFrameFields } from '@concord/protocol';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { InvalidStateError } from '../errors.js';
-import type { ConnectionQuality } from '../media/connectionQuality.js';
-import { FakeDecoder, FakeSink, FakeTransport } from './fakes.test-util.js';
+import type { ConnectionQuality } from '../stats/connectionQuality.js';
+import { FakeDecoder, FakeSink, FakeTransport } from '../transport/fakes.test-util.js';
 import type { PlayoutClock } from './PlayoutClock.js';
 import { PLAYOUT_LOW_WATER_SAMPLES, VoiceReceiver, type StreamOwner } from './VoiceReceiver.js';
 

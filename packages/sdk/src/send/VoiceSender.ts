@@ -8,16 +8,13 @@ import {
   type AbrDecision,
   type AdaptiveBitrateOptions,
   type NetworkSample,
-} from '../media/AdaptiveBitrateController.js';
+} from './AdaptiveBitrateController.js';
+import { FRAME_FLAG_MUTED, FRAME_FLAG_SPEAKING, FRAME_SAMPLES } from '@concord/audio-worklet';
 import { opusPacketHasLbrr } from '../receive/opusPacket.js';
 import type { CapturedFrame } from '../media/LocalAudio.js';
 import { TypedEmitter } from '../TypedEmitter.js';
-import type { Transport } from './Transport.js';
+import type { Transport } from '../transport/Transport.js';
 
-/** Samples per 20 ms frame at 48 kHz: the RTP timestamp step (RFC 7587 §4.1). */
-export const FRAME_SAMPLES = 960;
-const FRAME_FLAG_SPEAKING = 1;
-const FRAME_FLAG_MUTED = 2;
 /** A receiver's report counts for the ABR this long after it arrived, ms. */
 const REPORT_TTL_MS = 3_000;
 

@@ -2,7 +2,7 @@ import { MediaFlags } from '@concord/protocol';
 import { WasmOpusEncoder } from '@concord/wasm-dsp';
 import { describe, expect, it } from 'vitest';
 import { InvalidStateError } from '../errors.js';
-import { FakeEncoder, FakeFrameSource, FakeTransport } from './fakes.test-util.js';
+import { FakeEncoder, FakeFrameSource, FakeTransport } from '../transport/fakes.test-util.js';
 import { inlineEncoder } from './inlineEncoder.js';
 import { audioLevel, VoiceSender, type SendTarget } from './VoiceSender.js';
 

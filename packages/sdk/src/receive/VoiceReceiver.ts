@@ -2,22 +2,20 @@ import { MediaFlags, type MediaFrame, type ReceiverReport } from '@concord/proto
 import type { OpusDecoderApi } from '@concord/wasm-dsp';
 import { InvalidStateError } from '../errors.js';
 import { getLogger } from '../logger.js';
-import { networkScore } from '../media/AdaptiveBitrateController.js';
-import { ConnectionQualityTracker, type ConnectionQuality } from '../media/connectionQuality.js';
+import { networkScore } from '../send/AdaptiveBitrateController.js';
+import { ConnectionQualityTracker, type ConnectionQuality } from '../stats/connectionQuality.js';
 import {
   JitterBuffer,
   type JitterBufferOptions,
   type JitterTimeStretcher,
-} from '../receive/JitterBuffer.js';
-import { EARLY_REPORT_MIN_PACKETS, ReportScheduler } from '../receive/ReportScheduler.js';
+} from './JitterBuffer.js';
+import { EARLY_REPORT_MIN_PACKETS, ReportScheduler } from './ReportScheduler.js';
 import { TypedEmitter } from '../TypedEmitter.js';
 import { TimerPlayoutClock, type PlayoutClock } from './PlayoutClock.js';
-import type { Transport } from './Transport.js';
+import { FRAME_MS, FRAME_SAMPLES, SAMPLE_RATE_HZ } from '@concord/audio-worklet';
+import type { Transport } from '../transport/Transport.js';
 
-/** The pull clock's period when it is a timer: one 20 ms Opus frame. */
-export const FRAME_MS = 20;
-const SAMPLES_PER_MS = 48;
-const FRAME_SAMPLES = 960;
+const SAMPLES_PER_MS = SAMPLE_RATE_HZ / 1000;
 
 /** Where decoded frames go: `RemotePlayback` satisfies it; Node apps and tests bring their own. */
 export interface PlaybackSink {
