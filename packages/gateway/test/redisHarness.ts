@@ -84,6 +84,11 @@ export class RedisServer {
     return `redis://127.0.0.1:${this.port}`;
   }
 
+  /** Process id of the running server (for CPU readings in /proc). */
+  get pid(): number | undefined {
+    return this.running ? this.child!.pid : undefined;
+  }
+
   /** Whether the server process runs. */
   get running(): boolean {
     return (

@@ -6,6 +6,7 @@ import { ClusterError } from './ClusterError.js';
 import { compareCursors, isNext, START, type RoomCursor } from './cursor.js';
 import { ClusterKeys } from './keys.js';
 import { defineScripts, runScript } from './lua.js';
+import { logConnection } from './redisClient.js';
 
 /**
  * Who receives a room's events on this node: a `Session` fits as it is (its `id` and its
@@ -169,7 +170,9 @@ export class RedisRoomBus extends ClusterEmitter<RedisRoomBusEvents> implements 
     super(options.logger ?? SILENT_LOGGER);
     this.redis = options.redis;
     this.ownsSubscriber = options.subscriber === undefined;
-    this.sub = options.subscriber ?? options.redis.duplicate();
+    this.sub = options.subscriber ?? options.redis.duplicate({ connectionName: 'concord-bus-sub' });
+    if (this.ownsSubscriber)
+      logConnection(this.sub, 'bus subscriber', options.logger ?? SILENT_LOGGER);
     this.keys = new ClusterKeys(options.keyPrefix);
     this.codec = options.codec;
     this.store = options.store;

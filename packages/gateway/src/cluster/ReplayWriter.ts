@@ -45,7 +45,7 @@ export interface ReplayWriterStats {
   appends: number;
   /** Trims queued (acknowledgements that dropped entries). */
   trims: number;
-  /** Script calls sent to Redis (one per event per flush, for all its local recipients). */
+  /** Script calls sent to Redis (one per flush: every write queued in one turn of the loop). */
   calls: number;
   /** Script calls that failed (connection lost past the retry limit, script errors). */
   failures: number;
@@ -53,9 +53,9 @@ export interface ReplayWriterStats {
 
 /**
  * Mirrors replay-buffer changes to Redis, off the dispatch path: `append`/`trim` only queue,
- * and the queue is flushed on the next turn of the event loop (`setImmediate`). An event
- * dispatched to several sessions of this node (a room event) is appended to all their lists by
- * one script call. Each write is fenced: it lands only while this node owns the session; the
+ * and the queue is flushed on the next turn of the event loop (`setImmediate`) in one script
+ * call; an event dispatched to several sessions of this node (a room event) is sent once for
+ * all of them. Each write is fenced: it lands only while this node owns the session; the
  * outcome of refused writes is reported through `onOutcome`. Main thread.
  *
  * A dispatch is therefore sent to the client before Redis holds it: if this node dies within
@@ -119,38 +119,44 @@ export class ReplayWriter {
     const ops = this.queue;
     if (ops.length === 0) return;
     this.queue = [];
+    // One script call for the whole flush. Consecutive appends of one event (a room event
+    // fanned out to this node's members) share one record: the entry is sent once.
+    const args: ScriptArg[] = [this.prefix, this.nodeId];
+    const sessions: string[] = [];
     let i = 0;
     while (i < ops.length) {
       const op = ops[i]!;
       if (op.kind === 'trim') {
-        this.call('trim', [this.prefix, this.nodeId, op.sessionId, op.keep], [op.sessionId]);
+        args.push('t', op.sessionId, op.keep);
+        sessions.push(op.sessionId);
         i++;
         continue;
       }
-      // Consecutive appends of one event (a room event fanned out to this node's members)
-      // become one call; the order of each session's writes is kept.
       const event = op.event;
       const note = this.cursors.get(event);
       let entry = this.entries.get(event);
       if (!entry) this.entries.set(event, (entry = encodeEntry(event)));
-      const args: ScriptArg[] = [this.prefix, this.nodeId, entry];
-      const sessions: string[] = [];
+      const countAt = args.length + 4;
+      args.push('a', entry, note?.room ?? '', note?.cursor ?? '', 0);
+      let count = 0;
       while (i < ops.length) {
         const next = ops[i]!;
         if (next.kind !== 'append' || next.event !== event) break;
-        args.push(next.sessionId, next.seq, next.keep, note?.room ?? '', note?.cursor ?? '');
+        args.push(next.sessionId, next.seq, next.keep);
         sessions.push(next.sessionId);
+        count++;
         i++;
       }
-      this.call('append', args, sessions);
+      args[countAt] = count;
     }
+    this.call(args, sessions);
   }
 
-  private call(name: 'append' | 'trim', args: ScriptArg[], sessions: string[]): void {
+  private call(args: ScriptArg[], sessions: string[]): void {
     this.stats.calls++;
-    const p = runScript(this.redis, name, args)
+    const p = runScript(this.redis, 'write', args)
       .then((reply) => {
-        const codes = Array.isArray(reply) ? reply : [reply];
+        const codes = reply as unknown[];
         for (let k = 0; k < sessions.length; k++) {
           const outcome = OUTCOMES[Number(codes[k])] ?? 'missing';
           if (outcome !== 'written') this.onOutcome(sessions[k]!, outcome);
@@ -158,7 +164,7 @@ export class ReplayWriter {
       })
       .catch((err: unknown) => {
         this.stats.failures++;
-        this.logger.error({ err, script: name, sessions: sessions.length }, 'replay write failed');
+        this.logger.error({ err, writes: sessions.length }, 'replay write failed');
       })
       .finally(() => this.inflight.delete(p));
     this.inflight.add(p);

@@ -161,42 +161,52 @@ redis.call('ZREM', P .. 'orphans', ARGV[2])
 return 1
 `,
 
-  // ARGV: prefix, node, entry, then per session: sid, seq, keep, room ('' none), cursor
-  // → per session 0 written | 1 no such session | 2 owned by another node | 3 orphaned
-  append: `${LIB}
+  // Every replay write of one flush. ARGV: prefix, node, then records:
+  //   'a', entry, room ('' none), room cursor, count, then count × (sid, seq, keep)
+  //   't', sid, keep
+  // → one code per session write, in order: 0 written | 1 no such session | 2 owned by another
+  // node | 3 orphaned. The room cursor field is written even if the session left the room
+  // meanwhile: a stale r:<room> field is harmless (claim and reap check the room's members).
+  write: `${LIB}
+local node = ARGV[2]
 local out = {}
-for i = 4, #ARGV, 5 do
-  local s = sk(ARGV[i])
+local function owned(s)
   local o = redis.call('HGET', s, 'node')
-  local code = 0
-  if not o then code = 1
-  elseif o == '' then code = 3
-  elseif o ~= ARGV[2] then code = 2
-  else
-    local q = s .. ':q'
-    redis.call('RPUSH', q, ARGV[3])
-    redis.call('LTRIM', q, -tonumber(ARGV[i + 2]), -1)
-    redis.call('HSET', s, 'last', ARGV[i + 1])
-    local room = ARGV[i + 3]
-    if room ~= '' and redis.call('HEXISTS', s, 'r:' .. room) == 1 then
-      redis.call('HSET', s, 'r:' .. room, ARGV[i + 4])
+  if not o then return 1 end
+  if o == '' then return 3 end
+  if o ~= node then return 2 end
+  return 0
+end
+local i = 3
+while i <= #ARGV do
+  if ARGV[i] == 'a' then
+    local entry, room, cursor, count = ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], tonumber(ARGV[i + 4])
+    i = i + 5
+    for _ = 1, count do
+      local s = sk(ARGV[i])
+      local code = owned(s)
+      if code == 0 then
+        local q = s .. ':q'
+        redis.call('RPUSH', q, entry)
+        redis.call('LTRIM', q, -tonumber(ARGV[i + 2]), -1)
+        if room == '' then redis.call('HSET', s, 'last', ARGV[i + 1])
+        else redis.call('HSET', s, 'last', ARGV[i + 1], 'r:' .. room, cursor) end
+      end
+      out[#out + 1] = code
+      i = i + 3
     end
+  else
+    local s = sk(ARGV[i + 1])
+    local code = owned(s)
+    if code == 0 then
+      local keep = tonumber(ARGV[i + 2])
+      if keep == 0 then redis.call('DEL', s .. ':q') else redis.call('LTRIM', s .. ':q', -keep, -1) end
+    end
+    out[#out + 1] = code
+    i = i + 3
   end
-  out[#out + 1] = code
 end
 return out
-`,
-
-  // ARGV: prefix, node, sid, keep → 0 | 1 | 2 | 3 as append
-  trim: `${LIB}
-local s = sk(ARGV[3])
-local o = redis.call('HGET', s, 'node')
-if not o then return 1 end
-if o == '' then return 3 end
-if o ~= ARGV[2] then return 2 end
-local keep = tonumber(ARGV[4])
-if keep == 0 then redis.call('DEL', s .. ':q') else redis.call('LTRIM', s .. ':q', -keep, -1) end
-return 0
 `,
 
   // ARGV: prefix, sid, node → nil | {previous owner, session hash as a flat list, replay entries}
