@@ -501,8 +501,11 @@ export class RedisStateStore extends ClusterEmitter<RedisStateStoreEvents> imple
       fenced: 0,
       durationMs: 0,
     };
-    // Replay writes queued before the rebuild must not land after it.
+    // Writes sent before the rebuild land before it. Those still queued are part of the
+    // snapshot taken below (synchronously, so nothing changes meanwhile): sent after it, they
+    // would append their entries a second time.
     await this.writer.flush();
+    this.writer.discardQueued();
     const calls: Array<Promise<void>> = [];
     for (const [sid, h] of this.held) {
       if (!h.record && h.rooms.size === 0) continue;

@@ -108,6 +108,16 @@ export class ReplayWriter {
     while (this.inflight.size > 0) await Promise.all([...this.inflight]);
   }
 
+  /**
+   * Drops the writes queued and not yet sent (a rebuild is about to write the state they
+   * describe in full); returns how many.
+   */
+  discardQueued(): number {
+    const n = this.queue.length;
+    this.queue = [];
+    return n;
+  }
+
   private schedule(): void {
     if (this.scheduled) return;
     this.scheduled = true;
