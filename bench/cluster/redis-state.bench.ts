@@ -221,35 +221,47 @@ rows.push({
 
 // ---- 2. Loaded: 50 rooms of 10 over two nodes, events at a fixed rate ----
 
-async function loaded(ratePerSec: number, seconds: number) {
+async function loaded(mode: 'memory' | 'redis', ratePerSec: number, seconds: number) {
   const keyPrefix = `load${++prefixNo}:`;
-  const a = redisNode('a', keyPrefix);
-  const b = redisNode('b', keyPrefix);
+  const nodes = mode === 'redis' ? [redisNode('a', keyPrefix), redisNode('b', keyPrefix)] : [];
+  const memoryBus = new MemoryRoomBus();
+  const memoryRooms = new Map<string, RoomRecipient[]>();
+  // RoomService.deliver over the memory bus: encode once, dispatch to the room's sessions.
+  memoryBus.subscribe((event) => {
+    const encoded = codec.encodeEvent(event.t, event.d);
+    for (const r of memoryRooms.get(event.room) ?? [])
+      if (r.id !== event.excludeSessionId) r.dispatch(encoded, event.t);
+  });
   const rooms = 50;
   const sentAt = new Map<number, number>();
   const samples: number[] = [];
   let deliveries = 0;
   for (let r = 0; r < rooms; r++) {
     for (let i = 0; i < ROOM_SIZE; i++) {
-      const node = i % 2 ? b : a;
       const sid = `r${r}s${i}`;
-      await node.store.putSession({
-        sessionId: sid,
-        userId: sid,
-        name: sid,
-        allowedRooms: ['*'],
-        expiresAt: 2e9,
-      });
-      const { cursor } = await node.store.addMember(`room${r}`, {
-        sessionId: sid,
-        userId: sid,
-        name: sid,
-        ssrc: 1 + i,
-        muted: false,
-        deafened: false,
-        speaking: false,
-      });
-      const session = new BenchSession(sid, node.store.replayBuffer(sid, LIMITS), () => {});
+      const node = nodes[i % 2];
+      let buffer: ReplayBuffer<EncodedEvent> = new ReplayBuffer(LIMITS, encodedSize);
+      let cursor = { epoch: 0, seq: 0 };
+      if (node) {
+        await node.store.putSession({
+          sessionId: sid,
+          userId: sid,
+          name: sid,
+          allowedRooms: ['*'],
+          expiresAt: 2e9,
+        });
+        ({ cursor } = await node.store.addMember(`room${r}`, {
+          sessionId: sid,
+          userId: sid,
+          name: sid,
+          ssrc: 1 + i,
+          muted: false,
+          deafened: false,
+          speaking: false,
+        }));
+        buffer = node.store.replayBuffer(sid, LIMITS);
+      }
+      const session = new BenchSession(sid, buffer, () => {});
       // Latency per delivery: the event's ssrc is its id.
       const recipient: RoomRecipient = {
         id: sid,
@@ -263,7 +275,12 @@ async function loaded(ratePerSec: number, seconds: number) {
           deliveries++;
         },
       };
-      await node.bus.addRecipient(`room${r}`, recipient, cursor);
+      if (node) await node.bus.addRecipient(`room${r}`, recipient, cursor);
+      else {
+        const list = memoryRooms.get(`room${r}`) ?? [];
+        list.push(recipient);
+        memoryRooms.set(`room${r}`, list);
+      }
     }
   }
   const total = ratePerSec * seconds;
@@ -273,25 +290,38 @@ async function loaded(ratePerSec: number, seconds: number) {
   for (let i = 0; i < total; i++) {
     const id = 100_000 + i; // msgpack uint32 (0xce) in the body
     sentAt.set(id, performance.now());
-    (i % 2 ? b : a).bus.publish(speaking(`room${i % rooms}`, id));
+    const event = speaking(`room${i % rooms}`, id);
+    if (mode === 'redis') nodes[i % 2]!.bus.publish(event);
+    else memoryBus.publish(event);
     next += 1000 / ratePerSec;
     const wait = next - performance.now();
     if (wait >= 1) await sleep(wait);
   }
   const deadline = performance.now() + 5_000;
   while (deliveries < total * ROOM_SIZE && performance.now() < deadline) await sleep(5);
-  await a.store.writer.flush();
-  await b.store.writer.flush();
+  for (const n of nodes) await n.store.writer.flush();
   const reading = cpu(total * ROOM_SIZE);
   const elapsedS = (performance.now() - t0) / 1000;
-  await closeNodes([a, b]);
+  await closeNodes(nodes);
   return { ...summarize(samples), lost: total * ROOM_SIZE - deliveries, elapsedS, ...reading };
 }
 
 for (const rate of [500, 2_000]) {
-  const r = await loaded(rate, 3);
+  const m = await loaded('memory', rate, 3);
+  const r = await loaded('redis', rate, 3);
   rows.push({
-    name: `latency.redis.loaded.${rate}eps`,
+    name: `loaded.memory.${rate}eps`,
+    median: round(m.median, 3),
+    p95: round(m.p95, 3),
+    unit: 'ms/delivery',
+    p99Ms: round(m.p99, 3),
+    deliveriesPerSec: rate * ROOM_SIZE,
+    lost: m.lost,
+    gatewayUsPerDispatch: m.gatewayUsPerDispatch,
+    note: 'same rooms and rate on MemoryRoomBus (same-run baseline; CPU includes the load loop)',
+  });
+  rows.push({
+    name: `loaded.redis.${rate}eps`,
     median: round(r.median, 3),
     p95: round(r.p95, 3),
     unit: 'ms/delivery',
@@ -299,6 +329,7 @@ for (const rate of [500, 2_000]) {
     deliveriesPerSec: rate * ROOM_SIZE,
     lost: r.lost,
     gatewayUsPerDispatch: r.gatewayUsPerDispatch,
+    addedGatewayUsPerDispatch: round(r.gatewayUsPerDispatch - m.gatewayUsPerDispatch, 2),
     redisUsPerDispatch: r.redisUsPerDispatch,
     note: '50 rooms of 10 (5 + 5 on two nodes in this process), publish → each member',
   });
@@ -317,15 +348,20 @@ function appendCost(buffer: ReplayBuffer<EncodedEvent>) {
 
 {
   const hot = redisNode('hot', `hot${++prefixNo}:`);
-  await hot.store.putSession({
-    sessionId: 'x',
-    userId: 'x',
-    name: 'x',
-    allowedRooms: [],
-    expiresAt: 2e9,
-  });
+  for (const sid of ['x', 'y'])
+    await hot.store.putSession({
+      sessionId: sid,
+      userId: sid,
+      name: sid,
+      allowedRooms: [],
+      expiresAt: 2e9,
+    });
+  // Alternated, the second round counts (the first warms both paths up).
+  appendCost(new ReplayBuffer<EncodedEvent>(LIMITS, encodedSize));
+  appendCost(hot.store.replayBuffer('x', LIMITS));
+  await hot.store.writer.flush();
   const memT = appendCost(new ReplayBuffer<EncodedEvent>(LIMITS, encodedSize));
-  const redisT = appendCost(hot.store.replayBuffer('x', LIMITS));
+  const redisT = appendCost(hot.store.replayBuffer('y', LIMITS));
   await hot.store.writer.flush();
   rows.push({
     name: 'dispatch.sync.memory',

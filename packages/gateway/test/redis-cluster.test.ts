@@ -146,6 +146,50 @@ describe('dead nodes', () => {
   });
 });
 
+describe('paused nodes', () => {
+  it('reclaim their sessions when orphaned, or drop them once reaped', async () => {
+    const [a, b] = await cluster(['na', 'nb']);
+    await a!.session('sa1', 'alice');
+    await a!.session('sa2', 'bob');
+    await b!.session('sb1', 'carol');
+    await a!.joinBuffered('hall', 'sa1', 'alice', 11);
+    await a!.joinBuffered('hall', 'sa2', 'bob', 12);
+    const carol = await b!.join('hall', 'sb1', 'carol', 21);
+    const lost: Array<[string, string]> = [];
+    a!.store.on('sessionLost', (sid, reason) => lost.push([sid, reason]));
+    const owner = (sid: string) => admin.hget(`${a!.store.keys.prefix}s:{${sid}}`, 'node');
+    const orphans = () => admin.zcard(`${a!.store.keys.prefix}orphans`);
+
+    // Node a stops beating (a long pause): b orphans its sessions.
+    await a!.registry.close();
+    await until(async () => (await orphans()) === 2, 2_000, 'orphaned');
+    expect(await owner('sa1')).toBe('');
+    // a is back and dispatches: its refused writes make it reclaim what it still holds.
+    b!.bus.publish({ room: 'hall', t: 'SPEAKING', d: { ssrc: 21, speaking: true } });
+    await until(async () => (await orphans()) === 0, 2_000, 'reclaimed');
+    expect(await owner('sa1')).toBe('na');
+    await sleep(FAST.orphanGraceMs + 3 * FAST.sweepMs);
+    expect(carol.got.filter((e) => e.t === 'PARTICIPANT_LEFT')).toEqual([]);
+    expect(await b!.store.members('hall')).toHaveLength(3);
+
+    // Orphaned again, and this time the grace runs out before a comes back: reaped.
+    expect(await b!.store.reapNode('na')).toBe(2);
+    await until(
+      () => carol.got.filter((e) => e.t === 'PARTICIPANT_LEFT').length === 2,
+      3_000,
+      'reaped',
+    );
+    b!.bus.publish({ room: 'hall', t: 'SPEAKING', d: { ssrc: 21, speaking: false } });
+    await until(() => lost.length === 2, 2_000, 'a learns');
+    expect(lost.sort()).toEqual([
+      ['sa1', 'reaped'],
+      ['sa2', 'reaped'],
+    ]);
+    expect(await owner('sa1')).toBeNull();
+    expect(a!.store.heldSessions).toBe(0);
+  });
+});
+
 describe('RoomOwnership', () => {
   function owners(leaseMs = 300) {
     const keyPrefix = `o${++prefixNo}:`;
