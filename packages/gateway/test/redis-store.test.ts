@@ -220,6 +220,19 @@ describe('RedisStateStore', () => {
     ).resolves.toMatchObject({ replaced: expect.anything() });
   });
 
+  it('stores a name or user id with a lone surrogate (as U+FFFD) and can still change it', async () => {
+    const { stores } = await nodes(1);
+    const [a] = stores as [RedisStateStore];
+    const odd = { ...member('s1', 'u\ud800x', 5), name: 'n\udc00 🎧' };
+    const { member: stored } = await a.addMember('r', odd);
+    expect(stored).toMatchObject({ userId: 'u\ufffdx', name: 'n\ufffd 🎧' });
+    expect(await a.updateMember('r', 's1', { muted: true })).toMatchObject({ muted: true });
+    // The same (odd) user joining again replaces the first membership.
+    expect((await a.addMember('r', { ...odd, sessionId: 's2' })).replaced?.sessionId).toBe('s1');
+    expect((await a.removeMember('r', 's2'))?.name).toBe('n\ufffd 🎧');
+    expect(await a.members('r')).toEqual([]);
+  });
+
   it('refuses a closed store with CONCORD_ERR_CLUSTER_CLOSED and closes once', async () => {
     const { stores } = await nodes(1);
     const [a] = stores as [RedisStateStore];

@@ -120,12 +120,20 @@ function toMember({ j: _j, ...m }: StoredMember): RoomMember {
 
 const byJoinOrder = (a: StoredMember, b: StoredMember): number => a.j - b.j;
 
-/** Member JSON without ssrc and join order, and without its closing brace (the scripts add them). */
+// A lone UTF-16 surrogate (never valid text) becomes U+FFFD: JSON.stringify writes it as a
+// \udXXX escape that the scripts' cjson refuses to decode.
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
+const wellFormed = (s: string): string => s.replace(LONE_SURROGATE, '\ufffd');
+
+/**
+ * Member JSON without ssrc and join order, and without its closing brace (the scripts add
+ * them). User ids and names with lone surrogates are stored with U+FFFD in their place.
+ */
 function memberBase(m: RoomMember): string {
   const json = JSON.stringify({
     sessionId: m.sessionId,
-    userId: m.userId,
-    name: m.name,
+    userId: wellFormed(m.userId),
+    name: wellFormed(m.name),
     muted: m.muted,
     deafened: m.deafened,
     speaking: m.speaking,
@@ -255,7 +263,7 @@ export class RedisStateStore extends ClusterEmitter<RedisStateStoreEvents> imple
       this.keys.prefix,
       room,
       member.sessionId,
-      member.userId,
+      wellFormed(member.userId),
       memberBase(member),
       candidates.join(' '),
       this.options.maxMembersPerRoom,
@@ -521,7 +529,7 @@ export class RedisStateStore extends ClusterEmitter<RedisStateStoreEvents> imple
         this.options.roomTtlMs,
       ];
       for (const [room, m] of h.rooms)
-        args.push(room, m.userId, memberBase(m), String(m.ssrc), m.j);
+        args.push(room, wellFormed(m.userId), memberBase(m), String(m.ssrc), m.j);
       calls.push(
         runScript(this.redis, 'restoreSession', args).then((reply) => {
           const [status, detail] = reply as [string, unknown];
