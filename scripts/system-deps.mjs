@@ -1,10 +1,16 @@
 // System packages the tests need, from Debian: Chromium for the e2e suite, espeak-ng and sox
-// for speech test signals. Installed when missing and running as root; otherwise the exact
-// command to run is printed and the caller stops.
+// for speech test signals, redis-server for the cluster tests (they start their own server on
+// a fresh port; the Debian service is never used). Installed when missing and running as root;
+// otherwise the exact command to run is printed and the caller stops.
 import { execFileSync, spawnSync } from 'node:child_process';
 
 /** Debian package → a binary it provides. */
-export const SYSTEM_PACKAGES = { chromium: 'chromium', 'espeak-ng': 'espeak-ng', sox: 'sox' };
+export const SYSTEM_PACKAGES = {
+  chromium: 'chromium',
+  'espeak-ng': 'espeak-ng',
+  sox: 'sox',
+  'redis-server': 'redis-server',
+};
 
 function has(binary) {
   return spawnSync('sh', ['-c', `command -v ${binary}`], { stdio: 'ignore' }).status === 0;
