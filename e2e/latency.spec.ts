@@ -1,8 +1,10 @@
-// Latency benchmark (issue 5, "Benchmarks → Latency"), run by bench/media/latency.bench.ts:
-// graph-to-graph delay on loopback for Concord's WebSocket media path with the full capture
-// chain on (AEC, RNNoise, AGC, VAD) and, in the same run, for raw Chromium-to-Chromium WebRTC
-// with browser processing off. Publishes bench/results/media-latency.json. Measured, not
-// asserted: the spec fails only when bursts were not detected.
+// Latency benchmark (issues 5, 11, 12: "Benchmarks → Latency"), run by
+// bench/media/latency.bench.ts: graph-to-graph delay on loopback, all in one run, for Concord's
+// WebSocket media path and its WebRTC path (mediasoup SFU), each with the full capture chain on
+// (AEC, RNNoise, AGC, VAD) and off, and for raw Chromium-to-Chromium WebRTC with browser
+// processing off and on (echoCancellation, noiseSuppression, autoGainControl: what a LiveKit user
+// hears). Publishes bench/results/media-latency.json. Measured, not asserted: the spec fails only
+// when bursts were not detected. Runs in a loopback-only network namespace (WebRTC).
 //
 // Signal: a spoken syllable every 500 ms (support/voice.ts `syllableWav`; tones would be removed
 // by RNNoise), the same WAV for both paths. Clock: Date.now() in every page (one system clock).
@@ -42,6 +44,55 @@ import {
 
 const RECORD_FRAMES = 500; // 10 s: 20 bursts
 const GOAL_P50_MS = 35;
+const GOAL_P95_MS = 50;
+
+/** Raw Chromium-to-Chromium WebRTC (no Concord), browser processing off or on. */
+async function runRaw(
+  wav: string,
+  processing: boolean,
+): Promise<{ onsets: LatencySummary; aligned: ReturnType<typeof aligned> }> {
+  const label = processing ? 'processingOn' : 'processingOff';
+  const c = await launchVoicePage(wav);
+  const d = await launchVoicePage(wav);
+  try {
+    expect(await harness<boolean>(c.page, 'rtcSender', processing)).toBe(true);
+    await harness(d.page, 'rtcReceiver');
+    const offer = await harness<object>(c.page, 'rtcDescription', null);
+    const answer = await harness<object>(d.page, 'rtcDescription', offer);
+    await harness(c.page, 'rtcAccept', answer);
+    await expect
+      .poll(
+        () =>
+          d.page.evaluate(
+            () =>
+              (window as unknown as { voiceHarness: { outputOnsets: unknown[] } }).voiceHarness
+                .outputOnsets.length,
+          ),
+        { timeout: 15_000 },
+      )
+      .toBeGreaterThanOrEqual(3);
+    await Promise.all([harness(c.page, 'reset'), harness(d.page, 'reset')]);
+    // Recording the same 10 s as the Concord paths.
+    await d.page.waitForTimeout(RECORD_FRAMES * 20);
+    const al = aligned(await tapEnvelope(c.page, 'capture'), await tapEnvelope(d.page, 'output'));
+    note(`webrtc.${label}.aligned`, al);
+    const tc = await harness<VoiceTake & { captureOnsets: Array<{ t: number }> }>(
+      c.page,
+      'takeRaw',
+    );
+    const td = await harness<VoiceTake>(d.page, 'takeRaw');
+    const onsets = summarise(
+      tc.captureOnsets.map((o) => o.t),
+      td.outputOnsets.map((o) => o.t),
+    );
+    note(`webrtc.${label}.sentBursts`, tc.captureOnsets.length);
+    note(`webrtc.${label}.toGraphInput`, onsets);
+    return { onsets, aligned: al };
+  } finally {
+    await c.browser.close();
+    await d.browser.close();
+  }
+}
 
 interface ConcordRun {
   toCaptured: LatencySummary;
@@ -76,14 +127,27 @@ function aligned(
   };
 }
 
-/** Concord's path: alice speaks, bob (capture muted) listens; both with `stages`. */
-async function runConcord(wav: string, stages: Stages, label: string): Promise<ConcordRun> {
+/**
+ * Concord's path: alice speaks, bob (capture muted) listens; both with `stages`, media over
+ * `path` (`webrtc`: the SFU; both pages wait until their media goes there).
+ */
+async function runConcord(
+  wav: string,
+  stages: Stages,
+  label: string,
+  path: 'websocket' | 'webrtc' = 'websocket',
+): Promise<ConcordRun> {
   const a = await launchVoicePage(wav);
   const b = await launchVoicePage(wav);
   try {
     const room = `latency-${label}-${Date.now()}`;
-    const alice = await joinVoice(a, 'alice', room, stages, { recordCapture: true });
-    await joinVoice(b, 'bob', room, stages, { tapOutput: true });
+    const media = { path };
+    const alice = await joinVoice(a, 'alice', room, stages, { recordCapture: true, media });
+    await joinVoice(b, 'bob', room, stages, { tapOutput: true, media });
+    if (path === 'webrtc')
+      await expect
+        .poll(() => harness<Record<string, string>>(b.page, 'mediaPaths'), { timeout: 15_000 })
+        .toEqual({ alice: 'webrtc', bob: 'webrtc' });
     await b.page.evaluate(() =>
       (
         window as unknown as {
@@ -91,9 +155,16 @@ async function runConcord(wav: string, stages: Stages, label: string): Promise<C
         }
       ).voiceHarness.client.localAudio.setMuted(true),
     );
-    await harness(b.page, 'waitReceived', alice.userId, 150);
-    await Promise.all([harness(a.page, 'reset'), harness(b.page, 'reset')]);
-    await harness(b.page, 'waitReceived', alice.userId, RECORD_FRAMES);
+    if (path === 'websocket') {
+      await harness(b.page, 'waitReceived', alice.userId, 150);
+      await Promise.all([harness(a.page, 'reset'), harness(b.page, 'reset')]);
+      await harness(b.page, 'waitReceived', alice.userId, RECORD_FRAMES);
+    } else {
+      // WebRTC voices reach the playback mix through a tap worklet, not pushFrame: wait on time.
+      await b.page.waitForTimeout(3_000);
+      await Promise.all([harness(a.page, 'reset'), harness(b.page, 'reset')]);
+      await b.page.waitForTimeout(RECORD_FRAMES * 20);
+    }
     const st0 = await harness<{ participants: Record<string, Record<string, unknown>> }>(
       b.page,
       'stats',
@@ -106,11 +177,12 @@ async function runConcord(wav: string, stages: Stages, label: string): Promise<C
     const onsetsIn = (stream: { times: number[]; samples: string }) =>
       receivedBursts(stream, [1_000]).map((x) => x.pushedMs);
     // Receiver statistics as they were while recording (before `take` stalls the pages).
-    const p = st0.participants[alice.userId]!;
+    const p = st0.participants[alice.userId] ?? {};
     const ring = [...(tb.backlog[alice.userId] ?? [])].sort((x, y) => x - y);
+    const received = tb.received[alice.userId];
     const run: ConcordRun = {
       toCaptured: summarise(sent, onsetsIn(ta.captured)),
-      toInput: summarise(sent, onsetsIn(tb.received[alice.userId]!)),
+      toInput: received ? summarise(sent, onsetsIn(received)) : latencySummary([]),
       toOutput: summarise(
         sent,
         tb.outputOnsets.map((o) => o.t),
@@ -136,56 +208,23 @@ async function runConcord(wav: string, stages: Stages, label: string): Promise<C
   }
 }
 
-test('graph-to-graph latency: Concord WebSocket path (full chain) vs raw WebRTC, same run', async () => {
-  test.setTimeout(150_000);
+test('graph-to-graph latency: Concord WebSocket and WebRTC paths (chain on/off) vs raw WebRTC (processing off/on), same run', async () => {
+  test.setTimeout(300_000);
   const wav = syllableWav('latency-pa');
 
   // 1) Concord with the full capture chain (the goal), and with the chain off (transport only).
   const full = await runConcord(wav, STAGES_ALL, 'fullChain');
   const off = await runConcord(wav, STAGES_OFF, 'chainOff');
 
-  // 2) Raw WebRTC, browser processing off, same WAV.
-  const c = await launchVoicePage(wav);
-  const d = await launchVoicePage(wav);
-  let rtc: LatencySummary;
-  let rtcAligned: ReturnType<typeof aligned>;
-  try {
-    await harness(c.page, 'rtcSender');
-    await harness(d.page, 'rtcReceiver');
-    const offer = await harness<object>(c.page, 'rtcDescription', null);
-    const answer = await harness<object>(d.page, 'rtcDescription', offer);
-    await harness(c.page, 'rtcAccept', answer);
-    await expect
-      .poll(
-        () =>
-          d.page.evaluate(
-            () =>
-              (window as unknown as { voiceHarness: { outputOnsets: unknown[] } }).voiceHarness
-                .outputOnsets.length,
-          ),
-        { timeout: 15_000 },
-      )
-      .toBeGreaterThanOrEqual(3);
-    await Promise.all([harness(c.page, 'reset'), harness(d.page, 'reset')]);
-    // Recording N seconds of audio: the same 10 s as the Concord path.
-    await d.page.waitForTimeout(RECORD_FRAMES * 20);
-    rtcAligned = aligned(await tapEnvelope(c.page, 'capture'), await tapEnvelope(d.page, 'output'));
-    note('webrtc.aligned', rtcAligned);
-    const tc = await harness<VoiceTake & { captureOnsets: Array<{ t: number }> }>(
-      c.page,
-      'takeRaw',
-    );
-    const td = await harness<VoiceTake>(d.page, 'takeRaw');
-    rtc = summarise(
-      tc.captureOnsets.map((o) => o.t),
-      td.outputOnsets.map((o) => o.t),
-    );
-    note('webrtc.sentBursts', tc.captureOnsets.length);
-    note('webrtc.toGraphInput', rtc);
-  } finally {
-    await c.browser.close();
-    await d.browser.close();
-  }
+  // 2) Concord over WebRTC (the SFU), chain on and off.
+  const rtcFull = await runConcord(wav, STAGES_ALL, 'webrtcFullChain', 'webrtc');
+  const rtcOff = await runConcord(wav, STAGES_OFF, 'webrtcChainOff', 'webrtc');
+
+  // 3) Raw WebRTC, browser processing off and on, same WAV.
+  const rawOff = await runRaw(wav, false);
+  const rawOn = await runRaw(wav, true);
+  const rtc = rawOff.onsets;
+  const rtcAligned = rawOff.aligned;
 
   // Measured, not asserted: only that the bursts were found on every path.
   for (const r of [full, off]) {
@@ -193,8 +232,10 @@ test('graph-to-graph latency: Concord WebSocket path (full chain) vs raw WebRTC,
     expect(r.toOutput.bursts).toBeGreaterThanOrEqual(12);
     expect(r.aligned.bursts).toBeGreaterThanOrEqual(12);
   }
+  for (const r of [rtcFull, rtcOff]) expect(r.aligned.bursts).toBeGreaterThanOrEqual(12);
   expect(rtc.bursts).toBeGreaterThanOrEqual(12);
-  expect(rtcAligned!.bursts).toBeGreaterThanOrEqual(12);
+  expect(rtcAligned.bursts).toBeGreaterThanOrEqual(12);
+  expect(rawOn.aligned.bursts).toBeGreaterThanOrEqual(12);
 
   const row = (name: string, s: LatencySummary, extra: Record<string, unknown>): BenchRow => ({
     name,
@@ -206,12 +247,21 @@ test('graph-to-graph latency: Concord WebSocket path (full chain) vs raw WebRTC,
     bursts: s.bursts,
     ...extra,
   });
-  const rtcA = rtcAligned!;
-  const goal = `p50 <= ${GOAL_P50_MS} ms and < raw WebRTC p50 (${rtcA.p50Ms} ms, same run)`;
+  const rtcA = rtcAligned;
+  const rawBest = Math.min(rtcA.p50Ms, rawOn.aligned.p50Ms);
+  const goal = `p50 <= ${GOAL_P50_MS} ms, p95 <= ${GOAL_P95_MS} ms and < raw WebRTC p50 with processing off (${rtcA.p50Ms} ms) and on (${rawOn.aligned.p50Ms} ms), same run`;
   const goalRow = (s: LatencySummary) => ({
     goal,
-    met: s.p50Ms <= GOAL_P50_MS && s.p50Ms < rtcA.p50Ms,
+    met: s.p50Ms <= GOAL_P50_MS && s.p95Ms <= GOAL_P95_MS && s.p50Ms < rawBest,
   });
+  // Issue 11: Concord's WebRTC path with the full chain within 5 ms of raw WebRTC with the
+  // browser's processing on.
+  const webrtcGoal = {
+    goal: `p50 <= raw WebRTC processing on + 5 ms (${rawOn.aligned.p50Ms + 5} ms, same run)`,
+    met: rtcFull.aligned.p50Ms <= rawOn.aligned.p50Ms + 5,
+  };
+  const rawWhere =
+    "A's capture graph input -> B's remote-track MediaStreamAudioSourceNode, by envelope alignment";
   const alignedWhere =
     "A's capture graph input -> B's playback processor output, by envelope alignment (the goal's measure)";
   const output =
@@ -232,10 +282,22 @@ test('graph-to-graph latency: Concord WebSocket path (full chain) vs raw WebRTC,
         correlationMin: off.aligned.correlationMin,
         where: alignedWhere,
       }),
+      row('concord.webrtc.fullChain.aligned', rtcFull.aligned, {
+        ...webrtcGoal,
+        correlationMin: rtcFull.aligned.correlationMin,
+        where: alignedWhere,
+      }),
+      row('concord.webrtc.chainOff.aligned', rtcOff.aligned, {
+        correlationMin: rtcOff.aligned.correlationMin,
+        where: alignedWhere,
+      }),
       row('webrtc.raw.processingOff.aligned', rtcA, {
         correlationMin: rtcA.correlationMin,
-        where:
-          "A's capture graph input -> B's remote-track MediaStreamAudioSourceNode, by envelope alignment",
+        where: rawWhere,
+      }),
+      row('webrtc.raw.processingOn.aligned', rawOn.aligned, {
+        correlationMin: rawOn.aligned.correlationMin,
+        where: `${rawWhere}; sent track with echoCancellation, noiseSuppression, autoGainControl on (the tap hears an unprocessed track of the same microphone)`,
       }),
       row('concord.ws.fullChain.toPlaybackOutput', full.toOutput, { where: output }),
       row('concord.ws.fullChain.toPlaybackInput', full.toInput, { where: input }),
@@ -252,7 +314,11 @@ test('graph-to-graph latency: Concord WebSocket path (full chain) vs raw WebRTC,
       clock: 'Date.now() in every page (1 ms ticks); first burst dropped',
       signal: "espeak-ng 'pa' every 500 ms, 44.1 kHz fake microphone, 48 kHz contexts",
       stages: { fullChain: STAGES_ALL, chainOff: STAGES_OFF },
-      receiver: { fullChain: full.receiving, chainOff: off.receiving },
+      receiver: {
+        fullChain: full.receiving,
+        chainOff: off.receiving,
+        webrtcFullChain: rtcFull.receiving,
+      },
       cpus: cpus().length,
       loadavg: loadavg().map((x) => round(x, 2)),
     },

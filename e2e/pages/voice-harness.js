@@ -305,22 +305,31 @@ const v = {
   // ---- Raw WebRTC baseline (no Concord): A sends its microphone, B plays it into Web Audio.
 
   /** Opens a context, taps the microphone (processing off), adds it to a new peer connection. */
-  async rtcSender() {
-    const stream = await navigator.mediaDevices.getUserMedia({
+  /**
+   * Raw WebRTC sender. `processing`: the browser's own echo canceller, noise suppression and AGC
+   * on the sent track (what a LiveKit user hears). The capture tap always listens to an
+   * unprocessed track of the same microphone, so the browser's processing delay counts, as
+   * Concord's chain does.
+   */
+  async rtcSender(processing = false) {
+    const raw = await navigator.mediaDevices.getUserMedia({
       audio: { echoCancellation: false, noiseSuppression: false, autoGainControl: false },
     });
+    const sent = processing
+      ? await navigator.mediaDevices.getUserMedia({
+          audio: { echoCancellation: true, noiseSuppression: true, autoGainControl: true },
+        })
+      : raw;
     const context = new AudioContext({ latencyHint: 'interactive', sampleRate: 48_000 });
     v.captureTap = (
-      await onsetTap(
-        context,
-        new MediaStreamAudioSourceNode(context, { mediaStream: stream }),
-        (o) => v.captureOnsets.push(o),
+      await onsetTap(context, new MediaStreamAudioSourceNode(context, { mediaStream: raw }), (o) =>
+        v.captureOnsets.push(o),
       )
     ).node;
     v.pc = new RTCPeerConnection();
-    for (const track of stream.getAudioTracks()) v.pc.addTrack(track, stream);
+    for (const track of sent.getAudioTracks()) v.pc.addTrack(track, sent);
     v.rtcContext = context;
-    return true;
+    return sent.getAudioTracks()[0]?.getSettings().echoCancellation === processing;
   },
 
   /** Prepares the receiving peer: the remote stream goes to a muted <audio> and into the tap. */
