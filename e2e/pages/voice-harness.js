@@ -163,14 +163,17 @@ const v = {
     playback.pushFrame = (key, samples) => {
       let r = v.received.get(key);
       if (!r) v.received.set(key, (r = { times: [], chunks: [] }));
-      r.times.push(Date.now());
+      // One time per 10 ms block of samples (frames are 480 or 960 samples).
+      const now = Date.now();
+      for (let b = 0; b < samples.length; b += 480) r.times.push(now);
       r.chunks.push(samples.slice());
       return push(key, samples);
     };
     // Captured frames as the SDK hands them to the sender (after the capture chain).
     if (recordCapture)
       client.localAudio.onFrame((f) => {
-        v.captured.times.push(Date.now());
+        const now = Date.now();
+        for (let b = 0; b < f.samples.length; b += 480) v.captured.times.push(now);
         v.captured.chunks.push(f.samples.slice());
       });
     // Playback ring depth per voice (frames queued and not yet played; shared-memory path).
@@ -205,12 +208,13 @@ const v = {
 
   /** Resolves once `key` has `n` more pushed frames (rejects after `timeoutMs`). */
   async waitReceived(key, n, timeoutMs = 15_000) {
+    // `n` counts 20 ms frames; `times` has one entry per 10 ms block.
     const start = v.received.get(key)?.times.length ?? 0;
     const deadline = performance.now() + timeoutMs;
-    while ((v.received.get(key)?.times.length ?? 0) - start < n) {
+    while ((v.received.get(key)?.times.length ?? 0) - start < 2 * n) {
       if (performance.now() > deadline)
         throw new Error(
-          `only ${(v.received.get(key)?.times.length ?? 0) - start} of ${n} frames from ${key}`,
+          `only ${((v.received.get(key)?.times.length ?? 0) - start) / 2} of ${n} frames from ${key}`,
         );
       await new Promise((r) => setTimeout(r, 20));
     }

@@ -18,6 +18,8 @@ export const BURST_MS = 100;
 export const PERIOD_MS = 500;
 /** Samples per 20 ms frame at 48 kHz (what the receiver pushes). */
 export const FRAME_SAMPLES = 960;
+/** Samples per entry of a recorded stream's `times` (the harness stamps every 10 ms block). */
+const TIME_BLOCK_SAMPLES = 480;
 export const RATE_HZ = 48_000;
 
 /**
@@ -48,6 +50,7 @@ export function burstWav(
 export interface VoiceTake {
   captureOnsets: Array<{ t: number; frame: number; amp: number }>;
   outputOnsets: Array<{ t: number; frame: number; amp: number }>;
+  /** Pushed frames per user: one push time per 10 ms block of `samples`. */
   received: Record<string, { times: number[]; samples: string }>;
   output: string;
   contextRateHz: number;
@@ -145,7 +148,7 @@ export function receivedBursts(
       // An onset at sample 0 is the recording starting inside a burst (often its tail): not one.
       .filter((o) => o.startSample > 0 && o.startSample + mid + len <= x.length)
       .map((o) => ({
-        pushedMs: stream.times[Math.floor(o.startSample / FRAME_SAMPLES)]!,
+        pushedMs: stream.times[Math.floor(o.startSample / TIME_BLOCK_SAMPLES)]!,
         startSample: o.startSample,
         amplitudes: fitSines(
           x.subarray(o.startSample + mid, o.startSample + mid + len),

@@ -3,6 +3,8 @@ export {
   SAMPLE_RATE_HZ,
   FRAME_MS,
   FRAME_SAMPLES,
+  CAPTURE_FRAME_MS,
+  CAPTURE_FRAME_SAMPLES,
 } from './shared/constants.js';
 export { SampleRing, type SampleRingHandle } from './shared/SampleRing.js';
 export { AudioClock } from './shared/AudioClock.js';

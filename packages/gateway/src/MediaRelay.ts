@@ -1,6 +1,6 @@
 import type { MediaImpairment } from './MediaImpairment.js';
 import { randomInt } from 'node:crypto';
-import { MediaFlags, readMediaHeader } from '@concord/protocol';
+import { MediaFlags, mediaFrameSamples, readMediaHeader } from '@concord/protocol';
 import { GatewayError } from './errors.js';
 import { MediaRateLimiter } from './MediaRateLimiter.js';
 import type { GatewayMetrics } from './metrics.js';
@@ -225,7 +225,8 @@ export class MediaRelay {
   private forward(member: RelayMember, frame: Uint8Array, now: number): void {
     const counts = this.metrics.media;
     const room = member.room;
-    if (!room.selector.onFrame(member.speaker, frame[11]!, frame[12]!, now)) {
+    const frameMs = mediaFrameSamples(frame) / 48; // 10 or 20 ms (the Opus TOC)
+    if (!room.selector.onFrame(member.speaker, frame[11]!, frame[12]!, now, frameMs)) {
       counts.dropped.not_selected++;
       member.paused = true;
       return;

@@ -134,4 +134,21 @@ describe('SpeakerSelector', () => {
     expect(() => new SpeakerSelector(0)).toThrow(RangeError);
     expect(() => new SpeakerSelector(1.5)).toThrow(RangeError);
   });
+
+  it('smooths 10 ms packets over the same time as 20 ms ones (weighted by packet duration)', () => {
+    const levelAfter = (frameMs: number): number => {
+      const selector = new SpeakerSelector(1);
+      const s = newSpeakerState();
+      let now = 0;
+      for (let t = 0; t < 400; t += frameMs, now += frameMs)
+        selector.onFrame(s, SPEECH, 20, now, frameMs);
+      for (let t = 0; t < 200; t += frameMs, now += frameMs)
+        selector.onFrame(s, 0, 127, now, frameMs);
+      return s.loudnessDb;
+    };
+    const at20 = levelAfter(20);
+    expect(at20).toBeGreaterThan(20); // released part of the way over 200 ms, not all of it
+    expect(at20).toBeLessThan(60);
+    expect(Math.abs(levelAfter(10) - at20)).toBeLessThan(1e-9);
+  });
 });

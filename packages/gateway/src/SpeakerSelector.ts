@@ -11,9 +11,15 @@ export const SPEAKER_STALE_MS = 1_000;
 /** Level decay between frames, past one frame gap: DTX senders send every 400 ms at most. */
 const DECAY_DB_PER_MS = 0.1;
 const FRAME_GAP_GRACE_MS = 60;
-/** Exponential smoothing per frame: fast attack, slow release (20 ms frames: ~200 ms release). */
-const ATTACK = 0.5;
-const RELEASE = 0.1;
+/**
+ * Exponential smoothing per 20 ms of audio: fast attack, slow release (~200 ms). A packet of
+ * another duration is weighted by it, so 10 ms packets smooth over the same time:
+ * α(d) = 1 − (1 − α₂₀)^(d / 20 ms).
+ */
+const ATTACK_20MS = 0.5;
+const RELEASE_20MS = 0.1;
+const ATTACK_10MS = 1 - Math.sqrt(1 - ATTACK_20MS);
+const RELEASE_10MS = 1 - Math.sqrt(1 - RELEASE_20MS);
 
 /** Per-stream state the selector keeps; one per room membership (see {@link newSpeakerState}). */
 export interface SpeakerState {
@@ -68,16 +74,31 @@ export class SpeakerSelector {
   }
 
   /**
-   * Accounts one frame of `stream` (its `flags` and `level` bytes) arriving at `nowMs`, and
-   * decides whether it is forwarded.
+   * Accounts one frame of `stream` (its `flags` and `level` bytes, and its duration: 10 ms or
+   * 20 ms, other values count as 20) arriving at `nowMs`, and decides whether it is forwarded.
    */
-  onFrame(stream: SpeakerState, flags: number, level: number, nowMs: number): boolean {
+  onFrame(
+    stream: SpeakerState,
+    flags: number,
+    level: number,
+    nowMs: number,
+    frameMs = 20,
+  ): boolean {
     const speech = (flags & (MediaFlags.Speech | MediaFlags.Dtx)) === MediaFlags.Speech;
     const target = speech ? MAX_AUDIO_LEVEL - level : 0;
     if (stream.lastFrameAt === Number.NEGATIVE_INFINITY) stream.loudnessDb = target;
     else {
       const current = scoreAt(stream, nowMs);
-      stream.loudnessDb = current + (target > current ? ATTACK : RELEASE) * (target - current);
+      const short = frameMs === 10;
+      const alpha =
+        target > current
+          ? short
+            ? ATTACK_10MS
+            : ATTACK_20MS
+          : short
+            ? RELEASE_10MS
+            : RELEASE_20MS;
+      stream.loudnessDb = current + alpha * (target - current);
     }
     stream.lastFrameAt = nowMs;
     if (speech) stream.lastSpeechAt = nowMs;

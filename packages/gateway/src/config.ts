@@ -112,7 +112,7 @@ export interface GatewayConfig {
   webrtcWorkers: number;
   /** Offer UDP ICE candidates only (default: TCP too, UDP preferred). */
   webrtcUdpOnly: boolean;
-  /** Media frames per second allowed per stream (20 ms frames are 50/s); over it they drop. */
+  /** Media frames per second allowed per stream (10 ms packets are 100/s, 20 ms ones 50/s); over it they drop. */
   mediaRateLimitFps: number;
   /** Media frames a stream may send in a burst above its rate. */
   mediaBurstFrames: number;
@@ -204,8 +204,8 @@ export const DEFAULT_CONFIG: Readonly<GatewayConfig> = Object.freeze({
   webrtcPortMax: 49_999,
   webrtcWorkers: 0,
   webrtcUdpOnly: false,
-  mediaRateLimitFps: 60,
-  mediaBurstFrames: 20,
+  mediaRateLimitFps: 120,
+  mediaBurstFrames: 40,
   maxBufferedMediaBytes: 64 * 1024,
   maxOutboundBytes: 512 * 1024,
   maxOutboundAgeMs: 10_000,

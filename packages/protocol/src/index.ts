@@ -76,6 +76,8 @@ export {
   MediaFlags,
   decodeMediaFrame,
   encodeMediaFrame,
+  mediaFrameSamples,
+  opusPacketSamples,
   readMediaHeader,
   type MediaFrame,
   type MediaFrameFields,

@@ -13,6 +13,12 @@
 //                bit 2 DTX, bit 3 resumed (set by the relay), bits 4–7 reserved = 0
 //   12     1    level: audio level 0–127 = −dBov, 127 = silence (RFC 6464 §3)
 //   13     n    Opus packet, 0–1275 bytes (RFC 6716 §3.4 R2: at most 1275 bytes per frame)
+//
+// The packet's duration (10 ms by default, 20 ms at the lowest bitrates; 2.5–120 ms are legal
+// Opus) is carried by the Opus packet itself: its TOC byte and frame count (RFC 6716 §3.1),
+// read with `opusPacketSamples`, exactly as RTP carries Opus (RFC 7587). Peers that send 20 ms
+// packets, as every version before 10 ms packets did, keep working unchanged: receivers follow
+// each packet's own duration, and the timestamp advances by it.
 import { FrameType } from './codec.js';
 import { ProtocolError } from './ProtocolError.js';
 
@@ -151,4 +157,47 @@ function readU32(b: Uint8Array, at: number): number {
 function checkInt(name: string, v: number, min: number, max: number): void {
   if (!Number.isInteger(v) || v < min || v > max)
     throw new RangeError(`${name} must be an integer in [${min}, ${max}], got ${v}`);
+}
+
+/**
+ * Duration of an Opus packet in samples at 48 kHz, read from its TOC byte and frame count
+ * (RFC 6716 §3.1–3.2: config → frame size, code 0 one frame, 1–2 two, 3 the count byte), or 0
+ * for an empty or malformed packet. This is how the wire carries a packet's duration: Concord's
+ * media header has no field for it, as RTP has none. Any thread; no allocation.
+ */
+export function opusPacketSamples(packet: Uint8Array): number {
+  return opusSamplesAt(packet, 0);
+}
+
+/**
+ * Duration of a media frame's Opus packet in samples at 48 kHz ({@link opusPacketSamples} of
+ * the payload, read in place: the relay's per-frame path), 0 when it has none.
+ */
+export function mediaFrameSamples(frame: Uint8Array): number {
+  return opusSamplesAt(frame, MEDIA_HEADER_BYTES);
+}
+
+function opusSamplesAt(bytes: Uint8Array, at: number): number {
+  if (bytes.length <= at) return 0;
+  const toc = bytes[at]!;
+  const config = toc >> 3;
+  // Frame size in units of 2.5 ms (120 samples): SILK 10/20/40/60, hybrid 10/20, CELT 2.5–20.
+  const units =
+    config < 12
+      ? [4, 8, 16, 24][config & 3]!
+      : config < 16
+        ? config & 1
+          ? 8
+          : 4
+        : 1 << (config & 3);
+  const code = toc & 3;
+  let frames: number;
+  if (code === 0) frames = 1;
+  else if (code !== 3) frames = 2;
+  else {
+    if (bytes.length <= at + 1) return 0;
+    frames = bytes[at + 1]! & 0x3f;
+  }
+  const samples = frames * units * 120;
+  return samples > 5760 ? 0 : samples; // over 120 ms is malformed (RFC 6716 §3.2.5)
 }

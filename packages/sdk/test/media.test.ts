@@ -157,12 +157,13 @@ describe('media path (real gateway)', () => {
     })();
 
     // 1. Bob decodes the tone.
-    await waitFor(() => (sinkB.frames.get('alice')?.length ?? 0) >= 75, 'bob plays alice', 5_000);
-    const played = sinkB.frames.get('alice')!.slice(-50); // the last second
-    const pcm = new Float32Array(played.length * FRAME_SAMPLES);
-    played.forEach((f, i) => pcm.set(f, i * FRAME_SAMPLES));
+    await waitFor(() => (sinkB.frames.get('alice')?.length ?? 0) >= 150, 'bob plays alice', 5_000);
+    const played = sinkB.frames.get('alice')!.slice(-100); // the last second, in 10 ms frames
+    expect(played.every((f) => f.length === FRAME_SAMPLES / 2)).toBe(true);
+    const pcm = new Float32Array(played.length * played[0]!.length);
+    played.forEach((f, i) => pcm.set(f, i * f.length));
     const a = analyse(pcm, TONE_HZ);
-    // SNR per 20 ms frame (segmental): the jitter buffer's delay corrections insert or drop whole
+    // SNR per 10 ms frame (segmental): the jitter buffer's delay corrections insert or drop whole
     // frames, which shift the tone's phase between frames but are not noise.
     const snrs = played.map((f) => analyse(f, TONE_HZ).snrDb).sort((x, y) => x - y);
     const medianSnrDb = snrs[snrs.length >> 1]!;

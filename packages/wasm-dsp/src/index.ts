@@ -48,7 +48,14 @@ export {
   type RnnoiseExportNames,
   type RnnoiseWasmSource,
 } from './RnnoiseWasm.js';
-export { FRAME_MS, FRAME_SAMPLES, RNNOISE_FRAME_SAMPLES, SAMPLE_RATE_HZ } from './constants.js';
+export {
+  CAPTURE_FRAME_MS,
+  CAPTURE_FRAME_SAMPLES,
+  FRAME_MS,
+  FRAME_SAMPLES,
+  RNNOISE_FRAME_SAMPLES,
+  SAMPLE_RATE_HZ,
+} from './constants.js';
 export {
   CAPTURE_STAGES,
   CaptureChain,

@@ -1,6 +1,6 @@
 import { CaptureChain, Resampler } from '@concord/wasm-dsp';
 import { afterEach, describe, expect, it } from 'vitest';
-import { FRAME_SAMPLES, RENDER_QUANTUM_FRAMES } from '../shared/constants.js';
+import { CAPTURE_FRAME_SAMPLES as F, RENDER_QUANTUM_FRAMES } from '../shared/constants.js';
 import { FRAME_FLAG_MUTED, FrameRing, type FrameMeta } from '../shared/FrameRing.js';
 import { SampleRing } from '../shared/SampleRing.js';
 import { CaptureEngine } from './CaptureEngine.js';
@@ -15,7 +15,7 @@ const disposables: Array<{ destroy(): void }> = [];
 afterEach(() => disposables.splice(0).forEach((d) => d.destroy()));
 
 async function chainOff(): Promise<CaptureChain> {
-  const c = await CaptureChain.create({ stages: OFF });
+  const c = await CaptureChain.create({ stages: OFF, frameSamples: F });
   disposables.push(c);
   return c;
 }
@@ -31,20 +31,18 @@ function feed(engine: CaptureEngine, signal: Float32Array, out?: Float32Array): 
 }
 
 describe('CaptureEngine', () => {
-  it('turns 48 kHz render quanta into 20 ms frames, bit-exact with every stage off', async () => {
+  it('turns 48 kHz render quanta into 10 ms frames, bit-exact with every stage off', async () => {
     const frames = FrameRing.allocate(32, false);
     const engine = new CaptureEngine({ contextRateHz: 48_000, chain: await chainOff(), frames });
     const x = sine(RENDER_QUANTUM_FRAMES * 75, 1000, 48_000); // 200 ms
     feed(engine, x);
-    expect(engine.stats.frames).toBe(10);
-    const got = new Float32Array(FRAME_SAMPLES);
+    expect(engine.stats.frames).toBe(20);
+    const got = new Float32Array(F);
     const meta: FrameMeta = { seq: -1, levelDbfs: 0, speechProbability: 0, flags: 0 };
-    for (let f = 0; f < 10; f++) {
+    for (let f = 0; f < 20; f++) {
       expect(frames.pull(got, meta)).toBe(true);
       expect(meta.seq).toBe(f);
-      expect(Array.from(got)).toEqual(
-        Array.from(x.subarray(f * FRAME_SAMPLES, (f + 1) * FRAME_SAMPLES)),
-      );
+      expect(Array.from(got)).toEqual(Array.from(x.subarray(f * F, (f + 1) * F)));
     }
     expect(frames.pull(got, meta)).toBe(false);
   });
@@ -71,45 +69,47 @@ describe('CaptureEngine', () => {
       q[1]!.set(right.subarray(at, at + 128));
       engine.processQuantum(q);
     }
-    // One second of 44.1 kHz is 50 frames at 48 kHz (minus the filter's delay and the remainder).
-    expect(engine.stats.frames).toBeGreaterThanOrEqual(48);
-    expect(engine.stats.frames).toBeLessThanOrEqual(50);
-    const got = new Float32Array(FRAME_SAMPLES);
+    // One second of 44.1 kHz is 100 frames at 48 kHz (minus the filter's delay and the remainder).
+    expect(engine.stats.frames).toBeGreaterThanOrEqual(97);
+    expect(engine.stats.frames).toBeLessThanOrEqual(100);
+    const got = new Float32Array(F);
     const meta: FrameMeta = { seq: 0, levelDbfs: 0, speechProbability: 0, flags: 0 };
-    for (let f = 0; f < 10; f++) frames.pull(got, meta); // past the start-up transient
+    for (let f = 0; f < 20; f++) frames.pull(got, meta); // past the start-up transient
     // A 1 kHz tone at 48 kHz: amplitude (0.6 + 0.2) / 2 and 48 samples per period.
     const peak = Math.max(...got.map(Math.abs));
     expect(peak).toBeGreaterThan(0.39);
     expect(peak).toBeLessThan(0.41);
     let crossings = 0;
     for (let i = 1; i < got.length; i++) if (got[i - 1]! < 0 && got[i]! >= 0) crossings++;
-    expect(crossings).toBe(20);
+    expect(crossings).toBe(10);
   });
 
-  it('returns the processed signal at the context rate, one frame late', async () => {
+  it('returns the processed signal at the context rate, one frame and 64 samples late, without underruns', async () => {
     const engine = new CaptureEngine({ contextRateHz: 48_000, chain: await chainOff() });
     const x = sine(RENDER_QUANTUM_FRAMES * 30, 440, 48_000);
     const out = new Float32Array(x.length);
     feed(engine, x, out);
-    // The first frame completes in quantum 7 (after 1,024 samples) and is output from there on.
-    const lag = 7 * RENDER_QUANTUM_FRAMES;
+    // The first frame completes in quantum 3 (after 512 samples) and is output from there on,
+    // behind 64 samples of silence.
+    const lag = 3 * RENDER_QUANTUM_FRAMES + 64;
+    expect(out.subarray(0, lag).every((v) => v === 0)).toBe(true);
     expect(Array.from(out.subarray(lag, lag + 256))).toEqual(Array.from(x.subarray(0, 256)));
     expect(engine.stats.outputUnderruns).toBe(0);
   });
 
   it('pulls the far-end reference in step with the microphone and counts its underruns', async () => {
     const chain = await chainOff();
-    const reference = SampleRing.allocate(8 * FRAME_SAMPLES, false);
+    const reference = SampleRing.allocate(8 * F, false);
     const engine = new CaptureEngine({ contextRateHz: 48_000, chain, reference });
-    reference.push(sine(FRAME_SAMPLES, 500, 48_000));
-    feed(engine, sine(2 * FRAME_SAMPLES + 128, 1000, 48_000));
+    reference.push(sine(F, 500, 48_000));
+    feed(engine, sine(2 * F + 128, 1000, 48_000));
     expect(engine.stats.frames).toBe(2);
     expect(engine.stats.referenceUnderruns).toBe(1);
     expect(Array.from(chain.reference).every((v) => v === 0)).toBe(true);
   });
 
   it('muted: frames carry silence and the muted flag, while the chain still measures speech', async () => {
-    const chain = await CaptureChain.create({ stages: { ...OFF, vad: true } });
+    const chain = await CaptureChain.create({ stages: { ...OFF, vad: true }, frameSamples: F });
     disposables.push(chain);
     const frames = FrameRing.allocate(8, false);
     const levels: number[] = [];
@@ -120,8 +120,8 @@ describe('CaptureEngine', () => {
       onFrame: (r) => levels.push(r.levelDbfs),
     });
     engine.muted = true;
-    feed(engine, sine(FRAME_SAMPLES * 2, 300, 48_000, 0.3));
-    const got = new Float32Array(FRAME_SAMPLES);
+    feed(engine, sine(F * 2, 300, 48_000, 0.3));
+    const got = new Float32Array(F);
     const meta: FrameMeta = { seq: 0, levelDbfs: 0, speechProbability: 0, flags: 0 };
     expect(frames.pull(got, meta)).toBe(true);
     expect(meta.flags & FRAME_FLAG_MUTED).toBe(FRAME_FLAG_MUTED);
@@ -132,7 +132,7 @@ describe('CaptureEngine', () => {
   it('counts overruns when nobody drains the frame ring', async () => {
     const frames = FrameRing.allocate(2, false);
     const engine = new CaptureEngine({ contextRateHz: 48_000, chain: await chainOff(), frames });
-    feed(engine, sine(FRAME_SAMPLES * 5 + RENDER_QUANTUM_FRAMES, 300, 48_000));
+    feed(engine, sine(F * 5 + RENDER_QUANTUM_FRAMES, 300, 48_000));
     expect(engine.stats.frames).toBe(5);
     expect(engine.stats.overruns).toBe(3);
   });
@@ -140,5 +140,11 @@ describe('CaptureEngine', () => {
   it('refuses a non-48 kHz context without a resampler', async () => {
     const chain = await chainOff();
     expect(() => new CaptureEngine({ contextRateHz: 44_100, chain })).toThrow(RangeError);
+  });
+
+  it('refuses a chain of 20 ms frames (the frame ring carries 10 ms frames)', async () => {
+    const chain = await CaptureChain.create({ stages: OFF });
+    disposables.push(chain);
+    expect(() => new CaptureEngine({ contextRateHz: 48_000, chain })).toThrow(/480-sample/);
   });
 });

@@ -1,10 +1,10 @@
+import { type CaptureChain, type CaptureFrameReport, type Resampler } from '@concord/wasm-dsp';
 import {
-  HALF_FRAME_SAMPLES,
-  type CaptureChain,
-  type CaptureFrameReport,
-  type Resampler,
-} from '@concord/wasm-dsp';
-import { FRAME_SAMPLES, RENDER_QUANTUM_FRAMES, SAMPLE_RATE_HZ } from '../shared/constants.js';
+  CAPTURE_FRAME_SAMPLES,
+  FRAME_SAMPLES,
+  RENDER_QUANTUM_FRAMES,
+  SAMPLE_RATE_HZ,
+} from '../shared/constants.js';
 import { FRAME_FLAG_MUTED, FRAME_FLAG_SPEAKING, type FrameRing } from '../shared/FrameRing.js';
 import { SampleRing } from '../shared/SampleRing.js';
 
@@ -12,7 +12,7 @@ import { SampleRing } from '../shared/SampleRing.js';
 export interface CaptureEngineOptions {
   /** Sample rate of the AudioContext, in Hz. */
   contextRateHz: number;
-  /** The DSP chain (48 kHz, 20 ms frames). */
+  /** The DSP chain (48 kHz, 10 ms frames: `frameSamples: 480`). */
   chain: CaptureChain;
   /** Context rate → 48 kHz; required when the context does not run at 48 kHz. */
   resampleIn?: Resampler;
@@ -30,7 +30,7 @@ export interface CaptureEngineOptions {
 export interface CaptureStats {
   /** Render quanta processed. */
   quanta: number;
-  /** 20 ms frames processed. */
+  /** 10 ms frames processed. */
   frames: number;
   /** Frames dropped because the frame ring was full (the consumer fell behind). */
   overruns: number;
@@ -43,12 +43,16 @@ export interface CaptureStats {
 // Far-end samples kept beyond one frame before the oldest are dropped: bounds the reference
 // delay if the playback side runs ahead (the echo canceller tolerates a bulk delay, not drift).
 const MAX_REFERENCE_BACKLOG = 3 * FRAME_SAMPLES;
+// Silence ahead of the processed output at 48 kHz, samples (see `processQuantum`).
+const OUTPUT_PRIME_48K = 64;
 
 /**
  * The capture processor's logic without the Web Audio shell, so Node tests can drive it:
- * render quanta in (any rate, mono or stereo) → 48 kHz 20 ms frames → capture chain → frame
- * ring (+ the processed signal back at the context rate). Audio thread; `processQuantum`
- * allocates nothing.
+ * render quanta in (any rate, mono or stereo) → 48 kHz 10 ms frames → capture chain → frame
+ * ring (+ the processed signal back at the context rate). Each frame goes out as soon as its
+ * 480 samples are in: 10 ms frames halve the capture fill of 20 ms ones, and the chain's own
+ * delay (≈ 12.5 ms) no longer rounds up to a whole 20 ms frame at the encoder. Audio thread;
+ * `processQuantum` allocates nothing.
  */
 export class CaptureEngine {
   /** When true, frames carry silence (flagged muted) but the chain still runs, so "talking while muted" can be detected. */
@@ -62,15 +66,23 @@ export class CaptureEngine {
     outputUnderruns: 0,
   };
   private readonly mono = new Float32Array(RENDER_QUANTUM_FRAMES);
-  private readonly silence = new Float32Array(FRAME_SAMPLES);
+  private readonly silence = new Float32Array(CAPTURE_FRAME_SAMPLES);
   private readonly mic: SampleRing;
   private readonly out: SampleRing;
   private seq = 0;
-  private half: 0 | 1 = 0;
   private referenceShort = false;
+  private primed = false;
 
-  /** @throws {RangeError} when the context rate needs resamplers that were not given. */
+  /**
+   * @throws {RangeError} when the context rate needs resamplers that were not given, or the
+   * chain does not run 480-sample (10 ms) frames.
+   */
   constructor(private readonly options: CaptureEngineOptions) {
+    if (options.chain.frameSamples !== CAPTURE_FRAME_SAMPLES) {
+      throw new RangeError(
+        `chain must run ${CAPTURE_FRAME_SAMPLES}-sample frames, got ${options.chain.frameSamples}`,
+      );
+    }
     if (options.contextRateHz !== SAMPLE_RATE_HZ && !options.resampleIn) {
       throw new RangeError(
         `a ${options.contextRateHz} Hz context needs resampleIn (to ${SAMPLE_RATE_HZ} Hz)`,
@@ -101,24 +113,18 @@ export class CaptureEngine {
       this.mic.push(resampleIn.output, 0, resampleIn.process(n));
     } else this.mic.push(mono, 0, n);
 
-    // Work in 10 ms halves as soon as each is complete: a frame's DSP cost is spread over two
-    // render quanta instead of landing in one (the p99 per quantum is what glitches).
-    while (this.mic.availableRead >= HALF_FRAME_SAMPLES) {
-      const half = this.half;
-      const at = half * HALF_FRAME_SAMPLES;
-      this.mic.pull(chain.input, at, HALF_FRAME_SAMPLES);
+    while (this.mic.availableRead >= CAPTURE_FRAME_SAMPLES) {
+      this.mic.pull(chain.input, 0, CAPTURE_FRAME_SAMPLES);
       if (reference) {
-        const backlog = reference.availableRead - HALF_FRAME_SAMPLES - MAX_REFERENCE_BACKLOG;
+        const backlog = reference.availableRead - CAPTURE_FRAME_SAMPLES - MAX_REFERENCE_BACKLOG;
         if (backlog > 0) reference.skip(backlog);
-        const got = reference.pull(chain.reference, at, HALF_FRAME_SAMPLES);
-        if (got < HALF_FRAME_SAMPLES) {
-          chain.reference.fill(0, at + got, at + HALF_FRAME_SAMPLES);
+        const got = reference.pull(chain.reference, 0, CAPTURE_FRAME_SAMPLES);
+        if (got < CAPTURE_FRAME_SAMPLES) {
+          chain.reference.fill(0, got);
           this.referenceShort = true;
         }
-      } else chain.reference.fill(0, at, at + HALF_FRAME_SAMPLES);
-      this.half = half === 0 ? 1 : 0;
-      const report = chain.processHalf(half);
-      if (!report) continue;
+      } else chain.reference.fill(0);
+      const report = chain.process();
       if (this.referenceShort) this.stats.referenceUnderruns++;
       this.referenceShort = false;
       const seq = this.seq++;
@@ -133,10 +139,18 @@ export class CaptureEngine {
       onFrame?.(report, seq, muted);
       this.stats.frames++;
       if (output) {
+        if (!this.primed) {
+          // 480-sample frames do not divide into 128-sample quanta: the frame after the first
+          // completes up to 448 samples of input later than a steady pull would need it, so
+          // the output starts that much behind with silence (at 48 kHz 64 samples suffice:
+          // frames complete at multiples of 32 samples; with resampling, a whole quantum).
+          this.primed = true;
+          this.out.push(this.silence, 0, resampleOut ? RENDER_QUANTUM_FRAMES : OUTPUT_PRIME_48K);
+        }
         if (resampleOut) {
           resampleOut.input.set(samples);
-          this.out.push(resampleOut.output, 0, resampleOut.process(FRAME_SAMPLES));
-        } else this.out.push(samples, 0, FRAME_SAMPLES);
+          this.out.push(resampleOut.output, 0, resampleOut.process(CAPTURE_FRAME_SAMPLES));
+        } else this.out.push(samples, 0, CAPTURE_FRAME_SAMPLES);
       }
     }
 

@@ -1,5 +1,5 @@
 import { CaptureChain, Resampler } from '@concord/wasm-dsp';
-import { FRAME_SAMPLES, SAMPLE_RATE_HZ } from '../shared/constants.js';
+import { CAPTURE_FRAME_SAMPLES, SAMPLE_RATE_HZ } from '../shared/constants.js';
 import { FrameRing } from '../shared/FrameRing.js';
 import {
   CAPTURE_PROCESSOR,
@@ -13,8 +13,8 @@ import { CaptureEngine } from './CaptureEngine.js';
 
 // Shared empty channel list for a disconnected input/output: `[]` in process() would allocate.
 const NO_CHANNELS: readonly Float32Array[] = [];
-// Reports every 10 frames (200 ms): counters and level stay "a few times per second".
-const REPORT_EVERY_FRAMES = 10;
+// Reports every 20 frames of 10 ms (200 ms): counters and level stay "a few times per second".
+const REPORT_EVERY_FRAMES = 20;
 
 /**
  * The capture AudioWorkletProcessor: a thin Web Audio shell around {@link CaptureEngine}.
@@ -35,7 +35,11 @@ class CaptureProcessor extends AudioWorkletProcessor {
     this.port.onmessage = (e: MessageEvent<CaptureCommand>) => this.onCommand(e.data);
     try {
       const o = options.processorOptions as CaptureProcessorOptions;
-      const chain = CaptureChain.createSync(o.sources, { stages: o.stages, nsModel: o.nsModel });
+      const chain = CaptureChain.createSync(o.sources, {
+        stages: o.stages,
+        nsModel: o.nsModel,
+        frameSamples: CAPTURE_FRAME_SAMPLES,
+      });
       this.chain = chain;
       let resampleIn: Resampler | undefined;
       let resampleOut: Resampler | undefined;
@@ -49,7 +53,7 @@ class CaptureProcessor extends AudioWorkletProcessor {
         resampleOut = Resampler.createSync(o.resampler, {
           inRateHz: SAMPLE_RATE_HZ,
           outRateHz: sampleRate,
-          maxInputSamples: FRAME_SAMPLES,
+          maxInputSamples: CAPTURE_FRAME_SAMPLES,
         });
         this.resamplers = [resampleIn, resampleOut];
       }
@@ -64,7 +68,7 @@ class CaptureProcessor extends AudioWorkletProcessor {
         onFrame: (report, seq, muted) => {
           if (!frames) {
             // No shared memory: the frame travels as a transferred copy (the fallback path).
-            const samples = muted ? new Float32Array(FRAME_SAMPLES) : chain.output.slice();
+            const samples = muted ? new Float32Array(CAPTURE_FRAME_SAMPLES) : chain.output.slice();
             const flags = (report.speaking ? 1 : 0) | (muted ? 2 : 0);
             this.post(
               {

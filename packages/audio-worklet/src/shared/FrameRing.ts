@@ -1,4 +1,4 @@
-import { FRAME_SAMPLES } from './constants.js';
+import { CAPTURE_FRAME_SAMPLES } from './constants.js';
 import { SampleRing, type SampleRingHandle } from './SampleRing.js';
 
 /** Floats of metadata ahead of each frame in a {@link FrameRing}. */
@@ -22,14 +22,14 @@ export const FRAME_FLAG_SPEAKING = 1;
 export const FRAME_FLAG_MUTED = 2;
 
 /**
- * SPSC queue of 20 ms frames with metadata, on a {@link SampleRing}: each entry is
- * [seq, levelDbfs, speechProbability, flags, …960 samples]. A frame is pushed whole or not at
+ * SPSC queue of captured 10 ms frames with metadata, on a {@link SampleRing}: each entry is
+ * [seq, levelDbfs, speechProbability, flags, …480 samples] (`CAPTURE_FRAME_SAMPLES`). A frame is pushed whole or not at
  * all, and becomes visible to the consumer only once complete. No allocation.
  */
 export class FrameRing {
   private readonly ring: SampleRing;
   private readonly meta = new Float32Array(FRAME_META_FLOATS);
-  private static readonly ENTRY = FRAME_META_FLOATS + FRAME_SAMPLES;
+  private static readonly ENTRY = FRAME_META_FLOATS + CAPTURE_FRAME_SAMPLES;
 
   constructor(handle: SampleRingHandle) {
     this.ring = new SampleRing(handle);
@@ -65,7 +65,7 @@ export class FrameRing {
     m[2] = speechProbability;
     m[3] = flags;
     this.ring.push(m, 0, FRAME_META_FLOATS);
-    this.ring.push(samples, 0, FRAME_SAMPLES);
+    this.ring.push(samples, 0, CAPTURE_FRAME_SAMPLES);
     return true;
   }
 
@@ -95,7 +95,7 @@ export class FrameRing {
   pull(samples: Float32Array, meta: FrameMeta): boolean {
     if (this.ring.availableRead < FrameRing.ENTRY) return false;
     this.ring.pull(this.meta, 0, FRAME_META_FLOATS);
-    this.ring.pull(samples, 0, FRAME_SAMPLES);
+    this.ring.pull(samples, 0, CAPTURE_FRAME_SAMPLES);
     meta.seq = this.meta[0]!;
     meta.levelDbfs = this.meta[1]!;
     meta.speechProbability = this.meta[2]!;

@@ -1,6 +1,6 @@
 import {
   CAPTURE_PROCESSOR,
-  FRAME_SAMPLES,
+  CAPTURE_FRAME_SAMPLES,
   FrameRing,
   type CaptureCommand,
   type CaptureEvent,
@@ -29,9 +29,12 @@ export interface LocalAudioOptions {
   browserFallback?: boolean;
 }
 
-/** One processed 20 ms frame, as the transport receives it. */
+/** One processed frame, as the sender receives it. */
 export interface CapturedFrame {
-  /** 960 samples at 48 kHz (silence while muted). */
+  /**
+   * 480 samples (10 ms) at 48 kHz from the capture worklet, silence while muted; a custom
+   * `FrameSource` (a Node bot) may deliver 960 (20 ms).
+   */
   samples: Float32Array;
   /** Frame counter, level, speech probability and flags (bit 0 speaking, bit 1 muted). */
   meta: FrameMeta;
@@ -68,7 +71,7 @@ export type LocalAudioEvents = {
   error: [error: MediaError];
 };
 
-const FRAME_RING_FRAMES = 50; // 1 s of frames between the audio thread and the transport
+const FRAME_RING_FRAMES = 100; // 1 s of 10 ms frames between the audio thread and the sender
 // Without shared memory (or Atomics.waitAsync) frames are polled this often, ms.
 const POLL_MS = 10;
 // Upper bound of one wait for a frame: the loop re-checks that capture is still live, ms.
@@ -417,7 +420,7 @@ export class LocalAudio extends TypedEmitter<LocalAudioEvents> {
     if (this.frames) {
       while (this.frames.framesAvailable > 0) {
         const frame: CapturedFrame = {
-          samples: new Float32Array(FRAME_SAMPLES),
+          samples: new Float32Array(CAPTURE_FRAME_SAMPLES),
           meta: { seq: 0, levelDbfs: 0, speechProbability: 0, flags: 0 },
         };
         this.frames.pull(frame.samples, frame.meta);

@@ -75,7 +75,10 @@ describe('RemotePlayback', () => {
   it('validates frames and volumes, and posts gains', () => {
     const { node, posted } = fakeNode();
     const playback = new RemotePlayback(node, 4, true);
-    expect(() => playback.pushFrame('a', new Float32Array(480))).toThrow(RangeError);
+    expect(() => playback.pushFrame('a', new Float32Array(961))).toThrow(RangeError);
+    expect(() => playback.pushFrame('a', new Float32Array(0))).toThrow(RangeError);
+    expect(playback.pushFrame('a', new Float32Array(480))).toBe(true);
+    expect(playback.bufferedSamples('a')).toBe(480);
     expect(() => playback.setVolume('a', 2.1)).toThrow(RangeError);
     expect(() => playback.setVolume('a', Number.NaN)).toThrow(RangeError);
     playback.setVolume('a', 1.5);

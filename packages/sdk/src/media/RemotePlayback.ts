@@ -204,20 +204,22 @@ export class RemotePlayback {
   }
 
   /**
-   * Queues one decoded 20 ms frame (960 samples at 48 kHz) for `key` (attached on first use).
-   * Returns false when the frame was dropped (no slot, or the voice's buffer is full).
-   * @throws {RangeError} when `samples` does not hold 960 samples.
+   * Queues one decoded frame (1–960 samples at 48 kHz: 480, 10 ms, from the receiver) for `key`
+   * (attached on first use). Returns false when the frame was dropped (no slot, or the voice's
+   * buffer is full).
+   * @throws {RangeError} when `samples` is empty or holds more than 960 samples.
    */
   pushFrame(key: string, samples: Float32Array): boolean {
-    if (samples.length !== FRAME_SAMPLES)
-      throw new RangeError(`samples must hold ${FRAME_SAMPLES} samples, got ${samples.length}`);
+    const n = samples.length;
+    if (n < 1 || n > FRAME_SAMPLES)
+      throw new RangeError(`samples must hold 1–${FRAME_SAMPLES} samples, got ${n}`);
     if (!this.attach(key)) return false;
     const s = this.slots.get(key)!;
     if (s.ring) {
       // Whole frames or nothing: the audio thread drains per quantum, so free space is not a
       // multiple of a frame, and a partial write would cut the voice mid-frame.
-      if (s.ring.availableWrite < FRAME_SAMPLES) return false;
-      return s.ring.push(samples) === FRAME_SAMPLES;
+      if (s.ring.availableWrite < n) return false;
+      return s.ring.push(samples) === n;
     }
     const copy = samples.slice();
     this.post({ type: 'push', slot: s.slot, samples: copy }, [copy.buffer]);
@@ -225,8 +227,8 @@ export class RemotePlayback {
   }
 
   /**
-   * Whole frames queued for `key` that the audio thread has not played yet (shared-memory
-   * path); 0 for an unknown key, and 0 without shared memory.
+   * Whole 20 ms frames' worth of samples queued for `key` that the audio thread has not played
+   * yet (shared-memory path); 0 for an unknown key, and 0 without shared memory.
    */
   bufferedFrames(key: string): number {
     return Math.floor((this.bufferedSamples(key) ?? 0) / FRAME_SAMPLES);

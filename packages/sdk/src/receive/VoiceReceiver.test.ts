@@ -15,7 +15,15 @@ afterEach(() => {
   vi.useRealTimers();
 });
 
-function setup(owners: Record<number, StreamOwner> = { [SSRC]: { room: 'r', userId: 'bob' } }) {
+/** Opus TOC bytes (RFC 6716 §3.1): SILK wideband, one frame of 20 ms / of 10 ms. */
+const TOC_20MS = 9 << 3;
+const TOC_10MS = 8 << 3;
+
+function setup(
+  owners: Record<number, StreamOwner> = { [SSRC]: { room: 'r', userId: 'bob' } },
+  jitterBuffer: { pullSamples?: number; minDelayMs?: number } = {},
+  packetMs: 10 | 20 = 20,
+) {
   const transport = new FakeTransport();
   const sink = new FakeSink();
   const decoders: FakeDecoder[] = [];
@@ -23,7 +31,7 @@ function setup(owners: Record<number, StreamOwner> = { [SSRC]: { room: 'r', user
   const receiver = new VoiceReceiver({
     transport,
     createDecoder: () => {
-      const d = new FakeDecoder();
+      const d = new FakeDecoder(1);
       decoders.push(d);
       return d;
     },
@@ -31,17 +39,25 @@ function setup(owners: Record<number, StreamOwner> = { [SSRC]: { room: 'r', user
     sink: () => sink,
     rttMs: () => rttMs,
     now: () => Date.now(), // faked by vi.useFakeTimers
-    // A 40 ms buffer level with 20 ms packets: the one-frame hold floor these tests assume
-    // (the default, 20 ms with the arriving packet included, holds 20 ms packets not at all).
-    jitterBuffer: { minDelayMs: 40 },
+    // A 40 ms buffer level with 20 ms packets and 20 ms pulls: the one-frame hold floor these
+    // tests assume (the default, 20 ms with the arriving packet included, holds 20 ms packets
+    // not at all). 10 ms packets and pulls: the tests at the end.
+    jitterBuffer: { minDelayMs: 40, pullSamples: 960, ...jitterBuffer },
   });
   const qualities: [string, ConnectionQuality][] = [];
   receiver.on('connectionQualityChanged', (o, q) => qualities.push([o.userId, q]));
-  /** Packet `seq` carries byte0 = seq & 0xff (the fake decoder plays it as seq/256). */
+  /** Packet `seq` carries byte 1 = seq & 0xff (the fake decoder plays it as seq/256). */
   const deliver = (seq: number, ssrc = SSRC, extra: Partial<MediaFrameFields> = {}): void =>
     transport.deliver(
-      { ssrc, seq, timestamp: seq * 960, flags: MediaFlags.Speech, level: 20, ...extra },
-      Uint8Array.of(seq & 0xff, 1, 2),
+      {
+        ssrc,
+        seq,
+        timestamp: seq * packetMs * 48,
+        flags: MediaFlags.Speech,
+        level: 20,
+        ...extra,
+      },
+      Uint8Array.of(packetMs === 20 ? TOC_20MS : TOC_10MS, seq & 0xff, 2),
       Date.now(),
     );
   const setRtt = (ms: number): void => {
@@ -367,5 +383,31 @@ describe('VoiceReceiver', () => {
     await vi.advanceTimersByTimeAsync(3_000); // silence, shorter than the idle timeout
     expect(transport.reports.length).toBe(reportsWhileTalking);
     expect(receiver.qualityOf('bob')).toBe(quality);
+  });
+
+  it('10 ms packets and 10 ms pulls (the defaults): packets play in order without gaps, one pull per 10 ms', async () => {
+    const { sink, deliver } = setup(undefined, { pullSamples: 480, minDelayMs: 20 }, 10);
+    for (let seq = 1; seq <= 40; seq++) {
+      deliver(seq);
+      await vi.advanceTimersByTimeAsync(10);
+    }
+    await vi.advanceTimersByTimeAsync(100);
+    // The buffer may drop the first packet to reach its 20 ms target; after that, every one.
+    const seqs = played(sink);
+    expect(seqs[0]).toBeLessThanOrEqual(2);
+    expect(seqs).toEqual(Array.from({ length: 41 - seqs[0]! }, (_, k) => k + seqs[0]!));
+    expect(sink.frames.get('bob')!.length).toBe((40 * 10 + 100) / 10);
+  });
+
+  it('reads each packet’s duration from its Opus TOC: 20 ms packets play as two 10 ms pulls', async () => {
+    const { sink, deliver, receiver } = setup(undefined, { pullSamples: 480 }, 20);
+    await stream(
+      deliver,
+      Array.from({ length: 20 }, (_, k) => k + 1),
+    );
+    await vi.advanceTimersByTimeAsync(200);
+    const seqs = played(sink);
+    expect(seqs).toEqual(Array.from({ length: 20 }, (_, k) => [k + 1, k + 1]).flat());
+    expect(receiver.getStats().get('bob')!.concealed).toBe(0);
   });
 });

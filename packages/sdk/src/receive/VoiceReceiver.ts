@@ -1,4 +1,9 @@
-import { MediaFlags, type MediaFrame, type ReceiverReport } from '@concord/protocol';
+import {
+  MediaFlags,
+  opusPacketSamples,
+  type MediaFrame,
+  type ReceiverReport,
+} from '@concord/protocol';
 import type { OpusDecoderApi } from '@concord/wasm-dsp';
 import { InvalidStateError } from '../errors.js';
 import { getLogger } from '../logger.js';
@@ -12,7 +17,7 @@ import {
 import { EARLY_REPORT_MIN_PACKETS, ReportScheduler } from './ReportScheduler.js';
 import { TypedEmitter } from '../TypedEmitter.js';
 import { TimerPlayoutClock, type PlayoutClock } from './PlayoutClock.js';
-import { FRAME_MS, FRAME_SAMPLES, SAMPLE_RATE_HZ } from '@concord/audio-worklet';
+import { CAPTURE_FRAME_SAMPLES, SAMPLE_RATE_HZ } from '@concord/audio-worklet';
 import type { Transport } from '../transport/Transport.js';
 
 const SAMPLES_PER_MS = SAMPLE_RATE_HZ / 1000;
@@ -20,7 +25,8 @@ const SAMPLES_PER_MS = SAMPLE_RATE_HZ / 1000;
 /** Where decoded frames go: `RemotePlayback` satisfies it; Node apps and tests bring their own. */
 export interface PlaybackSink {
   /**
-   * Queues one 20 ms frame (960 samples at 48 kHz) for `key` (a user id). The receiver never
+   * Queues one decoded frame for `key` (a user id): `VoiceReceiverOptions.jitterBuffer.pullSamples`
+   * samples at 48 kHz, 480 (10 ms) by default, never more than 960. The receiver never
    * releases a voice: the room does when the participant leaves, so a volume set on a
    * participant survives pauses in their stream.
    */
@@ -34,7 +40,7 @@ export interface PlaybackSink {
   bufferedSamples?(key: string): number | undefined;
   /**
    * A clock that ticks as the sink consumes audio (the playback processor's render quanta), or
-   * undefined: the receiver then runs its own 20 ms timer.
+   * undefined: the receiver then runs its own timer, one tick per frame (10 ms by default).
    */
   playoutClock?(): PlayoutClock | undefined;
 }
@@ -79,7 +85,11 @@ export interface VoiceReceiverOptions {
    * jitter buffer then moves its delay by whole frames only.
    */
   createTimeStretcher?: () => JitterTimeStretcher | undefined;
-  /** Jitter buffer settings (the decoder and stretcher are supplied per sender). */
+  /**
+   * Jitter buffer settings (the decoder and stretcher are supplied per sender). `pullSamples`
+   * (the frame the sink gets) defaults to 480 here: 10 ms of audio per pull, so the delay moves
+   * on a 10 ms grid.
+   */
   jitterBuffer?: Omit<JitterBufferOptions, 'decoder' | 'timeStretcher'>;
   /** Receiver report and quality period, ms. Default 1,000. */
   reportIntervalMs?: number;
@@ -159,7 +169,7 @@ type Sender = {
  * {@link PlaybackSink.playoutClock}) and pulls a frame only when the voice's playback queue
  * drops below {@link PLAYOUT_LOW_WATER_SAMPLES}; the queue counts toward the jitter buffer's
  * minimum delay, so a frame waits in one place, not two. Elsewhere (Node, no shared memory) a
- * drift-free 20 ms timer pulls one frame per sender per tick. Every `reportIntervalMs` it sends a
+ * drift-free timer (one tick per 10 ms frame) pulls one frame per sender per tick. Every `reportIntervalMs` it sends a
  * RECEIVER_REPORT per room
  * (fractionLost, jitter, cumulative loss per sender) and updates each sender's connection
  * quality from `networkScore(loss, RTT, jitter)`.
@@ -177,6 +187,8 @@ export class VoiceReceiver extends TypedEmitter<VoiceReceiverEvents> {
   private reportTurn = 0;
   private tickErrors = 0;
   private closed = false;
+  private readonly pullSamples: number;
+  private readonly pullMs: number;
   private unknownFrames = 0;
   private pushErrors = 0;
 
@@ -192,11 +204,14 @@ export class VoiceReceiver extends TypedEmitter<VoiceReceiverEvents> {
     }
     s.lastArrivalMs = arrivalMs;
     try {
+      // The packet's duration is in its Opus TOC (10 or 20 ms; the jitter buffer refuses others).
+      const durationSamples = opusPacketSamples(frame.payload);
       s.jb.push(
         {
           seq: frame.seq,
           timestamp: frame.timestamp,
           payload: frame.payload,
+          ...(durationSamples > 0 && { durationSamples }),
           fec: (frame.flags & MediaFlags.Fec) !== 0,
           speech: (frame.flags & MediaFlags.Speech) !== 0,
           resumed: (frame.flags & MediaFlags.Resumed) !== 0,
@@ -224,6 +239,8 @@ export class VoiceReceiver extends TypedEmitter<VoiceReceiverEvents> {
       },
     );
     this.idleTimeoutMs = options.idleTimeoutMs ?? 10_000;
+    this.pullSamples = options.jitterBuffer?.pullSamples ?? CAPTURE_FRAME_SAMPLES;
+    this.pullMs = this.pullSamples / SAMPLES_PER_MS;
     options.transport.on('media', this.onMedia);
   }
 
@@ -300,8 +317,8 @@ export class VoiceReceiver extends TypedEmitter<VoiceReceiverEvents> {
    * Runs one tick now. With a sink that reports its queue ({@link PlaybackSink.bufferedSamples})
    * each stream whose queue is below {@link PLAYOUT_LOW_WATER_SAMPLES} gets frames pulled until
    * it is not (at most 3 per tick), the queue counting toward the jitter buffer's minimum delay;
-   * a stream the sink refuses (no mixer slot) is pulled at most once per 20 ms, as if played.
-   * Otherwise every stream gets one frame (a 20 ms timer calls this). Every report
+   * a stream the sink refuses (no mixer slot) is pulled at most once per frame period (10 ms), as if played.
+   * Otherwise every stream gets one frame (a 10 ms timer calls this). Every report
    * interval it sends the reports and updates quality. Called by the clock; public for tests and
    * custom clocks.
    * @throws {InvalidStateError} after `close()`.
@@ -326,13 +343,13 @@ export class VoiceReceiver extends TypedEmitter<VoiceReceiverEvents> {
         const frame = s.jb.pull(nowMs, queued / SAMPLES_PER_MS);
         if (!sink!.pushFrame(key, frame)) {
           // Nowhere to play it (every slot taken): keep the stream's clock at real time.
-          s.refusedUntilMs = nowMs + FRAME_MS;
+          s.refusedUntilMs = nowMs + this.pullMs;
           break;
         }
-        queued += FRAME_SAMPLES;
+        queued += frame.length;
       }
     }
-    if (this.reports.due(nowMs, FRAME_MS)) this.report(nowMs);
+    if (this.reports.due(nowMs, this.pullMs)) this.report(nowMs);
   }
 
   /** Reports sent early (fast feedback after a bad report, see `ReportScheduler`). */
@@ -371,6 +388,7 @@ export class VoiceReceiver extends TypedEmitter<VoiceReceiverEvents> {
     const timeStretcher = this.options.createTimeStretcher?.();
     const jb = new JitterBuffer({
       ...this.options.jitterBuffer,
+      pullSamples: this.pullSamples,
       decoder: this.options.createDecoder(),
       ...(timeStretcher && { timeStretcher }),
     });
@@ -458,7 +476,7 @@ export class VoiceReceiver extends TypedEmitter<VoiceReceiverEvents> {
 
   private startClock(): void {
     const clock =
-      this.options.sink()?.playoutClock?.() ?? new TimerPlayoutClock(FRAME_MS, this.now);
+      this.options.sink()?.playoutClock?.() ?? new TimerPlayoutClock(this.pullMs, this.now);
     this.clock = clock;
     this.reports.restart();
     this.log.debug('playout clock', { kind: clock.kind });

@@ -90,6 +90,18 @@ describe('AdaptiveBitrateController', () => {
       fec: true,
       expectedLossPct: 5,
     });
+    // 10 ms packets above 24 kbit/s, 20 ms at and below it (the packet overhead outweighs 10 ms).
+    const frameMsAt = new Map(decisions.map(({ d }) => [d.bitrateBps, d.frameMs]));
+    expect([...frameMsAt].sort((a, b) => a[0] - b[0])).toEqual([
+      [16_000, 20],
+      [24_000, 20],
+      [32_000, 10],
+      [48_000, 10],
+      [64_000, 10],
+      [96_000, 10],
+      [128_000, 10],
+    ]);
+    expect(controller({ frameMs: 20 }).decision.frameMs).toBe(20);
   });
 
   it('steps down on random 5 % loss as one-second reports see it (0–10 %), with 17 ms jitter', () => {
@@ -255,6 +267,7 @@ describe('AdaptiveBitrateController', () => {
     expect(() => controller({ startBitrateBps: 50_000 })).toThrow(RangeError);
     expect(() => controller({ ladderBps: [32_000, 16_000] })).toThrow(RangeError);
     expect(() => controller({ upThreshold: 0.3 })).toThrow(RangeError);
+    expect(() => controller({ frameMs: 40 as 20 })).toThrow(/frameMs/);
     const abr = controller();
     expect(() => abr.update({ ...CLEAN, lossPct: -1 }, 0)).toThrow(/lossPct/);
     expect(() => abr.update({ ...CLEAN, rttMs: Number.NaN }, 0)).toThrow(/rttMs/);

@@ -26,10 +26,10 @@ function setup(targets: SendTarget[] = [{ room: 'r', ssrc: 0x1234_5678, muted: f
 }
 
 describe('VoiceSender', () => {
-  it('configures the encoder for 20 ms, DTX and the ABR start (48 kbit/s, no FEC)', () => {
+  it('configures the encoder for 10 ms, DTX and the ABR start (48 kbit/s, no FEC)', () => {
     const { encoder } = setup();
     expect(encoder.configured[0]).toEqual({
-      frameMs: 20,
+      frameMs: 10,
       bitrateBps: 48_000,
       fec: false,
       packetLossPercent: 0,
@@ -37,7 +37,7 @@ describe('VoiceSender', () => {
     });
   });
 
-  it('turns frames into media frames with ssrc, seq +1, timestamp +960, speech flag and level', () => {
+  it('turns 10 ms frames into media frames with ssrc, seq +1, timestamp +480, speech flag and level', () => {
     const { source, transport } = setup();
     source.emit(-20.4, 1);
     source.emit(-35.6, 0);
@@ -45,7 +45,7 @@ describe('VoiceSender', () => {
     const frames = transport.sent.map((s) => s.frame);
     expect(frames.map((f) => f.ssrc)).toEqual([0x1234_5678, 0x1234_5678, 0x1234_5678]);
     expect(frames.map((f) => f.seq)).toEqual([0x8000, 0x8001, 0x8002]);
-    expect(frames.map((f) => f.timestamp)).toEqual([0x8000_0000, 0x8000_03c0, 0x8000_0780]);
+    expect(frames.map((f) => f.timestamp)).toEqual([0x8000_0000, 0x8000_01e0, 0x8000_03c0]);
     expect(frames.map((f) => f.flags & MediaFlags.Speech)).toEqual([MediaFlags.Speech, 0, 0]);
     expect(frames.map((f) => f.level)).toEqual([20, 36, 127]);
     expect(frames[0]!.payload).toEqual(new Uint8Array(10).fill(0xfc));
@@ -71,7 +71,7 @@ describe('VoiceSender', () => {
     source.emit();
     const frames = transport.sent.map((s) => s.frame);
     expect(frames.map((f) => f.seq)).toEqual([0x8000, 0x8001]);
-    expect(frames[1]!.timestamp - frames[0]!.timestamp).toBe(4 * 960);
+    expect(frames[1]!.timestamp - frames[0]!.timestamp).toBe(4 * 480);
     expect(encoder.encoded).toBe(2); // nothing is encoded when nothing would be sent
   });
 
@@ -86,7 +86,7 @@ describe('VoiceSender', () => {
     source.emit();
     const accepted = [transport.sent[0]!, transport.sent[4]!].map((s) => s.frame);
     expect(accepted.map((f) => f.seq)).toEqual([0x8000, 0x8001]);
-    expect(accepted[1]!.timestamp - accepted[0]!.timestamp).toBe(4 * 960);
+    expect(accepted[1]!.timestamp - accepted[0]!.timestamp).toBe(4 * 480);
     expect(sender.getStats()).toMatchObject({ framesSent: 2, framesDropped: 3 });
   });
 
@@ -98,7 +98,7 @@ describe('VoiceSender', () => {
     const frames = transport.sent.map((s) => s.frame);
     expect(frames.map((f) => f.seq)).toEqual([0x8000, 0x8001, 0x8002]);
     expect(frames.map((f) => (f.flags & MediaFlags.Dtx) !== 0)).toEqual([false, true, false]);
-    expect(frames[2]!.timestamp - frames[1]!.timestamp).toBe(3 * 960);
+    expect(frames[2]!.timestamp - frames[1]!.timestamp).toBe(3 * 480);
     expect(sender.getStats().dtxSkipped).toBe(2);
   });
 
@@ -209,9 +209,79 @@ describe('VoiceSender', () => {
     encoder.flush();
     expect(transport.sent.map((s) => `${s.room}:${s.frame.seq}:${s.frame.timestamp}`)).toEqual([
       'a:32768:2147483648',
-      'a:32769:2147484608',
-      'a:32770:2147485568',
+      'a:32769:2147484128',
+      'a:32770:2147484608',
     ]);
+  });
+
+  it('a 20 ms frame (a Node source) makes two 10 ms packets; other lengths are refused', () => {
+    const { source, transport, encoder, sender } = setup();
+    source.emit(-20, 1, 960);
+    const frames = transport.sent.map((s) => s.frame);
+    expect(frames.map((f) => f.seq)).toEqual([0x8000, 0x8001]);
+    expect(frames.map((f) => f.timestamp - 0x8000_0000)).toEqual([0, 480]);
+    expect(encoder.encodedLengths).toEqual([480, 480]);
+    source.emit(-20, 1, 500);
+    expect(transport.sent).toHaveLength(2);
+    expect(sender.getStats()).toMatchObject({ framesRefused: 1, packetMs: 10 });
+  });
+
+  it('frameMs 20: two 10 ms frames per packet, speech if either is, level of the louder, muted only if both are', () => {
+    const source = new FakeFrameSource();
+    const transport = new FakeTransport();
+    const encoder = new FakeEncoder();
+    new VoiceSender({
+      source,
+      transport,
+      encoder,
+      targets: () => [{ room: 'r', ssrc: 7, muted: false }],
+      abr: { frameMs: 20 },
+      random: () => 0,
+    });
+    expect(encoder.configured[0]).toMatchObject({ frameMs: 20 });
+    source.emit(-40, 0);
+    expect(transport.sent).toHaveLength(0);
+    source.emit(-20, 1);
+    source.emit(-30, 2 /* muted */);
+    source.emit(-50, 0);
+    source.emit(-30, 2);
+    source.emit(-30, 2);
+    const frames = transport.sent.map((s) => s.frame);
+    expect(frames.map((f) => f.timestamp)).toEqual([0, 960]);
+    expect(frames.map((f) => f.flags & MediaFlags.Speech)).toEqual([MediaFlags.Speech, 0]);
+    expect(frames.map((f) => f.level)).toEqual([20, 30]);
+    expect(encoder.encodedLengths).toEqual([960, 960]); // the third packet was muted: not encoded
+  });
+
+  it('switches to 20 ms packets at the lowest rungs, at a packet boundary, and back to 10 ms', () => {
+    const { source, transport, encoder, sender, advance } = setup();
+    source.emit();
+    sender.handleRtt(20);
+    const report = (fractionLost: number, jitterMs: number): void =>
+      sender.handleReceiverReport({ fromUserId: 'b', ssrc: 0x1234_5678, fractionLost, jitterMs });
+    for (let t = 0; t < 20 && sender.decision.bitrateBps > 24_000; t++) {
+      report(40, 30);
+      advance(1_100);
+    }
+    expect(sender.decision).toMatchObject({ bitrateBps: 24_000, frameMs: 20 });
+    expect(encoder.settings.frameMs).toBe(10); // applied with the next packet
+    source.emit();
+    expect(encoder.settings.frameMs).toBe(20);
+    const before = transport.sent.length;
+    source.emit();
+    expect(transport.sent).toHaveLength(before); // half a packet
+    source.emit();
+    expect(transport.sent).toHaveLength(before + 1);
+    const [a, b] = transport.sent.slice(before - 1).map((s) => s.frame);
+    expect(b!.timestamp - a!.timestamp).toBe(480); // the last 10 ms packet, then a 20 ms one
+    expect(sender.getStats().packetMs).toBe(20);
+    for (let t = 0; t < 20 && sender.decision.bitrateBps <= 24_000; t++) {
+      report(0, 1);
+      advance(1_100);
+    }
+    source.emit();
+    source.emit();
+    expect(encoder.settings.frameMs).toBe(10);
   });
 
   it('close() destroys the encoder, stops sending, and later calls throw InvalidStateError', () => {

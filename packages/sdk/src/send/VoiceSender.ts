@@ -9,16 +9,26 @@ import {
   type AdaptiveBitrateOptions,
   type NetworkSample,
 } from './AdaptiveBitrateController.js';
-import { FRAME_FLAG_MUTED, FRAME_FLAG_SPEAKING, FRAME_SAMPLES } from '@concord/audio-worklet';
+import {
+  CAPTURE_FRAME_SAMPLES,
+  FRAME_FLAG_MUTED,
+  FRAME_FLAG_SPEAKING,
+  FRAME_SAMPLES,
+  SAMPLE_RATE_HZ,
+} from '@concord/audio-worklet';
 import { opusPacketHasLbrr } from '../receive/opusPacket.js';
 import type { CapturedFrame } from '../media/LocalAudio.js';
 import { TypedEmitter } from '../TypedEmitter.js';
 import type { Transport } from '../transport/Transport.js';
 
+const SAMPLES_PER_MS = SAMPLE_RATE_HZ / 1000;
 /** A receiver's report counts for the ABR this long after it arrived, ms. */
 const REPORT_TTL_MS = 3_000;
 
-/** Where captured 20 ms frames come from: `LocalAudio`, or a bot's/test's own source. */
+/**
+ * Where captured frames come from: `LocalAudio` (10 ms frames), or a bot's/test's own source
+ * (10 or 20 ms frames: 480 or 960 samples at 48 kHz).
+ */
 export interface FrameSource {
   /** Subscribes to every processed frame; returns an unsubscribe function. */
   onFrame(listener: (frame: CapturedFrame) => void): () => void;
@@ -30,8 +40,9 @@ export interface FrameSource {
  */
 export interface SenderEncoder {
   /**
-   * Encodes one 20 ms frame (960 samples); `done` receives the packet — synchronously or later,
-   * but in call order. The packet is valid only during `done`.
+   * Encodes one packet's PCM (480 or 960 samples, as the last `configure({ frameMs })` said);
+   * `done` receives the packet — synchronously or later, but in call order. The packet is valid
+   * only during `done`; `pcm` may be reused once `encode` returns.
    */
   encode(pcm: Float32Array, done: (packet: Uint8Array) => void): void;
   /** Applies settings from the next frame on. */
@@ -68,7 +79,10 @@ export interface VoiceSenderOptions {
   source: FrameSource;
   /** Where media frames go. */
   transport: Transport;
-  /** The Opus encoder (owned: `close()` destroys it). Configured here: 20 ms, DTX on, ABR's bitrate/FEC. */
+  /**
+   * The Opus encoder (owned: `close()` destroys it). Configured here: the ABR's packet duration
+   * (10 ms, 20 ms at the lowest rungs), bitrate and FEC, DTX on.
+   */
   encoder: SenderEncoder;
   /** The streams to feed, asked once per frame (cheap: a handful of rooms). */
   targets: () => Iterable<SendTarget>;
@@ -90,8 +104,12 @@ export type VoiceSenderEvents = {
 
 /** Counters of a {@link VoiceSender}; a snapshot. */
 export interface VoiceSenderStats {
-  /** Frames run through the encoder. */
+  /** Packets run through the encoder. */
   framesEncoded: number;
+  /** The current packet duration, ms (10, or 20 at the lowest rungs or when configured). */
+  packetMs: number;
+  /** Captured frames refused for a length other than 480 or 960 samples. */
+  framesRefused: number;
   /** Media frames handed to the transport (all streams). */
   framesSent: number;
   /** Media frames the transport dropped. */
@@ -115,10 +133,15 @@ export interface VoiceSenderStats {
 type StreamState = { seq: number; timestamp: number; inDtx: boolean; seen: boolean };
 
 /**
- * This client's outgoing voice: each captured 20 ms frame is Opus-encoded once and sent as a
- * media frame on every room stream that is not muted, each with its own ssrc, seq (+1 per frame
- * the transport took) and RTP timestamp (+960 per captured frame, sent or not, so muting and DTX pauses
- * appear to receivers as timestamp jumps, never as loss). Flags: speech from the VAD bit, FEC
+ * This client's outgoing voice: captured frames (10 ms from the capture worklet) are gathered
+ * into packets of the ABR's duration — 10 ms by default, 20 ms at the lowest rungs
+ * (`LONG_PACKET_MAX_BITRATE_BPS`) — each Opus-encoded once and sent as a media frame on
+ * every room stream that is not muted, each with its own ssrc, seq (+1 per packet the transport
+ * took) and RTP timestamp (+480 or +960 per packet, sent or not, so muting and DTX pauses
+ * appear to receivers as timestamp jumps, never as loss). The packet's duration is in its Opus
+ * TOC byte (RFC 6716 §3.1), which receivers read; a change of duration takes effect at a packet
+ * boundary. A packet is speech when any of its frames is, muted when all are, and its level is
+ * its loudest frame's. Flags: speech from the VAD bit, FEC
  * when the packet carries LBRR, DTX on the first ≤ 2-byte packet of a pause — the rest of the
  * pause is not sent (RFC 7587 §3.1.3). DTX is enabled in the encoder only while the VAD bit is
  * clear. Level = −dBov of the frame (RFC 6464), 127 = silence.
@@ -149,6 +172,15 @@ export class VoiceSender extends TypedEmitter<VoiceSenderEvents> {
   private closed = false;
   private dtx = true;
   private applied: { bitrateBps: number; fec: boolean; expectedLossPct: number };
+  // The packet being gathered: PCM, samples in it, and its frames' merged metadata.
+  private readonly pcm = new Float32Array(FRAME_SAMPLES);
+  private readonly pcm10 = this.pcm.subarray(0, CAPTURE_FRAME_SAMPLES);
+  private filled = 0;
+  private packetSamples: number;
+  private packetSpeaking = false;
+  private packetMuted = true;
+  private packetLevelDbfs = Number.NEGATIVE_INFINITY;
+  private refused = 0;
   private lastSample: NetworkSample | undefined;
   private readonly counters = {
     framesEncoded: 0,
@@ -165,8 +197,9 @@ export class VoiceSender extends TypedEmitter<VoiceSenderEvents> {
     this.abr = new AdaptiveBitrateController(options.abr);
     const d = this.abr.decision;
     this.applied = { bitrateBps: d.bitrateBps, fec: d.fec, expectedLossPct: d.expectedLossPct };
+    this.packetSamples = d.frameMs * SAMPLES_PER_MS;
     options.encoder.configure({
-      frameMs: 20,
+      frameMs: d.frameMs,
       bitrateBps: d.bitrateBps ?? DEFAULT_START_BITRATE_BPS,
       fec: d.fec,
       packetLossPercent: d.expectedLossPct,
@@ -190,6 +223,8 @@ export class VoiceSender extends TypedEmitter<VoiceSenderEvents> {
     const d = this.abr.decision;
     return {
       framesEncoded: c.framesEncoded,
+      packetMs: this.packetSamples / SAMPLES_PER_MS,
+      framesRefused: this.refused,
       framesSent: c.framesSent,
       framesDropped: c.framesDropped,
       dtxSkipped: c.dtxSkipped,
@@ -276,9 +311,37 @@ export class VoiceSender extends TypedEmitter<VoiceSenderEvents> {
 
   private onFrame(frame: CapturedFrame): void {
     if (this.closed) return;
-    const { meta } = frame;
-    const captureMuted = (meta.flags & FRAME_FLAG_MUTED) !== 0;
-    // Streams this frame belongs to; those gone since the last frame are forgotten.
+    const { samples, meta } = frame;
+    const n = samples.length;
+    if (n !== CAPTURE_FRAME_SAMPLES && n !== FRAME_SAMPLES) {
+      if (this.refused++ === 0) this.log.warn('captured frame refused', { samples: n });
+      return;
+    }
+    const speaking = (meta.flags & FRAME_FLAG_SPEAKING) !== 0;
+    const muted = (meta.flags & FRAME_FLAG_MUTED) !== 0;
+    // A 20 ms frame into 10 ms packets makes two packets; 10 ms frames into 20 ms ones, one per two.
+    for (let at = 0; at < n;) {
+      const take = Math.min(n - at, this.packetSamples - this.filled);
+      this.pcm.set(take === n ? samples : samples.subarray(at, at + take), this.filled);
+      this.filled += take;
+      at += take;
+      this.packetSpeaking ||= speaking;
+      this.packetMuted &&= muted;
+      if (meta.levelDbfs > this.packetLevelDbfs) this.packetLevelDbfs = meta.levelDbfs;
+      if (this.filled === this.packetSamples) this.onPacket();
+    }
+  }
+
+  private onPacket(): void {
+    const samples = this.packetSamples;
+    const speaking = this.packetSpeaking;
+    const captureMuted = this.packetMuted;
+    const level = audioLevel(this.packetLevelDbfs);
+    this.filled = 0;
+    this.packetSpeaking = false;
+    this.packetMuted = true;
+    this.packetLevelDbfs = Number.NEGATIVE_INFINITY;
+    // Streams this packet belongs to; those gone since the last packet are forgotten.
     let anySend = false;
     for (const s of this.streams.values()) s.seen = false;
     const targets: SendTarget[] = [];
@@ -303,7 +366,6 @@ export class VoiceSender extends TypedEmitter<VoiceSenderEvents> {
     if (anySend) {
       // DTX follows Concord's VAD: off while it hears speech, so libopus's own activity detector
       // (which also classifies steady tones and music as inactive) never cuts a talker off.
-      const speaking = (meta.flags & FRAME_FLAG_SPEAKING) !== 0;
       if (speaking === this.dtx) {
         this.dtx = !speaking;
         this.options.encoder.configure({ dtx: this.dtx });
@@ -316,14 +378,20 @@ export class VoiceSender extends TypedEmitter<VoiceSenderEvents> {
         if (t.muted || captureMuted) s.inDtx = false;
         else sends.push({ room: t.room, ssrc: t.ssrc, timestamp: s.timestamp });
       }
-      const level = audioLevel(meta.levelDbfs);
       this.counters.framesEncoded++;
-      this.options.encoder.encode(frame.samples, (packet) =>
+      this.options.encoder.encode(samples === FRAME_SAMPLES ? this.pcm : this.pcm10, (packet) =>
         this.send(sends, packet, speaking, level),
       );
     }
-    // Every captured frame advances every stream's clock, sent or not.
-    for (const s of this.streams.values()) s.timestamp = (s.timestamp + FRAME_SAMPLES) >>> 0;
+    // Every packet's worth of capture advances every stream's clock, sent or not.
+    for (const s of this.streams.values()) s.timestamp = (s.timestamp + samples) >>> 0;
+    // A new packet duration from the ABR starts here, at a packet boundary.
+    const want = this.abr.decision.frameMs * SAMPLES_PER_MS;
+    if (want !== this.packetSamples) {
+      this.packetSamples = want;
+      this.options.encoder.configure({ frameMs: this.abr.decision.frameMs });
+      this.log.debug('packet duration', { ms: want / SAMPLES_PER_MS });
+    }
   }
 
   private send(

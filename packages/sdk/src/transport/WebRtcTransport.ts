@@ -16,7 +16,7 @@ import { TypedEmitter } from '../TypedEmitter.js';
 
 /** Opus settings of the WebRTC producer (RFC 7587 fmtp parameters). */
 export interface WebRtcOpusOptions {
-  /** Packet duration, ms (default 20). */
+  /** Packet duration, ms (default 10, as on the WebSocket path: 10 ms less delay than 20). */
   ptimeMs?: 10 | 20;
 }
 
@@ -412,7 +412,7 @@ export class WebRtcTransport extends TypedEmitter<WebRtcTransportEvents> {
         opusStereo: false,
         opusDtx: true,
         opusFec: true,
-        opusPtime: this.options.opus?.ptimeMs ?? 20,
+        opusPtime: this.options.opus?.ptimeMs ?? 10,
         opusMaxAverageBitrate: MAX_BITRATE_BPS,
       },
     });

@@ -39,10 +39,10 @@ export class FakeFrameSource implements FrameSource {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
   }
-  /** A silent frame with this level and flags (bit 0 speaking, bit 1 muted). */
-  emit(levelDbfs = -20, flags = 1): void {
+  /** A silent 10 ms frame (as the capture worklet sends) with this level and flags (bit 0 speaking, bit 1 muted). */
+  emit(levelDbfs = -20, flags = 1, samples = 480): void {
     this.emitFrame({
-      samples: new Float32Array(960),
+      samples: new Float32Array(samples),
       meta: { seq: 0, levelDbfs, speechProbability: 0.9, flags },
     });
   }
@@ -56,12 +56,15 @@ export class FakeEncoder implements SenderEncoder {
   readonly configured: Partial<OpusEncoderSettings>[] = [];
   readonly next: Uint8Array[] = [];
   encoded = 0;
+  /** PCM length of each encode call. */
+  readonly encodedLengths: number[] = [];
   destroyed = false;
   /** Answers synchronously, or queues the answer for `flush()` when `async` is set. */
   async = false;
   private readonly queued: (() => void)[] = [];
-  encode(_pcm: Float32Array, done: (packet: Uint8Array) => void): void {
+  encode(pcm: Float32Array, done: (packet: Uint8Array) => void): void {
     this.encoded++;
+    this.encodedLengths.push(pcm.length);
     const packet = this.next.shift() ?? new Uint8Array(10).fill(0xfc);
     if (this.async) this.queued.push(() => done(packet));
     else done(packet);
@@ -82,12 +85,16 @@ export class FakeEncoder implements SenderEncoder {
   }
 }
 
-/** Decodes packet byte 0 to a constant frame of value byte0/256; PLC and FEC give −1 and −0.5. */
+/**
+ * Decodes packet byte `idByte` (default 0) to a constant frame of value byte/256, as long as
+ * `out`; PLC and FEC give −1 and −0.5.
+ */
 export class FakeDecoder implements OpusDecoderApi {
   destroyed = false;
+  constructor(private readonly idByte = 0) {}
   decode(packet: Uint8Array, out: Float32Array): number {
-    out.fill(packet[0]! / 256);
-    return 960;
+    out.fill(packet[this.idByte]! / 256);
+    return out.length;
   }
   decodeFec(_next: Uint8Array, out: Float32Array): number {
     out.fill(-0.5);
