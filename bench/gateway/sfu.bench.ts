@@ -58,7 +58,16 @@ const MEASURE_MS = 3_000;
 const OPUS_PT = 100;
 
 interface Room {
-  senders: { socket: dgram.Socket; port: number; ssrc: number; seq: number; ts: number }[];
+  // `packet`: each sender's own buffer (dgram sends asynchronously, so one shared buffer would
+  // go out with the last header written), reused every 20 ms.
+  senders: {
+    socket: dgram.Socket;
+    port: number;
+    ssrc: number;
+    seq: number;
+    ts: number;
+    packet: Buffer;
+  }[];
 }
 
 async function main(): Promise<void> {
@@ -117,7 +126,9 @@ async function main(): Promise<void> {
       producerIds.push(producer.id);
       const socket = dgram.createSocket('udp4');
       await new Promise<void>((res) => socket.bind(0, '127.0.0.1', res));
-      room.senders.push({ socket, port: t.tuple.localPort, ssrc, seq: 0, ts: 0 });
+      const packet = Buffer.alloc(12 + PAYLOAD_BYTES);
+      packet.set(payload, 12);
+      room.senders.push({ socket, port: t.tuple.localPort, ssrc, seq: 0, ts: 0, packet });
     }
     for (let m = 0; m < ROOM_SIZE; m++) {
       const t = await router.createPlainTransport({
@@ -135,13 +146,12 @@ async function main(): Promise<void> {
     rooms.push(room);
   }
 
-  const packet = Buffer.alloc(12 + PAYLOAD_BYTES);
-  packet.set(payload, 12);
   let active = 0;
   let sent = 0;
   const timer = setInterval(() => {
     for (let r = 0; r < active; r++) {
       for (const s of rooms[r]!.senders) {
+        const packet = s.packet;
         packet[0] = 0x80;
         packet[1] = OPUS_PT;
         packet.writeUInt16BE(s.seq, 2);

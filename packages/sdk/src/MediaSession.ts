@@ -1,6 +1,8 @@
 import type { MediaFrame } from '@concord/protocol';
 import {
+  compileKernel,
   readOpusWasm,
+  TimeStretcher,
   WasmOpusDecoder,
   WasmOpusEncoder,
   type OpusWasmSource,
@@ -9,7 +11,7 @@ import type { GatewayConnection } from './connection/GatewayConnection.js';
 import { InvalidStateError } from './errors.js';
 import { getLogger } from './logger.js';
 import type { AbrDecision, AdaptiveBitrateOptions } from './send/AdaptiveBitrateController.js';
-import { loadOpusWasm } from './media/AudioAssets.js';
+import { loadOpusWasm, loadTimeStretchWasm } from './media/AudioAssets.js';
 import { ConnectionQualityTracker, type ConnectionQuality } from './stats/connectionQuality.js';
 import type { JitterBufferOptions } from './receive/JitterBuffer.js';
 import type { Room } from './room/Room.js';
@@ -68,7 +70,13 @@ export interface MediaOptions {
    */
   opusWasm?: OpusWasmSource | (() => Promise<OpusWasmSource>);
   /** Jitter buffer settings. */
-  jitterBuffer?: Omit<JitterBufferOptions, 'decoder'>;
+  jitterBuffer?: Omit<JitterBufferOptions, 'decoder' | 'timeStretcher'>;
+  /**
+   * Time-scale modification in the jitter buffers (default true): the delay moves by a pitch
+   * period at a time inside speech (WSOLA, the `tsm` WASM kernel) instead of by whole frames.
+   * When the kernel cannot be loaded, media runs without it (logged).
+   */
+  timeStretch?: boolean;
   /** Adaptive bitrate settings. */
   abr?: AdaptiveBitrateOptions;
   /**
@@ -224,12 +232,15 @@ export class MediaSession extends TypedEmitter<MediaSessionEvents> {
       throw error;
     }
     if (this.state.status !== 'loading') return; // closed meanwhile
-    const encoder = await this.createEncoder(source);
+    const [encoder, tsm] = await Promise.all([
+      this.createEncoder(source),
+      this.loadTimeStretcher(),
+    ]);
     if (this.state.status !== 'loading') {
       encoder.destroy();
       return;
     }
-    this.run(source, encoder);
+    this.run(source, encoder, tsm);
   }
 
   /** Ends the streams of a participant who left `room` (or all of the room when no user). */
@@ -293,6 +304,10 @@ export class MediaSession extends TypedEmitter<MediaSessionEvents> {
         targetDelayMs: r.jitterBufferDelayMs,
         concealed: r.concealedFrames,
         fecRecovered: r.fecPackets,
+        // The browser's own NetEq stretches time; its counts are not exposed per operation here.
+        timeStretch: true,
+        accelerated: 0,
+        expanded: 0,
         late: 0,
         received: r.received,
         quality: r.quality,
@@ -337,6 +352,21 @@ export class MediaSession extends TypedEmitter<MediaSessionEvents> {
     return loadOpusWasm(this.host.assetsUrl());
   }
 
+  /** The TSM kernel, compiled; undefined when turned off or unavailable (whole-frame moves). */
+  private async loadTimeStretcher(): Promise<WebAssembly.Module | undefined> {
+    if (this.options.timeStretch === false) return undefined;
+    try {
+      return isNode()
+        ? await compileKernel('tsm')
+        : await loadTimeStretchWasm(this.host.assetsUrl());
+    } catch (err) {
+      this.log.warn('time stretching unavailable: the jitter buffer moves by whole frames', {
+        err,
+      });
+      return undefined;
+    }
+  }
+
   /**
    * Browsers: libopus in the codec worker (`concord-codec-worker.js` beside the other assets),
    * falling back to the main thread when the worker cannot start. Node: inline.
@@ -358,7 +388,11 @@ export class MediaSession extends TypedEmitter<MediaSessionEvents> {
     return inlineEncoder(WasmOpusEncoder.createSync(source, settings));
   }
 
-  private run(source: OpusWasmSource, encoder: SenderEncoder): void {
+  private run(
+    source: OpusWasmSource,
+    encoder: SenderEncoder,
+    tsm: WebAssembly.Module | undefined,
+  ): void {
     const { host, options } = this;
     const connection = host.connection;
     const transport = new WebSocketMediaTransport(
@@ -375,6 +409,7 @@ export class MediaSession extends TypedEmitter<MediaSessionEvents> {
     const receiver = new VoiceReceiver({
       transport,
       createDecoder: () => WasmOpusDecoder.createSync(source),
+      ...(tsm && { createTimeStretcher: () => TimeStretcher.createSync(tsm) }),
       resolve: (ssrc) => this.resolve(ssrc),
       sink: () => options.playbackSink ?? host.sink(),
       rttMs: host.rttMs,

@@ -178,6 +178,7 @@ describe('media path (real gateway)', () => {
     expect(medianSnrDb).toBeGreaterThan(30);
     expect(goodShare).toBeGreaterThan(0.9);
     const statsB = bob.getStats().participants['alice']!;
+    expect(statsB.timeStretch).toBe(true); // the tsm kernel is wired into bob's jitter buffer
     expect(statsB.lossPct).toBe(0);
     expect(statsB.concealed).toBe(0);
 

@@ -98,10 +98,22 @@ const opusCache = new Map<string, Promise<WebAssembly.Module>>();
  */
 export function loadOpusWasm(baseUrl: string): Promise<WebAssembly.Module> {
   const base = baseUrl.endsWith('/') ? baseUrl : `${baseUrl}/`;
-  const url = new URL(
-    opusWasmSimdSupported() ? OPUS_WASM_ASSETS.simd : OPUS_WASM_ASSETS.scalar,
-    base,
-  ).href;
+  return compileAsset(
+    new URL(opusWasmSimdSupported() ? OPUS_WASM_ASSETS.simd : OPUS_WASM_ASSETS.scalar, base).href,
+  );
+}
+
+/**
+ * Fetches and compiles the time-scale modification kernel (`tsm.wasm`) from `baseUrl`, once
+ * per URL, for the jitter buffers' `TimeStretcher`s. Main thread or a worker.
+ * @throws {MediaError} `CONCORD_ERR_MEDIA_ASSETS` when it cannot be fetched or compiled.
+ */
+export function loadTimeStretchWasm(baseUrl: string): Promise<WebAssembly.Module> {
+  const base = baseUrl.endsWith('/') ? baseUrl : `${baseUrl}/`;
+  return compileAsset(new URL('tsm.wasm', base).href);
+}
+
+function compileAsset(url: string): Promise<WebAssembly.Module> {
   let hit = opusCache.get(url);
   if (!hit) {
     hit = (async () => {

@@ -127,6 +127,15 @@ export interface ParticipantMediaStats {
   concealed: number;
   /** Lost frames rebuilt from in-band FEC. */
   fecRecovered: number;
+  /**
+   * Whether the delay moves by pitch periods (a time stretcher is attached) rather than by
+   * whole frames.
+   */
+  timeStretch: boolean;
+  /** Pitch periods removed to lower the delay (accelerate) so far. */
+  accelerated: number;
+  /** Pitch periods inserted to raise it (preemptive expand) so far. */
+  expanded: number;
   /** Packets that came too late to play. */
   late: number;
   /** Packets received. */
@@ -152,6 +161,7 @@ type Sender = {
   readonly ssrc: number;
   readonly owner: StreamOwner;
   readonly jb: JitterBuffer;
+  readonly stretching: boolean;
   readonly quality: ConnectionQualityTracker;
   lastArrivalMs: number;
   /** Packets received when the last report was made. */
@@ -269,6 +279,7 @@ export class VoiceReceiver extends TypedEmitter<VoiceReceiverEvents> {
 
   private statsOf(s: Sender): ParticipantMediaStats {
     const st = s.jb.getStats();
+    const ops = s.jb.getOperationStats();
     return {
       room: s.owner.room,
       ssrc: s.ssrc,
@@ -278,6 +289,9 @@ export class VoiceReceiver extends TypedEmitter<VoiceReceiverEvents> {
       targetDelayMs: st.targetDelayMs,
       concealed: st.concealed,
       fecRecovered: st.fecRecovered,
+      timeStretch: s.stretching,
+      accelerated: ops.accelerate.count,
+      expanded: ops.preemptiveExpand.count,
       late: st.late,
       received: st.received,
       quality: s.quality.quality,
@@ -397,6 +411,7 @@ export class VoiceReceiver extends TypedEmitter<VoiceReceiverEvents> {
       ssrc,
       owner,
       jb,
+      stretching: timeStretcher !== undefined,
       quality,
       lastArrivalMs: arrivalMs,
       receivedAtReport: 0,
