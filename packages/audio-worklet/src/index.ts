@@ -39,5 +39,6 @@ export {
 export {
   PlaybackEngine,
   type PlaybackEngineOptions,
+  type PlaybackRenderMode,
   type PlaybackStats,
 } from './playback/PlaybackEngine.js';

@@ -25,7 +25,10 @@ const opus = dirname(
   createRequire(join(root, '..', 'wasm-dsp', 'package.json')).resolve('@evan/opus/wasm/simd.wasm'),
 );
 const files = [
-  ...['aec', 'agc', 'vad', 'mixer', 'resampler'].map((k) => [join(dsp, `${k}.wasm`), `${k}.wasm`]),
+  ...['aec', 'agc', 'vad', 'mixer', 'resampler', 'spatial'].map((k) => [
+    join(dsp, `${k}.wasm`),
+    `${k}.wasm`,
+  ]),
   [join(worklet, 'concord-processors.js'), 'concord-processors.js'],
   [join(worklet, 'concord-processors.js.map'), 'concord-processors.js.map'],
   [join(rnnoise, 'rnnoise.js'), 'rnnoise.js'],
