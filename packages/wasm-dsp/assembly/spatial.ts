@@ -179,22 +179,31 @@ export function render(count: i32, limited: bool): void {
 }
 
 // One-pole low pass (bilinear transform of β/(s+β)) over the current frame; writes hp = x − lp.
-// Serial by nature (a recursion): scalar. x[−1] is the last sample of the history.
+// lp[n] = u[n] + c·lp[n−1] with u[n] = b·(x[n] + x[n−1]) and c = −a1 is a recursion; it runs
+// four samples per step as a parallel prefix (a log-step scan inside the vector, then the carry
+// from the previous vector's last lane times [c, c², c³, c⁴]), so the serial dependency is one
+// multiply-add per 4 samples instead of per sample. x[−1] is the last sample of the history.
 function lowPass(x: usize, hp: usize, p: usize, n: i32): void {
-  const b = lpB;
-  const a1 = lpA1;
-  let lp = load<f32>(p + (P_LP_STATE << 2));
-  let prev = load<f32>(x - 4);
-  for (let i = 0; i < n; i++) {
-    const o = <usize>i << 2;
-    const s = load<f32>(x + o);
-    lp = b * (s + prev) - a1 * lp;
-    store<f32>(hp + o, s - lp);
-    prev = s;
+  const c: f32 = -lpA1;
+  const bv = f32x4.splat(lpB);
+  const c1 = f32x4.splat(c);
+  const c2 = f32x4.splat(c * c);
+  const carry = f32x4(c, c * c, c * c * c, c * c * c * c);
+  const zero = f32x4.splat(0);
+  let last = load<f32>(p + (P_LP_STATE << 2));
+  const bytes = <usize>n << 2;
+  for (let i: usize = 0; i < bytes; i += 16) {
+    const xv = v128.load(x + i);
+    const u = f32x4.mul(bv, f32x4.add(xv, v128.load(x + i - 4)));
+    const w1 = f32x4.add(u, f32x4.mul(c1, v128.shuffle<f32>(zero, u, 0, 4, 5, 6)));
+    const w = f32x4.add(w1, f32x4.mul(c2, v128.shuffle<f32>(zero, w1, 0, 1, 4, 5)));
+    const lp = f32x4.add(w, f32x4.mul(carry, f32x4.splat(last)));
+    v128.store(hp + i, f32x4.sub(xv, lp));
+    last = f32x4.extract_lane(lp, 3);
   }
   // Flush denormals: a decaying filter state must not slow the audio thread.
-  if (Mathf.abs(lp) < 1e-20) lp = 0;
-  store<f32>(p + (P_LP_STATE << 2), lp);
+  if (Mathf.abs(last) < 1e-20) last = 0;
+  store<f32>(p + (P_LP_STATE << 2), last);
 }
 
 // out[k] += g(k)·(rx(k) + (α(k) − 1)·rh(k)) with g and α ramped to their targets at the frame's

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { bestLag, fitSine, tone, whiteNoise } from '@concord/testing';
 import { DspError } from './DspError.js';
+import { ScalarSpatializer } from './reference/ScalarSpatializer.js';
 import { Spatializer } from './Spatializer.js';
 import {
   binauralParams,
@@ -83,6 +84,41 @@ describe('spatial model (Brown & Duda spherical head)', () => {
 });
 
 describe('Spatializer', () => {
+  it('agrees with the scalar reference to float rounding while 4 voices move, fade and stop', async () => {
+    const s = await Spatializer.create({ maxVoices: 4 });
+    s.limiterEnabled = false;
+    const ref = new ScalarSpatializer(4);
+    let worst = 0;
+    for (let f = 0; f < 300; f++) {
+      for (let v = 0; v < 4; v++) {
+        const x = whiteNoise(N, f * 4 + v + 1).map((u) => u * 0.2);
+        s.input(v).set(x);
+        ref.input(v).set(x);
+        if (f % (v + 2) === 0) {
+          const az = Math.sin(f * 0.05 + v) * Math.PI;
+          s.setDirection(v, az, v * 0.1);
+          ref.setDirection(v, az, v * 0.1);
+        }
+        if (v === 3 && f === 150) {
+          s.clearDirection(v);
+          ref.clearDirection(v);
+        }
+        const g = v === 2 ? (f < 100 ? 1 : f < 200 ? 0 : 0.5) : 1 - v * 0.2;
+        s.setGain(v, g);
+        ref.setGain(v, g);
+      }
+      s.process(4);
+      ref.process(4);
+      for (let i = 0; i < N; i++) {
+        worst = Math.max(worst, Math.abs(s.left[i]! - ref.left[i]!));
+        worst = Math.max(worst, Math.abs(s.right[i]! - ref.right[i]!));
+        worst = Math.max(worst, Math.abs(s.mono[i]! - ref.mono[i]!));
+      }
+    }
+    expect(worst).toBeLessThan(1e-5);
+    expect(s.left.some((v) => v !== 0)).toBe(true);
+  });
+
   it('delays the far ear by the ITD: the right ear lags ~31.5 samples for a source at +90° (left)', async () => {
     const s = await Spatializer.create({ maxVoices: 2 });
     s.limiterEnabled = false;
