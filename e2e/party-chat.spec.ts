@@ -191,6 +191,10 @@ test('two players: push-to-talk, louder when near, silent when far, left/right b
     expect(itd(left)).toBeGreaterThan(0.5);
     expect(itd(left)).toBeLessThan(0.8);
 
+    // Both pages mid-call (Alice live, on Bob's left) for a look.
+    await bob.screenshot({ path: test.info().outputPath('party-chat-bob.png') });
+    await alice.screenshot({ path: test.info().outputPath('party-chat-alice.png') });
+
     // 2 m east: his right ear.
     await moveTo(alice, LISTENER.x + 2, LISTENER.y);
     await bob.waitForTimeout(500);
@@ -230,9 +234,6 @@ test('two players: push-to-talk, louder when near, silent when far, left/right b
     const after = await ears(bob, 2000);
     note('ptt.releasedAgain.dbfs', after);
     expect(Math.max(after.left, after.right)).toBeLessThan(-70);
-
-    await bob.screenshot({ path: test.info().outputPath('party-chat-bob.png') });
-    await alice.screenshot({ path: test.info().outputPath('party-chat-alice.png') });
   } finally {
     await browser.close();
   }
