@@ -201,6 +201,36 @@ describe('PlaybackEngine', () => {
       expect(energy(l.subarray(128)) + energy(r.subarray(128))).toBe(0);
     });
 
+    it('off 48 kHz, resamples each ear with its own resampler (a placed voice still leans left)', async () => {
+      const make = () =>
+        Resampler.create({ inRateHz: 48_000, outRateHz: 44_100, maxInputSamples: FRAME_SAMPLES });
+      const [resampleOut, resampleOutRight] = [await make(), await make()];
+      disposables.push(resampleOut, resampleOutRight);
+      const spatializer = await spatial();
+      await expect(
+        mixer().then(
+          (m) => new PlaybackEngine({ contextRateHz: 44_100, mixer: m, spatializer, resampleOut }),
+        ),
+      ).rejects.toThrow(/resampleOutRight/);
+      const engine = new PlaybackEngine({
+        contextRateHz: 44_100,
+        mixer: await mixer(),
+        spatializer,
+        resampleOut,
+        resampleOutRight,
+      });
+      const ring = SampleRing.allocate(16 * FRAME_SAMPLES, false);
+      engine.setStream(0, ring);
+      engine.setRenderMode('binaural');
+      engine.setDirection(0, 1.2, 0);
+      const x = new Float32Array(12 * FRAME_SAMPLES);
+      for (let i = 0; i < x.length; i++) x[i] = 0.3 * Math.sin((2 * Math.PI * 4000 * i) / 48_000);
+      ring.push(x);
+      const [l, r] = renderStereo(engine, 60);
+      expect(energy(l.subarray(1024))).toBeGreaterThan(4 * energy(r.subarray(1024)));
+      expect(energy(r.subarray(1024))).toBeGreaterThan(0);
+    });
+
     it('refuses binaural mode and directions without a spatializer', async () => {
       const engine = new PlaybackEngine({ contextRateHz: 48_000, mixer: await mixer() });
       expect(() => engine.setRenderMode('binaural')).toThrow(/spatializer/);
