@@ -236,6 +236,21 @@ function renderEar(
   const h0 = hp + hist - (<usize>k0 << 2);
   let ramp = f32x4(1, 2, 3, 4);
   const bytes = <usize>n << 2;
+  if (d0 == d1 && g0 == g1 && a0 == a1) {
+    // A voice standing still (the common case): four taps with constant weights.
+    const wx = d0 - <f32>k0;
+    const cx0 = f32x4.splat(g1 * (1 - wx));
+    const cx1 = f32x4.splat(g1 * wx);
+    const ch0 = f32x4.splat(g1 * (a1 - 1) * (1 - wx));
+    const ch1 = f32x4.splat(g1 * (a1 - 1) * wx);
+    for (let i: usize = 0; i < bytes; i += 16) {
+      let y = f32x4.add(f32x4.mul(cx0, v128.load(x0 + i)), f32x4.mul(cx1, v128.load(x0 + i - 4)));
+      y = f32x4.add(y, f32x4.mul(ch0, v128.load(h0 + i)));
+      y = f32x4.add(y, f32x4.mul(ch1, v128.load(h0 + i - 4)));
+      v128.store(out + i, f32x4.add(v128.load(out + i), y));
+    }
+    return;
+  }
   if (d0 == d1) {
     for (let i: usize = 0; i < bytes; i += 16) {
       const rx = f32x4.add(f32x4.mul(w0, v128.load(x0 + i)), f32x4.mul(f0, v128.load(x0 + i - 4)));
