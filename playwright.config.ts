@@ -32,6 +32,7 @@ export default defineConfig({
       '--enable-test-impairment',
       '--static /sdk/=packages/sdk/dist',
       '--static /e2e/=e2e/pages',
+      '--static /party-chat/=examples/party-chat',
       '--static /=examples/voice-room',
       '--log-level warn',
       '--heartbeat-interval-ms 5000',

@@ -65,6 +65,8 @@ const child = spawn(
     '--static',
     '/docs/=dist/docs',
     '--static',
+    '/party-chat/=examples/party-chat',
+    '--static',
     '/=examples/voice-room',
     ...process.argv.slice(2),
   ],
@@ -80,7 +82,7 @@ createInterface({ input: child.stdout }).on('line', (line) => {
   baseUrl = `http://${shown.includes(':') ? `[${shown}]` : shown}:${port}`;
   const seconds = ((performance.now() - started) / 1000).toFixed(1);
   console.log(
-    `\nConcord voice room: ${baseUrl}/   docs: ${baseUrl}/docs/   (ready in ${seconds} s; Ctrl+C to stop)\n`,
+    `\nConcord voice room: ${baseUrl}/   party chat: ${baseUrl}/party-chat/   docs: ${baseUrl}/docs/   (ready in ${seconds} s; Ctrl+C to stop)\n`,
   );
 });
 let portInUse;

@@ -41,5 +41,6 @@ export {
 export {
   PlaybackEngine,
   type PlaybackEngineOptions,
+  type PlaybackRenderMode,
   type PlaybackStats,
 } from './playback/PlaybackEngine.js';

@@ -25,7 +25,7 @@ const opus = dirname(
   createRequire(join(root, '..', 'wasm-dsp', 'package.json')).resolve('@evan/opus/wasm/simd.wasm'),
 );
 const files = [
-  ...['aec', 'agc', 'vad', 'mixer', 'resampler', 'tsm'].map((k) => [
+  ...['aec', 'agc', 'vad', 'mixer', 'resampler', 'tsm', 'spatial'].map((k) => [
     join(dsp, `${k}.wasm`),
     `${k}.wasm`,
   ]),

@@ -146,8 +146,10 @@ export class VoiceClient extends TypedEmitter<VoiceClientEvents> {
       if (this.audio.state.status === 'running') this.audio.playback.setVolume(userId, volume);
     },
     released: (userId) => {
+      this.audio.setSourcePosition(userId, undefined);
       if (this.audio.state.status === 'running') this.audio.playback.detach(userId);
     },
+    setPosition: (userId, position) => this.audio.setSourcePosition(userId, position),
     voiceStateChanged: (room, state) => this.media.voiceStateChanged(room, state),
   };
 

@@ -22,6 +22,16 @@ export { RemotePlayback } from './media/RemotePlayback.js';
 export { getAudioDiagnostics, type AudioDiagnostics } from './media/diagnostics.js';
 export { defaultAssetsUrl, loadAudioAssets, type AudioAssets } from './media/AudioAssets.js';
 export { Participant, type VoiceState } from './room/Participant.js';
+export {
+  placeSource,
+  proximityGain,
+  resolveProximity,
+  type Listener,
+  type Placement,
+  type Position,
+  type ProximityOptions,
+  type ResolvedProximity,
+} from './media/spatialScene.js';
 export type { WebSocketConstructor, WebSocketLike } from './connection/socket.js';
 export {
   ConnectionError,

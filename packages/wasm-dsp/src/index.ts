@@ -11,6 +11,18 @@ export { compileKernel } from './kernelModule.js';
 export { decodeWav, encodeWav, MAX_WAV_DATA_BYTES, type WavData, type WavEncoding } from './wav.js';
 export { Mixer, type MixerOptions } from './Mixer.js';
 export type { LimiterOptions } from './limiterOptions.js';
+export { Spatializer, type SpatializerOptions } from './Spatializer.js';
+export {
+  binauralParams,
+  earAngles,
+  earDelaySeconds,
+  headShadowAlpha,
+  shadowLowPass,
+  DEFAULT_HEAD_RADIUS_M,
+  SPEED_OF_SOUND_M_PER_S,
+  type BinauralParams,
+  type EarParams,
+} from './spatialModel.js';
 export { Resampler, type ResamplerOptions } from './Resampler.js';
 export { designResampler, type ResamplerDesign } from './resamplerDesign.js';
 export { Fft, type FftOptions } from './Fft.js';

@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { Agc } from '../src/Agc.js';
 import { Mixer } from '../src/Mixer.js';
 import { Resampler } from '../src/Resampler.js';
+import { Spatializer } from '../src/Spatializer.js';
 import { VoiceActivityDetector } from '../src/VoiceActivityDetector.js';
 
 setFlagsFromString('--expose-gc');
@@ -29,6 +30,14 @@ const kernels: [string, () => Promise<{ destroy(): void }>, (k: never) => void][
     (v: VoiceActivityDetector) => v.process(),
   ],
   ['Agc', () => Agc.create(), (a: Agc) => void a.process()],
+  [
+    'Spatializer',
+    () => Spatializer.create({ maxVoices: 16 }),
+    (s: Spatializer) => {
+      s.setDirection(3, 1);
+      s.process(16);
+    },
+  ],
 ];
 
 describe('kernel lifecycle', () => {

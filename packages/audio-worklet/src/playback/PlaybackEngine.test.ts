@@ -1,4 +1,4 @@
-import { Mixer, Resampler } from '@concord/wasm-dsp';
+import { Mixer, Resampler, Spatializer } from '@concord/wasm-dsp';
 import { afterEach, describe, expect, it } from 'vitest';
 import { FRAME_SAMPLES } from '../shared/constants.js';
 import { SampleRing } from '../shared/SampleRing.js';
@@ -112,5 +112,130 @@ describe('PlaybackEngine', () => {
     expect(() => engine.setGain(0, 2.5)).toThrow(RangeError);
     expect(() => engine.setGain(2, 1)).toThrow(RangeError);
     expect(() => engine.setStream(-1, undefined)).toThrow(RangeError);
+  });
+
+  describe('binaural mode', () => {
+    async function spatial(maxVoices = 4): Promise<Spatializer> {
+      const s = await Spatializer.create({ maxVoices, frameSamples: MIX_SAMPLES });
+      s.limiterEnabled = false;
+      disposables.push(s);
+      return s;
+    }
+    function renderStereo(engine: PlaybackEngine, quanta: number): [Float32Array, Float32Array] {
+      const l = new Float32Array(quanta * 128);
+      const r = new Float32Array(quanta * 128);
+      const ql = new Float32Array(128);
+      const qr = new Float32Array(128);
+      for (let i = 0; i < quanta; i++) {
+        engine.processQuantum([ql, qr]);
+        l.set(ql, i * 128);
+        r.set(qr, i * 128);
+      }
+      return [l, r];
+    }
+    const energy = (x: Float32Array): number => x.reduce((a, v) => a + v * v, 0);
+
+    it('puts a voice placed on the left louder and earlier in the left channel, and the ear average in the echo reference', async () => {
+      const reference = SampleRing.allocate(16 * FRAME_SAMPLES, false);
+      const engine = new PlaybackEngine({
+        contextRateHz: 48_000,
+        mixer: await mixer(),
+        spatializer: await spatial(),
+        reference,
+      });
+      const ring = SampleRing.allocate(16 * FRAME_SAMPLES, false);
+      engine.setStream(1, ring);
+      engine.setRenderMode('binaural');
+      engine.setDirection(1, Math.PI / 2, 0);
+      // A click train: every 480 samples one impulse.
+      const x = new Float32Array(8 * FRAME_SAMPLES);
+      for (let i = 100; i < x.length; i += 480) x[i] = 0.5;
+      ring.push(x);
+      const [l, r] = renderStereo(engine, 56);
+      expect(energy(l)).toBeGreaterThan(2 * energy(r));
+      const argmax = (a: Float32Array, from: number): number => {
+        let best = from;
+        for (let i = from; i < from + 480; i++) if (Math.abs(a[i]!) > Math.abs(a[best]!)) best = i;
+        return best;
+      };
+      const lagSamples = argmax(r, 960) - argmax(l, 960);
+      expect(lagSamples).toBeGreaterThanOrEqual(30);
+      expect(lagSamples).toBeLessThanOrEqual(33);
+      const ref = new Float32Array(reference.availableRead);
+      reference.pull(ref);
+      for (let i = 0; i < 2048; i += 7) expect(ref[i]).toBeCloseTo((l[i]! + r[i]!) / 2, 6);
+    });
+
+    it('renders a voice without a direction identically in both channels, as in mono mode', async () => {
+      const engine = new PlaybackEngine({
+        contextRateHz: 48_000,
+        mixer: await mixer(),
+        spatializer: await spatial(),
+      });
+      const ring = SampleRing.allocate(16 * FRAME_SAMPLES, false);
+      engine.setStream(0, ring);
+      engine.setRenderMode('binaural');
+      ring.push(constant(4 * FRAME_SAMPLES, 0.25));
+      const [l, r] = renderStereo(engine, 20);
+      expect(Array.from(r)).toEqual(Array.from(l));
+      expect(l[1000]).toBeCloseTo(0.25, 6);
+      engine.setRenderMode('mono');
+      const [ml, mr] = renderStereo(engine, 4);
+      expect(ml[100]).toBeCloseTo(0.25, 6);
+      expect(mr[100]).toBe(ml[100]);
+    });
+
+    it('applies gains in binaural mode (0 silences a voice)', async () => {
+      const engine = new PlaybackEngine({
+        contextRateHz: 48_000,
+        mixer: await mixer(),
+        spatializer: await spatial(),
+      });
+      const ring = SampleRing.allocate(16 * FRAME_SAMPLES, false);
+      engine.setStream(0, ring);
+      engine.setRenderMode('binaural');
+      engine.setDirection(0, -0.5, 0);
+      engine.setGain(0, 0);
+      ring.push(constant(4 * FRAME_SAMPLES, 0.25));
+      const [l, r] = renderStereo(engine, 20);
+      expect(energy(l.subarray(128)) + energy(r.subarray(128))).toBe(0);
+    });
+
+    it('off 48 kHz, resamples each ear with its own resampler (a placed voice still leans left)', async () => {
+      const make = () =>
+        Resampler.create({ inRateHz: 48_000, outRateHz: 44_100, maxInputSamples: FRAME_SAMPLES });
+      const [resampleOut, resampleOutRight] = [await make(), await make()];
+      disposables.push(resampleOut, resampleOutRight);
+      const spatializer = await spatial();
+      await expect(
+        mixer().then(
+          (m) => new PlaybackEngine({ contextRateHz: 44_100, mixer: m, spatializer, resampleOut }),
+        ),
+      ).rejects.toThrow(/resampleOutRight/);
+      const engine = new PlaybackEngine({
+        contextRateHz: 44_100,
+        mixer: await mixer(),
+        spatializer,
+        resampleOut,
+        resampleOutRight,
+      });
+      const ring = SampleRing.allocate(16 * FRAME_SAMPLES, false);
+      engine.setStream(0, ring);
+      engine.setRenderMode('binaural');
+      engine.setDirection(0, 1.2, 0);
+      const x = new Float32Array(12 * FRAME_SAMPLES);
+      for (let i = 0; i < x.length; i++) x[i] = 0.3 * Math.sin((2 * Math.PI * 4000 * i) / 48_000);
+      ring.push(x);
+      const [l, r] = renderStereo(engine, 60);
+      expect(energy(l.subarray(1024))).toBeGreaterThan(4 * energy(r.subarray(1024)));
+      expect(energy(r.subarray(1024))).toBeGreaterThan(0);
+    });
+
+    it('refuses binaural mode and directions without a spatializer', async () => {
+      const engine = new PlaybackEngine({ contextRateHz: 48_000, mixer: await mixer() });
+      expect(() => engine.setRenderMode('binaural')).toThrow(/spatializer/);
+      expect(() => engine.setDirection(0, 0, 0)).toThrow(/spatializer/);
+      expect(engine.renderMode).toBe('mono');
+    });
   });
 });

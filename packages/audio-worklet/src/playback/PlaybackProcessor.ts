@@ -1,4 +1,4 @@
-import { Mixer, Resampler } from '@concord/wasm-dsp';
+import { Mixer, Resampler, Spatializer } from '@concord/wasm-dsp';
 import { AudioClock } from '../shared/AudioClock.js';
 import { FRAME_SAMPLES, SAMPLE_RATE_HZ } from '../shared/constants.js';
 import {
@@ -27,6 +27,8 @@ class PlaybackProcessor extends AudioWorkletProcessor {
   private engine: PlaybackEngine | undefined;
   private mixer: Mixer | undefined;
   private resampler: Resampler | undefined;
+  private resamplerRight: Resampler | undefined;
+  private spatializer: Spatializer | undefined;
   private readonly localRings = new Map<number, SampleRing>();
   private readonly timer = new QuantumTimer();
   private clock: AudioClock | undefined;
@@ -50,10 +52,24 @@ class PlaybackProcessor extends AudioWorkletProcessor {
           maxInputSamples: FRAME_SAMPLES,
         });
       }
+      if (o.spatial) {
+        this.spatializer = Spatializer.createSync(o.spatial, {
+          maxVoices: o.maxStreams,
+          frameSamples: MIX_SAMPLES,
+        });
+        if (this.resampler && o.resampler)
+          this.resamplerRight = Resampler.createSync(o.resampler, {
+            inRateHz: SAMPLE_RATE_HZ,
+            outRateHz: sampleRate,
+            maxInputSamples: FRAME_SAMPLES,
+          });
+      }
       this.engine = new PlaybackEngine({
         contextRateHz: sampleRate,
         mixer: this.mixer,
         ...(this.resampler ? { resampleOut: this.resampler } : {}),
+        ...(this.spatializer ? { spatializer: this.spatializer } : {}),
+        ...(this.resamplerRight ? { resampleOutRight: this.resamplerRight } : {}),
         ...(o.reference ? { reference: new SampleRing(o.reference) } : {}),
       });
       this.post({ type: 'ready' });
@@ -93,6 +109,15 @@ class PlaybackProcessor extends AudioWorkletProcessor {
         case 'setGain':
           engine.setGain(cmd.slot, cmd.gain);
           return;
+        case 'setRenderMode':
+          engine.setRenderMode(cmd.mode);
+          return;
+        case 'setDirection':
+          engine.setDirection(cmd.slot, cmd.azimuthRad, cmd.elevationRad);
+          return;
+        case 'clearDirection':
+          engine.clearDirection(cmd.slot);
+          return;
         case 'push': {
           let ring = this.localRings.get(cmd.slot);
           if (!ring) {
@@ -117,8 +142,12 @@ class PlaybackProcessor extends AudioWorkletProcessor {
     this.destroyed = true;
     this.mixer?.destroy();
     this.resampler?.destroy();
+    this.resamplerRight?.destroy();
+    this.spatializer?.destroy();
     this.mixer = undefined;
     this.resampler = undefined;
+    this.resamplerRight = undefined;
+    this.spatializer = undefined;
     this.engine = undefined;
     this.clock = undefined;
     this.localRings.clear();

@@ -60,6 +60,8 @@ export interface PlaybackProcessorOptions {
   reference?: SampleRingHandle;
   /** An `AudioClock`'s buffer (shared memory), ticked once per render quantum. */
   clock?: SharedArrayBuffer;
+  /** Spatial (binaural) kernel; without it the processor renders mono only. */
+  spatial?: WasmSource;
 }
 
 /** Messages to the capture processor. */
@@ -72,6 +74,12 @@ export type CaptureCommand =
 export type PlaybackCommand =
   | { type: 'setStream'; slot: number; ring: SampleRingHandle | undefined }
   | { type: 'setGain'; slot: number; gain: number }
+  /** `mono` (default): one mix on every channel; `binaural`: voices placed for headphones. */
+  | { type: 'setRenderMode'; mode: 'mono' | 'binaural' }
+  /** Places a voice (binaural mode), radians: azimuth 0 ahead, + to the left; elevation + up. */
+  | { type: 'setDirection'; slot: number; azimuthRad: number; elevationRad: number }
+  /** The voice plays centred and unfiltered again. */
+  | { type: 'clearDirection'; slot: number }
   /** Fallback without shared memory: one 48 kHz PCM frame for `slot` (transferred). */
   | { type: 'push'; slot: number; samples: Float32Array }
   | { type: 'destroy' };

@@ -18,6 +18,8 @@ export interface AudioAssets {
   mixer: ArrayBuffer;
   /** Resampler kernel bytes. */
   resampler: ArrayBuffer;
+  /** Spatial (binaural) renderer kernel bytes. */
+  spatial: ArrayBuffer;
 }
 
 /**
@@ -64,12 +66,13 @@ async function fetchAssets(base: string, nsModel: DenoiserModel): Promise<AudioA
   // delay), jitsi's scalar build elsewhere; 'quality' is jitsi's rnnoise 0.2 (no SIMD build).
   const simd = nsModel === 'fast' && wasmSimdSupported();
   const glueName = nsModel === 'fast' ? 'rnnoise.js' : 'rnnoise-sync.js';
-  const [aec, agc, vad, mixer, resampler, rnnoise] = await Promise.all([
+  const [aec, agc, vad, mixer, resampler, spatial, rnnoise] = await Promise.all([
     bytes('aec.wasm'),
     bytes('agc.wasm'),
     bytes('vad.wasm'),
     bytes('mixer.wasm'),
     bytes('resampler.wasm'),
+    bytes('spatial.wasm'),
     simd
       ? bytes('rnnoise_simd.wasm').then(simdRnnoiseSource)
       : Promise.all([
@@ -82,6 +85,7 @@ async function fetchAssets(base: string, nsModel: DenoiserModel): Promise<AudioA
     capture: { aec, agc, vad, rnnoise },
     mixer,
     resampler,
+    spatial,
   };
 }
 

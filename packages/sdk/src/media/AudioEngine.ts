@@ -12,6 +12,15 @@ import { TypedEmitter } from '../TypedEmitter.js';
 import { defaultAssetsUrl, loadAudioAssets, type AudioAssets } from './AudioAssets.js';
 import { audioDiagnostics } from './diagnostics.js';
 import { RemotePlayback } from './RemotePlayback.js';
+import {
+  checkPosition,
+  placeSource,
+  resolveProximity,
+  type Listener,
+  type Position,
+  type ProximityOptions,
+  type ResolvedProximity,
+} from './spatialScene.js';
 
 /** Options of the audio engine. */
 export interface AudioEngineOptions {
@@ -23,6 +32,8 @@ export interface AudioEngineOptions {
   sampleRateHz?: number;
   /** Most remote voices mixed at once (default 16). */
   maxRemoteStreams?: number;
+  /** Proximity roll-off and radius for spatial audio (see {@link AudioEngine.setProximity}). */
+  proximity?: ProximityOptions;
 }
 
 /** Events of an {@link AudioEngine}. */
@@ -60,9 +71,93 @@ export class AudioEngine extends TypedEmitter<AudioEngineEvents> {
   private _state: AudioEngineState = { status: 'idle' };
   private readonly log = getLogger('concord:audio');
   private readonly onGesture = (): void => void this.resume();
+  private listener: Listener | undefined;
+  private proximity: ResolvedProximity;
+  private readonly sources = new Map<string, Position>();
 
+  /** @throws {RangeError} for bad `proximity` options. */
   constructor(readonly options: AudioEngineOptions = {}) {
     super();
+    this.proximity = resolveProximity(options.proximity);
+  }
+
+  /**
+   * Turns on spatial audio and sets where the listener (this client) is and which way they
+   * face: every remote participant with a position (`participant.setPosition`) is then heard
+   * binaurally from its direction — for headphones; computed in the playback worklet, so the
+   * echo canceller's reference stays what the speakers play (the average of both ears) — at its
+   * proximity gain (see {@link setProximity}). Participants without a position play centred at
+   * full level. `null` turns spatial audio off (back to the mono mix). Call it whenever the
+   * listener moves or turns (cheap: a few messages to the audio thread). Works before `start()`.
+   * Main thread.
+   * @param listener `position` in metres (`{x, y, z?}`: x east, y north, z up), `heading` in
+   *   radians counter-clockwise from +x (0 faces east, π/2 north).
+   * @throws {TypeError} for a non-finite coordinate or heading.
+   */
+  setListener(listener: Listener | null): void {
+    if (listener !== null) {
+      checkPosition(listener.position, 'listener.position');
+      if (typeof listener.heading !== 'number' || !Number.isFinite(listener.heading))
+        throw new TypeError(
+          `listener.heading must be a finite number (radians), got ${String(listener.heading)}`,
+        );
+      this.listener = {
+        position: { ...listener.position },
+        heading: listener.heading,
+      };
+    } else this.listener = undefined;
+    const playback = this.playbackIfRunning();
+    playback?.setRenderMode(this.listener ? 'binaural' : 'mono');
+    this.placeAll();
+  }
+
+  /** The listener set by {@link setListener} (a copy), or undefined when spatial audio is off. */
+  getListener(): Listener | undefined {
+    return this.listener
+      ? { position: { ...this.listener.position }, heading: this.listener.heading }
+      : undefined;
+  }
+
+  /**
+   * Sets how voices fade with distance: full level up to `refDistanceM`, then the inverse
+   * distance law with `rolloffFactor`, faded to silence over the last `fadeM` before
+   * `maxDistanceM` and silent beyond it (defaults 1 m, 1, 20 m, 2 m). Main thread.
+   * @throws {RangeError} naming the first value out of range.
+   */
+  setProximity(options: ProximityOptions): void {
+    this.proximity = resolveProximity(options);
+    this.placeAll();
+  }
+
+  /**
+   * Sets (or with `undefined`, clears) the position of the remote voice `userId`, in metres.
+   * Apps call `participant.setPosition()`, which lands here. Main thread.
+   * @throws {TypeError} for a non-finite coordinate.
+   */
+  setSourcePosition(userId: string, position: Position | undefined): void {
+    if (position) {
+      checkPosition(position, 'position');
+      this.sources.set(userId, { ...position });
+    } else this.sources.delete(userId);
+    this.place(userId);
+  }
+
+  private playbackIfRunning(): RemotePlayback | undefined {
+    return this._state.status === 'running' ? this._state.playback : undefined;
+  }
+
+  private placeAll(): void {
+    for (const userId of this.sources.keys()) this.place(userId);
+  }
+
+  private place(userId: string): void {
+    const playback = this.playbackIfRunning();
+    if (!playback) return;
+    const source = this.sources.get(userId);
+    playback.setPlacement(
+      userId,
+      this.listener && source ? placeSource(this.listener, source, this.proximity) : undefined,
+    );
   }
 
   /** Current state. */
@@ -173,6 +268,7 @@ export class AudioEngine extends TypedEmitter<AudioEngineEvents> {
         ...(context.sampleRate !== 48_000 ? { resampler: assets.resampler.slice(0) } : {}),
         ...(shared ? { reference: reference.handle } : {}),
         ...(clock ? { clock: clock.buffer as SharedArrayBuffer } : {}),
+        spatial: assets.spatial.slice(0),
       };
       const node = new AudioWorkletNode(context, PLAYBACK_PROCESSOR, {
         numberOfInputs: 0,
@@ -198,6 +294,8 @@ export class AudioEngine extends TypedEmitter<AudioEngineEvents> {
         return;
       }
       this._state = { status: 'running', context, assets, playback, reference };
+      if (this.listener) playback.setRenderMode('binaural');
+      this.placeAll();
       this.log.info('audio engine running', {
         sampleRateHz: context.sampleRate,
         crossOriginIsolated: shared,

@@ -97,4 +97,47 @@ describe('RemotePlayback', () => {
     expect(getAudioDiagnostics().workletNodes).toBe(before);
     expect(playback.attach('late')).toBe(false);
   });
+
+  describe('spatial placement', () => {
+    const placement = { azimuthRad: 1, elevationRad: 0.25, distanceM: 4, gain: 0.25 };
+
+    it('applies a placement remembered before the voice had a slot: direction and volume × proximity gain', () => {
+      const { node, posted } = fakeNode();
+      const playback = new RemotePlayback(node, 4, true);
+      playback.setPlacement('alice', placement);
+      expect(posted).toEqual([]);
+      playback.attach('alice');
+      expect(posted).toContainEqual({ type: 'setGain', slot: 0, gain: 0.25 });
+      expect(posted).toContainEqual({
+        type: 'setDirection',
+        slot: 0,
+        azimuthRad: 1,
+        elevationRad: 0.25,
+      });
+      posted.length = 0;
+      playback.setVolume('alice', 2);
+      expect(posted).toContainEqual({ type: 'setGain', slot: 0, gain: 0.5 });
+    });
+
+    it('centres the voice at its plain volume when the placement is cleared', () => {
+      const { node, posted } = fakeNode();
+      const playback = new RemotePlayback(node, 4, true);
+      playback.attach('bob');
+      playback.setVolume('bob', 1.5);
+      playback.setPlacement('bob', placement);
+      posted.length = 0;
+      playback.setPlacement('bob', undefined);
+      expect(posted).toEqual([
+        { type: 'setGain', slot: 0, gain: 1.5 },
+        { type: 'clearDirection', slot: 0 },
+      ]);
+      expect(playback.placementOf('bob')).toBeUndefined();
+    });
+
+    it('posts the render mode to the processor', () => {
+      const { node, posted } = fakeNode();
+      new RemotePlayback(node, 2, false).setRenderMode('binaural');
+      expect(posted).toEqual([{ type: 'setRenderMode', mode: 'binaural' }]);
+    });
+  });
 });

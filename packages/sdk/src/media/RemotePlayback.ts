@@ -11,6 +11,7 @@ import {
 import { getLogger } from '../logger.js';
 import { AudioPlayoutClock, type PlayoutClock } from '../receive/PlayoutClock.js';
 import { audioDiagnostics } from './diagnostics.js';
+import type { Placement } from './spatialScene.js';
 
 // Each remote voice may buffer this many 20 ms frames ahead of playback (the jitter buffer in
 // front of it decides how many it keeps; this only bounds memory).
@@ -30,6 +31,8 @@ interface TrackTap {
 /** The slot key of `key`'s WebRTC track (a slot apart from its decoded WebSocket frames). */
 const TRACK_SLOT_SUFFIX = '\u0000rtc';
 const trackSlotKey = (key: string): string => `${key}${TRACK_SLOT_SUFFIX}`;
+const baseKey = (slotKey: string): string =>
+  slotKey.endsWith(TRACK_SLOT_SUFFIX) ? slotKey.slice(0, -TRACK_SLOT_SUFFIX.length) : slotKey;
 
 /** What {@link RemotePlayback.attachTrack} needs of the audio engine. */
 export interface TrackTapContext {
@@ -50,6 +53,8 @@ export class RemotePlayback {
   >();
   private readonly free: number[];
   private readonly taps = new Map<string, TrackTap>();
+  /** Where each placed voice is heard from (spatial audio); absent: centred, full level. */
+  private readonly placements = new Map<string, Placement>();
   private destroyed = false;
   private readonly log = getLogger('concord:playback');
   /** Latest counters and timing from the audio thread. */
@@ -104,10 +109,67 @@ export class RemotePlayback {
     const ring = this.shared
       ? SampleRing.allocate(STREAM_RING_FRAMES * FRAME_SAMPLES, true)
       : undefined;
-    this.slots.set(key, { slot, ring, volume: 1 });
+    this.slots.set(key, { slot, ring, volume: this.slots.get(baseKey(key))?.volume ?? 1 });
     this.post({ type: 'setStream', slot, ring: ring?.handle });
-    this.post({ type: 'setGain', slot, gain: 1 });
+    this.applySlot(key);
     return true;
+  }
+
+  /**
+   * Switches the playback processor between the mono mix (`mono`, the default: every voice
+   * centred, the same signal on both channels) and `binaural` rendering for headphones (each
+   * placed voice heard from its direction). Main thread; applied at the next mix.
+   */
+  setRenderMode(mode: 'mono' | 'binaural'): void {
+    this.post({ type: 'setRenderMode', mode });
+  }
+
+  /**
+   * Places `key`'s voice (spatial audio): its direction (binaural mode) and proximity gain (both
+   * modes; multiplied with its volume). `undefined` puts it back in the centre at full level.
+   * Remembered for a voice that has no slot yet. Main thread.
+   */
+  setPlacement(key: string, placement: Placement | undefined): void {
+    if (this.destroyed) return;
+    if (placement) this.placements.set(key, placement);
+    else this.placements.delete(key);
+    if (this.slots.has(key)) this.applySlot(key);
+    if (this.slots.has(trackSlotKey(key))) this.applySlot(trackSlotKey(key));
+    const t = this.taps.get(key);
+    if (t?.gain) t.gain.gain.value = this.effectiveGain(key);
+  }
+
+  /** `key`'s placement, if it has one. */
+  placementOf(key: string): Placement | undefined {
+    return this.placements.get(key);
+  }
+
+  /** Volume × proximity gain of `key` (a user id). */
+  private effectiveGain(key: string): number {
+    const volume = this.slots.get(key)?.volume ?? 1;
+    return volume * (this.placements.get(key)?.gain ?? 1);
+  }
+
+  /** Posts the gain (and unless `gainOnly`, the direction) of the slot `slotKey`. */
+  private applySlot(slotKey: string, gainOnly = false): void {
+    const s = this.slots.get(slotKey);
+    if (!s) return;
+    const key = baseKey(slotKey);
+    const placement = this.placements.get(key);
+    this.post({
+      type: 'setGain',
+      slot: s.slot,
+      gain: Math.min(2, s.volume * (placement?.gain ?? 1)),
+    });
+    if (gainOnly) return;
+    if (placement)
+      this.post({
+        type: 'setDirection',
+        slot: s.slot,
+        azimuthRad: placement.azimuthRad,
+        elevationRad: placement.elevationRad,
+      });
+    else this.post({ type: 'clearDirection', slot: s.slot });
   }
 
   /**
@@ -137,9 +199,6 @@ export class RemotePlayback {
       const slotKey = trackSlotKey(key);
       if (!this.attach(slotKey)) return false;
       const slot = this.slots.get(slotKey)!;
-      const volume = this.slots.get(key)?.volume ?? 1;
-      slot.volume = volume;
-      this.post({ type: 'setGain', slot: slot.slot, gain: volume });
       const ring = slot.ring!;
       const processorOptions: TapProcessorOptions = {
         ring: ring.handle,
@@ -160,8 +219,9 @@ export class RemotePlayback {
       source.connect(tap);
       this.taps.set(key, { source, element, tap, gain: undefined });
     } else {
+      // Outside the mix: proximity applies, the direction does not.
       const gain = ctx.context.createGain();
-      gain.gain.value = this.slots.get(key)?.volume ?? 1;
+      gain.gain.value = this.effectiveGain(key);
       source.connect(gain);
       gain.connect(ctx.context.destination);
       this.taps.set(key, { source, element, tap: undefined, gain });
@@ -263,13 +323,13 @@ export class RemotePlayback {
     if (!this.attach(key)) return;
     const s = this.slots.get(key)!;
     s.volume = volume;
-    this.post({ type: 'setGain', slot: s.slot, gain: volume });
+    this.applySlot(key, true);
     const t = this.taps.get(key);
-    if (t?.gain) t.gain.gain.value = volume;
+    if (t?.gain) t.gain.gain.value = this.effectiveGain(key);
     const trackSlot = this.slots.get(trackSlotKey(key));
     if (trackSlot) {
       trackSlot.volume = volume;
-      this.post({ type: 'setGain', slot: trackSlot.slot, gain: volume });
+      this.applySlot(trackSlotKey(key), true);
     }
   }
 
@@ -288,6 +348,7 @@ export class RemotePlayback {
     this.worklet.port.close();
     audioDiagnostics.workletNodes--;
     this.slots.clear();
+    this.placements.clear();
   }
 
   private post(cmd: PlaybackCommand, transfer: Transferable[] = []): void {

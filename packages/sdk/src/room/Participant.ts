@@ -1,4 +1,5 @@
 import type { Participant as WireParticipant } from '@concord/protocol';
+import { checkPosition, type Position } from '../media/spatialScene.js';
 import type { ConnectionQuality } from '../stats/connectionQuality.js';
 
 /** Voice state of a participant. */
@@ -39,8 +40,11 @@ export class Participant {
    */
   mediaPath: 'webrtc' | 'websocket';
   private _volume = 1;
+  private _position: Position | undefined;
   /** @internal Set by the room: applies a volume to this participant's playback. */
   volumeSink: ((userId: string, volume: number) => void) | undefined;
+  /** @internal Set by the room: places this participant for spatial audio. */
+  positionSink: ((userId: string, position: Position | undefined) => void) | undefined;
 
   constructor(
     wire: Omit<WireParticipant, 'ssrc' | 'webrtc'> & { ssrc?: number; webrtc?: boolean },
@@ -73,6 +77,34 @@ export class Participant {
     }
     this._volume = volume;
     this.volumeSink?.(this.userId, volume);
+  }
+
+  /** Where this participant is for spatial audio (a copy), in metres; undefined when unset. */
+  get position(): Position | undefined {
+    return this._position ? { ...this._position } : undefined;
+  }
+
+  /**
+   * Places this participant's voice at `position` in the app's world, in metres (`x` east,
+   * `y` north, `z` up, default 0), or with `null` takes it back to the centre. Local only:
+   * others are not told (share positions through your app). Once the listener is set with
+   * `client.audio.setListener()`, the voice is heard from its direction (binaural, rendered on
+   * the audio thread) at its proximity gain (silent beyond the radius, see
+   * `client.audio.setProximity()`); changes are ramped over one render quantum (2.7 ms). Main thread.
+   * @throws {TypeError} on the local participant (use `client.audio.setListener`) or for a
+   *   non-finite coordinate.
+   */
+  setPosition(position: Position | null): void {
+    if (this.isLocal)
+      throw new TypeError(
+        'the local participant is the listener: use client.audio.setListener({ position, heading })',
+      );
+    if (position !== null) checkPosition(position, 'position');
+    this._position =
+      position === null
+        ? undefined
+        : { x: position.x, y: position.y, ...(position.z !== undefined ? { z: position.z } : {}) };
+    this.positionSink?.(this.userId, this.position);
   }
 
   /** Copies the wire state in; returns whether a voice state (muted/deafened/speaking) changed. */

@@ -218,6 +218,46 @@ describe('Room', () => {
     ]);
   });
 
+  it('participant.setPosition places the voice in the client audio engine; leaving clears it', async () => {
+    const { gateway, client, room } = await joinedRoom();
+    const calls: Array<[string, unknown]> = [];
+    vi.spyOn(client.audio, 'setSourcePosition').mockImplementation((id, pos) => {
+      calls.push([id, pos]);
+    });
+    const bob = room.participants.get('bob')!;
+    bob.setPosition({ x: 3, y: -2 });
+    expect(bob.position).toEqual({ x: 3, y: -2 });
+    bob.setPosition({ x: 1, y: 1, z: 2 });
+    bob.setPosition(null);
+    expect(bob.position).toBeUndefined();
+    gateway.dispatch('PARTICIPANT_LEFT', { room: 'lobby', userId: 'bob' });
+    expect(calls).toEqual([
+      ['bob', { x: 3, y: -2 }],
+      ['bob', { x: 1, y: 1, z: 2 }],
+      ['bob', undefined],
+      ['bob', undefined],
+    ]);
+    // After leaving, a stale participant object no longer reaches the engine.
+    bob.setPosition({ x: 0, y: 0 });
+    expect(calls).toHaveLength(4);
+  });
+
+  it('setPosition refuses the local participant and non-finite coordinates with TypeError', async () => {
+    const { room, client } = await joinedRoom();
+    expect(() => room.localParticipant.setPosition({ x: 0, y: 0 })).toThrow(/setListener/);
+    const bob = room.participants.get('bob')!;
+    expect(() => bob.setPosition({ x: Number.NaN, y: 0 })).toThrow(TypeError);
+    expect(() => bob.setPosition({ x: 0, y: 0, z: Number.POSITIVE_INFINITY })).toThrow(/z/);
+    expect(() =>
+      client.audio.setListener({ position: { x: 0, y: 0 }, heading: Number.NaN }),
+    ).toThrow(/heading/);
+    client.audio.setListener({ position: { x: 1, y: 2 }, heading: 0.5 });
+    expect(client.audio.getListener()).toEqual({ position: { x: 1, y: 2 }, heading: 0.5 });
+    client.audio.setListener(null);
+    expect(client.audio.getListener()).toBeUndefined();
+    expect(() => client.audio.setProximity({ maxDistanceM: -1 })).toThrow(RangeError);
+  });
+
   it('rejects bad arguments with TypeError', async () => {
     const { room } = await joinedRoom();
     const bad = 'yes' as unknown as boolean;

@@ -5,6 +5,7 @@ import { getLogger } from '../logger.js';
 import type { ConnectionQuality } from '../stats/connectionQuality.js';
 import { TypedEmitter } from '../TypedEmitter.js';
 import { Participant, type VoiceState } from './Participant.js';
+import type { Position } from '../media/spatialScene.js';
 
 /** How a room reaches the client's audio (set by VoiceClient). */
 export interface RoomAudioHooks {
@@ -14,6 +15,8 @@ export interface RoomAudioHooks {
   setVolume(userId: string, volume: number): void;
   /** A remote participant is gone: release its playback. */
   released(userId: string): void;
+  /** Places a remote participant for spatial audio (metres), or clears its position. */
+  setPosition?(userId: string, position: Position | undefined): void;
   /** This client's voice state in `room` changed (WebRTC pauses its producer / tracks). */
   voiceStateChanged?(room: string, state: VoiceState): void;
 }
@@ -290,7 +293,10 @@ export class Room extends TypedEmitter<RoomEvents> {
   private add(p: Participant): Participant {
     this.members.set(p.userId, p);
     if (p.ssrc !== 0) this.bySsrc.set(p.ssrc, p);
-    if (!p.isLocal && this.audio) p.volumeSink = (userId, v) => this.audio?.setVolume(userId, v);
+    if (!p.isLocal && this.audio) {
+      p.volumeSink = (userId, v) => this.audio?.setVolume(userId, v);
+      p.positionSink = (userId, pos) => this.audio?.setPosition?.(userId, pos);
+    }
     return p;
   }
 
@@ -298,6 +304,7 @@ export class Room extends TypedEmitter<RoomEvents> {
     this.members.delete(p.userId);
     if (this.bySsrc.get(p.ssrc) === p) this.bySsrc.delete(p.ssrc);
     p.volumeSink = undefined;
+    p.positionSink = undefined;
     this.audio?.released(p.userId);
   }
 
