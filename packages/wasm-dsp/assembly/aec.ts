@@ -11,7 +11,8 @@
 //   near-end speech or noise (double talk). P starts at a level set from the first far-end
 //   block (so the start is as fast at −30 dB as at +10 dB echo) and is refilled by the
 //   random-walk term (1 − A²)·|W|². One partition per block gets the gradient constraint,
-//   rotating (speexdsp mdf.c), which keeps the cost at five FFTs per block.
+//   rotating (speexdsp mdf.c), which keeps the cost at six FFTs per block (the sixth is
+//   the microphone block's spectrum for the near-end test below).
 // - Residual echo suppressor on 120-sample hops (240-sample periodic sqrt-Hann windows,
 //   zero-padded 256-point FFTs), so its overlap-add adds only 120 samples (2.5 ms) of delay, the
 //   canceller's whole latency (the filter's blocks divide the frame, so it adds none). Per-bin
@@ -21,8 +22,16 @@
 //   While the far end talks alone (and for 100 ms after, the echo's reverberation) every bin is
 //   capped at the floor (the old WebRTC AEC's non-linear processor does the same). Near-end
 //   speech is declared only when both the residual exceeds the echo estimate and the microphone
-//   holds more than the far end can explain (a far-end power × path-gain test); the second
-//   test keeps a misaligned filter (echo path change) from looking like double talk.
+//   holds more than the far end can explain; the second test keeps a misaligned filter (echo
+//   path change) from looking like double talk. "What the far end can explain" is the filter's
+//   power-domain echo estimate Σ_k |W_k|²·|X_k|² per bin (each partition's delay and gain, but
+//   none of its phases), so it stays right when the path's phases change (a moved laptop)
+//   while its delay and energy profile stay roughly the same: AEC3 likewise falls back to
+//   render power × the filter's |H|² when the linear estimate is unreliable (webrtc
+//   modules/audio_processing/aec3/residual_echo_estimator.cc). Entry into double talk needs
+//   the microphone 3× (4.8 dB) above it in more than half its power, staying in needs 1.5×
+//   (hysteresis): a path change raises the microphone over the estimate by about 3 dB at most
+//   at speech onsets, a near-end talker at the echo's level by more.
 // Bulk delay between reference and microphone is absorbed by the filter length (tailMs).
 import { allocF32, RealFft } from './lib/fft';
 
@@ -54,7 +63,8 @@ const CAP_SMOOTH: f32 = 0.84;
 const DT_OVER: f32 = 1;
 const DIAG_SMOOTH: f32 = 0.974;
 const WARM_HOPS: i32 = 120; // far-end hops (300 ms) before double talk can be declared
-const MIC_OVER: f32 = 2;
+const MIC_OVER: f32 = 3; // microphone over the power-domain echo estimate, to enter double talk
+const MIC_OVER_HOLD: f32 = 1.5; // … and to stay in it
 const MIC_FRAC: f32 = 0.5;
 const FAR_HOLD: i32 = 40; // hops (100 ms) the far end counts as active after it stops
 const PATH_SMOOTH_DT: f32 = 0.998;
@@ -98,13 +108,16 @@ let sp: usize = 0;
 let psi: usize = 0;
 let yb: usize = 0;
 let eb: usize = 0;
+let yinc: usize = 0;
+let dr: usize = 0;
+let di: usize = 0;
+let blockNear: bool = false;
 // Suppressor state.
 let stime: usize = 0;
 let win: usize = 0;
 let prevE: usize = 0;
 let prevY: usize = 0;
 let prevX: usize = 0;
-let prevD: usize = 0;
 let ola: usize = 0;
 let ser: usize = 0;
 let sei: usize = 0;
@@ -113,7 +126,6 @@ let sai: usize = 0;
 let rf: usize = 0;
 let yfp: usize = 0;
 let xf: usize = 0;
-let df: usize = 0;
 let eh: usize = 0;
 let yh: usize = 0;
 let echo: usize = 0;
@@ -166,12 +178,14 @@ export function init(partitions: i32, suppress: i32, frame: i32): void {
   psi = allocF32(HP);
   yb = allocF32(B);
   eb = allocF32(B);
+  yinc = allocF32(HP);
+  dr = allocF32(HP);
+  di = allocF32(HP);
   stime = allocF32(NS);
   win = allocF32(2 * R);
   prevE = allocF32(R);
   prevY = allocF32(R);
   prevX = allocF32(R);
-  prevD = allocF32(R);
   ola = allocF32(R);
   ser = allocF32(S + 3);
   sei = allocF32(S + 3);
@@ -180,7 +194,6 @@ export function init(partitions: i32, suppress: i32, frame: i32): void {
   rf = allocF32(S);
   yfp = allocF32(S);
   xf = allocF32(S);
-  df = allocF32(S);
   eh = allocF32(S);
   yh = allocF32(S);
   echo = allocF32(S);
@@ -226,7 +239,6 @@ export function reset(): void {
   memory.fill(prevE, 0, rb);
   memory.fill(prevY, 0, rb);
   memory.fill(prevX, 0, rb);
-  memory.fill(prevD, 0, rb);
   memory.fill(ola, 0, rb);
   const sb = <usize>S << 2;
   memory.fill(eh, 0, sb);
@@ -243,6 +255,7 @@ export function reset(): void {
   pathY = 0;
   pathX = 0;
   nearHold = 0;
+  blockNear = false;
   farHold = 0;
   warm = 0;
   cap = 1;
@@ -304,6 +317,7 @@ function processBlock(d: usize, x: usize, out: usize): void {
     let ar = f32x4.splat(0);
     let ai = f32x4.splat(0);
     let as = f32x4.splat(0);
+    let ay = f32x4.splat(0);
     let wo: usize = o;
     for (let run = 0; run < 2; run++) {
       const first = run == 0 ? head : 0;
@@ -316,16 +330,35 @@ function processBlock(d: usize, x: usize, out: usize): void {
         const s = v128.load(wiL + wo);
         ar = f32x4.add(ar, f32x4.sub(f32x4.mul(a, c), f32x4.mul(b, s)));
         ai = f32x4.add(ai, f32x4.add(f32x4.mul(a, s), f32x4.mul(b, c)));
-        as = f32x4.add(
-          as,
-          f32x4.mul(v128.load(pkL + wo), f32x4.add(f32x4.mul(a, a), f32x4.mul(b, b))),
-        );
+        const xx = f32x4.add(f32x4.mul(a, a), f32x4.mul(b, b));
+        as = f32x4.add(as, f32x4.mul(v128.load(pkL + wo), xx));
+        ay = f32x4.add(ay, f32x4.mul(f32x4.add(f32x4.mul(c, c), f32x4.mul(s, s)), xx));
         wo += stride;
       }
     }
     v128.store(yr + o, ar);
     v128.store(yi + o, ai);
     v128.store(sp + o, as);
+    v128.store(yinc + o, ay);
+  }
+  // Near-end test on the microphone block (zero-padded like the error block): the excess over
+  // the power-domain echo estimate, scaled by B/N (the estimate is the power of a full N-point
+  // circular output, the block holds B samples of it).
+  memory.fill(time, 0, <usize>(N - B) << 2);
+  memory.copy(time + (<usize>(N - B) << 2), d, bytesB);
+  rfft.forward(time, dr, di);
+  {
+    const over: f32 = (nearHold > 0 ? MIC_OVER_HOLD : MIC_OVER) * (<f32>B / <f32>N);
+    let ex: f32 = 0;
+    let tot: f32 = 0;
+    for (let f = 0; f < H; f++) {
+      const a = ldf(dr, f);
+      const b = ldf(di, f);
+      const p = a * a + b * b;
+      ex += Mathf.max(p - over * ldf(yinc, f), 0);
+      tot += p;
+    }
+    blockNear = ex > MIC_FRAC * tot;
   }
   rfft.inverse(yr, yi, time);
   const tail = time + (<usize>(N - B) << 2);
@@ -450,13 +483,6 @@ function suppressHop(d: usize, x: usize, at: usize, out: usize): void {
     const b = ldf(sai, f);
     stf(yfp, f, a * a + b * b);
   }
-  windowed(prevD, d);
-  sf.forward(stime, sar, sai);
-  for (let f = 0; f < S; f++) {
-    const a = ldf(sar, f);
-    const b = ldf(sai, f);
-    stf(df, f, a * a + b * b);
-  }
   windowed(prevX, x);
   sf.forward(stime, sar, sai);
   let vff = f32x4.splat(0);
@@ -528,15 +554,7 @@ function suppressHop(d: usize, x: usize, at: usize, out: usize): void {
     exSum += Mathf.max(r - RES_OVER * ec, 0);
     tot += r;
   }
-  const gain: f32 = pathY / (pathX + 1e-30);
-  let exMic: f32 = 0;
-  let totMic: f32 = 0;
-  for (let f = 0; f < S; f++) {
-    const m = ldf(df, f);
-    exMic += Mathf.max(m - MIC_OVER * gain * ldf(xf, f), 0);
-    totMic += m;
-  }
-  const near = exSum > NEAR_FRAC * tot && exMic > MIC_FRAC * totMic;
+  const near = exSum > NEAR_FRAC * tot && blockNear;
   nearHold = near && warm >= WARM_HOPS ? NEAR_HOLD : max(0, nearHold - 1);
   farHold = farActive ? FAR_HOLD : max(0, farHold - 1);
   const capTarget: f32 = farHold > 0 && nearHold == 0 ? RES_FLOOR : 1;
@@ -569,7 +587,6 @@ function suppressHop(d: usize, x: usize, at: usize, out: usize): void {
   memory.copy(prevE, e, rb);
   memory.copy(prevY, y, rb);
   memory.copy(prevX, x, rb);
-  memory.copy(prevD, d, rb);
 
   // Diagnostics.
   if (farActive) {
