@@ -31,7 +31,11 @@
 //   modules/audio_processing/aec3/residual_echo_estimator.cc). Entry into double talk needs
 //   the microphone 3× (4.8 dB) above it in more than half its power, staying in needs 1.5×
 //   (hysteresis): a path change raises the microphone over the estimate by about 3 dB at most
-//   at speech onsets, a near-end talker at the echo's level by more.
+//   at speech onsets, a near-end talker at the echo's level by more. The same comparison per
+//   band (three filter bins, one suppressor bin) lifts the floor cap where the microphone is
+//   5× (7 dB) above the estimate, so near-end harmonics that the broadband test misses keep the
+//   ordinary echo-subtraction gain instead of the floor (per-band rather than broadband
+//   decisions, as AEC3's suppression gain takes them: webrtc aec3/suppression_gain.cc).
 // Bulk delay between reference and microphone is absorbed by the filter length (tailMs).
 import { allocF32, RealFft } from './lib/fft';
 
@@ -66,6 +70,7 @@ const WARM_HOPS: i32 = 120; // far-end hops (300 ms) before double talk can be d
 const MIC_OVER: f32 = 3; // microphone over the power-domain echo estimate, to enter double talk
 const MIC_OVER_HOLD: f32 = 1.5; // … and to stay in it
 const MIC_FRAC: f32 = 0.5;
+const BIN_OVER: f32 = 5; // per band: microphone over the estimate that lifts the floor cap
 const FAR_HOLD: i32 = 40; // hops (100 ms) the far end counts as active after it stops
 const PATH_SMOOTH_DT: f32 = 0.998;
 
@@ -112,6 +117,7 @@ let yinc: usize = 0;
 let dr: usize = 0;
 let di: usize = 0;
 let blockNear: bool = false;
+let nearBin: usize = 0;
 // Suppressor state.
 let stime: usize = 0;
 let win: usize = 0;
@@ -181,6 +187,7 @@ export function init(partitions: i32, suppress: i32, frame: i32): void {
   yinc = allocF32(HP);
   dr = allocF32(HP);
   di = allocF32(HP);
+  nearBin = allocF32(S);
   stime = allocF32(NS);
   win = allocF32(2 * R);
   prevE = allocF32(R);
@@ -244,6 +251,7 @@ export function reset(): void {
   memory.fill(eh, 0, sb);
   memory.fill(yh, 0, sb);
   memory.fill(echo, 0, sb);
+  memory.fill(nearBin, 0, sb);
   memory.fill(xf, 0, sb);
   memory.fill(stats, 0, 16);
   for (let i = 0; i < K * HP; i++) stf(pk, i, 1);
@@ -359,6 +367,19 @@ function processBlock(d: usize, x: usize, out: usize): void {
       tot += p;
     }
     blockNear = ex > MIC_FRAC * tot;
+    const bo: f32 = BIN_OVER * (<f32>B / <f32>N);
+    for (let f = 0; f < S; f++) {
+      let pd: f32 = 0;
+      let py: f32 = 0;
+      const j1 = min(H - 1, 2 * f + 1);
+      for (let j = max(0, 2 * f - 1); j <= j1; j++) {
+        const a = ldf(dr, j);
+        const b = ldf(di, j);
+        pd += a * a + b * b;
+        py += ldf(yinc, j);
+      }
+      stf(nearBin, f, pd > bo * py ? 1 : 0);
+    }
   }
   rfft.inverse(yr, yi, time);
   const tail = time + (<usize>(N - B) << 2);
@@ -570,7 +591,8 @@ function suppressHop(d: usize, x: usize, at: usize, out: usize): void {
   let swin: f32 = 0;
   for (let f = 0; f < S; f++) {
     const r = ldf(rf, f);
-    const g = Mathf.min(Mathf.max(1 - (over * ldf(est, f)) / (r + 1e-20), lo), hi);
+    const top: f32 = ldf(nearBin, f) > 0 ? 1 : hi;
+    const g = Mathf.min(Mathf.max(1 - (over * ldf(est, f)) / (r + 1e-20), lo), top);
     stf(ser, f, ldf(ser, f) * g);
     stf(sei, f, ldf(sei, f) * g);
     sout += g * g * r;

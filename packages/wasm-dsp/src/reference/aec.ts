@@ -43,6 +43,7 @@ const WARM_HOPS = 120;
 const MIC_OVER = 3;
 const MIC_OVER_HOLD = 1.5;
 const MIC_FRAC = 0.5;
+const BIN_OVER = 5;
 const FAR_HOLD = 40;
 const PATH_SMOOTH_DT = 0.998;
 
@@ -118,6 +119,7 @@ export class ReferenceEchoCanceller {
   private pathX = 0;
   private nearHold = 0;
   private blockNear = false;
+  private readonly nearBin: Float32Array;
   private cap = 1;
   private farHold = 0;
   private warm = 0;
@@ -159,6 +161,7 @@ export class ReferenceEchoCanceller {
     this.yh = new Float32Array(s);
     this.echo = new Float32Array(s);
     this.echoDt = new Float32Array(s);
+    this.nearBin = new Float32Array(s);
     // Periodic sqrt-Hann: analysis × synthesis windows at 50 % overlap sum to one.
     const R = AEC_SUPPRESSOR_HOP_SAMPLES;
     for (let i = 0; i < 2 * R; i++)
@@ -171,6 +174,7 @@ export class ReferenceEchoCanceller {
     for (const a of [this.xTime, this.xr, this.xi, this.wr, this.wi, this.psi]) a.fill(0);
     for (const a of [this.prevE, this.prevY, this.prevX, this.ola, this.eh, this.yh]) a.fill(0);
     this.echo.fill(0);
+    this.nearBin.fill(0);
     this.pk.fill(1);
     this.head = 0;
     this.constrainAt = 0;
@@ -249,6 +253,17 @@ export class ReferenceEchoCanceller {
         tot += p;
       }
       this.blockNear = ex > MIC_FRAC * tot;
+      // Per band (three filter bins, one suppressor bin): lift the floor cap where the
+      // microphone is well above the estimate.
+      for (let f = 0; f < this.sbins; f++) {
+        let pd = 0;
+        let py = 0;
+        for (let j = Math.max(0, 2 * f - 1); j <= Math.min(H - 1, 2 * f + 1); j++) {
+          pd += this.dr[j]! ** 2 + this.di[j]! ** 2;
+          py += yinc[j]!;
+        }
+        this.nearBin[f] = pd > BIN_OVER * (B / N) * py ? 1 : 0;
+      }
     }
     this.fft.inverse(yr, yi, time);
     for (let n = 0; n < B; n++) {
@@ -413,7 +428,8 @@ export class ReferenceEchoCanceller {
     let swin = 0;
     for (let f = 0; f < S; f++) {
       const r = rf[f]!;
-      const g = Math.min(Math.max(1 - (over * est[f]!) / (r + 1e-20), lo), hi);
+      const top = this.nearBin[f]! > 0 ? 1 : hi;
+      const g = Math.min(Math.max(1 - (over * est[f]!) / (r + 1e-20), lo), top);
       ser[f]! *= g;
       sei[f]! *= g;
       sout += g * g * r;
