@@ -5,7 +5,9 @@
 // the smallest 0.5 s window from the first convergence through the change (the strictest reading
 // of issue 12), echo levels −30…+10 dB re the reference, double-talk SI-SDR gain and the measured latency.
 // Same-run comparison with the previous kernel (10 ms MDF): build it from main and pass its
-// path, e.g. `AEC_BASELINE_WASM=/tmp/aec-old.wasm npm run bench dsp/aec`.
+// path, e.g. `AEC_BASELINE_WASM=/tmp/aec-old.wasm npm run bench dsp/aec`. Same-run comparison
+// with an earlier build of this kernel (same exports): `AEC_PREVIOUS_WASM=/tmp/aec-prev.wasm`
+// adds its speed rows and its quality figures under `aec.previous.*`.
 import { readFileSync } from 'node:fs';
 import { EchoCanceller } from '../../packages/wasm-dsp/src/EchoCanceller.js';
 import { Fft } from '../../packages/wasm-dsp/src/Fft.js';
@@ -21,6 +23,7 @@ import {
   whiteNoise,
 } from '../../packages/testing/src/signals.js';
 import { report, round, timeUs, type BenchRow } from '../lib/harness.js';
+import { pairedUs } from '../lib/paired.js';
 import {
   convergenceMs,
   farEndOnsetS,
@@ -172,6 +175,39 @@ for (const size of FFT_SIZES) {
     unit: 'us/frame',
   });
 
+  // An earlier build of this kernel (same exports), same run, batches interleaved
+  // (bench/lib/paired.ts) so load from other work hits both alike.
+  const previousPath = process.env.AEC_PREVIOUS_WASM;
+  if (previousPath !== undefined && previousPath !== '') {
+    const prev = EchoCanceller.createSync(readFileSync(previousPath), { tailMs: TAIL_MS });
+    const stepper = (a: EchoCanceller): (() => void) => {
+      let p = 0;
+      return () => {
+        const o = p * FRAME;
+        a.micView.set(mic.subarray(o, o + FRAME));
+        a.refView.set(ref.subarray(o, o + FRAME));
+        a.process();
+        p = (p + 1) % FRAMES;
+      };
+    };
+    const [cur, base] = pairedUs([stepper(aec), stepper(prev)], {
+      batches: 41,
+      batchSize: FRAMES,
+      warmupCalls: 2 * FRAMES,
+    });
+    rows.push({
+      name: `aec.previous.tail${TAIL_MS}ms`,
+      median: base!.medianUs,
+      p95: base!.p95Us,
+      unit: 'us/frame',
+      cpuMedianUs: round(base!.cpuUs),
+      pairedCurrentUs: round(cur!.medianUs),
+      pairedCurrentCpuUs: round(cur!.cpuUs),
+      // Median over batch pairs of previous / current: above 1 means the current one is faster.
+      previousOverCurrent: round(base!.ratioToFirst, 3),
+    });
+  }
+
   // The previous kernel (10 ms MDF partitions, `init(partitions, suppression)`), same run.
   const baselinePath = process.env.AEC_BASELINE_WASM;
   if (baselinePath !== undefined && baselinePath !== '') {
@@ -210,10 +246,15 @@ for (const size of FFT_SIZES) {
   }
 }
 
-// Quality (WASM kernel, 200 ms tail, suppression on), the figures of issue 12.
-{
+// Quality (WASM kernel, 200 ms tail, suppression on), the figures of issue 12; the same for an
+// earlier build when AEC_PREVIOUS_WASM is set.
+const qualityKernels: [prefix: string, bytes: Buffer][] = [['aec.quality', readFileSync(wasmPath)]];
+if (process.env.AEC_PREVIOUS_WASM) {
+  qualityKernels.push(['aec.previous.quality', readFileSync(process.env.AEC_PREVIOUS_WASM)]);
+}
+for (const [prefix, bytes] of qualityKernels) {
   const make = (frameSamples: 480 | 960 = 960): FrameProcessor =>
-    EchoCanceller.createSync(readFileSync(wasmPath), { tailMs: TAIL_MS, frameSamples });
+    EchoCanceller.createSync(bytes, { tailMs: TAIL_MS, frameSamples });
   const conv: number[] = [];
   const minWin: number[] = [];
   for (const rt60Ms of [150, 300]) {
@@ -265,7 +306,7 @@ for (const size of FFT_SIZES) {
   const worstDt = Math.min(...dtGain);
   rows.push(
     {
-      name: 'aec.quality.convergenceTo20dB',
+      name: `${prefix}.convergenceTo20dB`,
       median: worstConv,
       unit: 'ms (worst)',
       goal: '<= 500 ms',
@@ -274,7 +315,7 @@ for (const size of FFT_SIZES) {
       levels,
     },
     {
-      name: 'aec.quality.minWindowErleAfterConvergence',
+      name: `${prefix}.minWindowErleAfterConvergence`,
       median: round(worstWin, 1),
       unit: 'dB (worst)',
       goal: '>= 15 dB',
@@ -282,7 +323,7 @@ for (const size of FFT_SIZES) {
       all: minWin.map((v) => round(v, 1)),
     },
     {
-      name: 'aec.quality.reconvergenceAfterPathChange',
+      name: `${prefix}.reconvergenceAfterPathChange`,
       median: worstReconv,
       unit: 'ms (worst)',
       goal: '<= 500 ms',
@@ -290,7 +331,7 @@ for (const size of FFT_SIZES) {
       all: reconv,
     },
     {
-      name: 'aec.quality.minWindowErleAfterReconvergence',
+      name: `${prefix}.minWindowErleAfterReconvergence`,
       median: round(worstAfterChange, 1),
       unit: 'dB (worst)',
       goal: '>= 15 dB',
@@ -298,7 +339,7 @@ for (const size of FFT_SIZES) {
       all: minAfterChange.map((v) => round(v, 1)),
     },
     {
-      name: 'aec.quality.minWindowErleThroughPathChange',
+      name: `${prefix}.minWindowErleThroughPathChange`,
       median: round(worstThroughChange, 1),
       unit: 'dB (worst)',
       goal: '>= 15 dB',
@@ -306,7 +347,7 @@ for (const size of FFT_SIZES) {
       all: minThroughChange.map((v) => round(v, 1)),
     },
     {
-      name: 'aec.quality.doubleTalkSiSdrGain',
+      name: `${prefix}.doubleTalkSiSdrGain`,
       median: round(worstDt, 1),
       unit: 'dB (worst)',
       goal: '>= 8 dB',
@@ -314,7 +355,7 @@ for (const size of FFT_SIZES) {
       all: dtGain.map((v) => round(v, 1)),
     },
     {
-      name: 'aec.quality.latencyMeasured',
+      name: `${prefix}.latencyMeasured`,
       median: latency,
       unit: 'samples',
       goal: '<= 144',
