@@ -289,6 +289,16 @@ for (const [prefix, bytes] of qualityKernels) {
     const c0 = convergenceMs(s, out);
     minThroughChange.push(minWindowErle(s, out, farEndOnsetS(s) + c0 / 1000, 7));
   }
+  // A path change to a 6 dB louder path (the laptop moved closer).
+  const reconvLouder: number[] = [];
+  const throughLouder: number[] = [];
+  for (const rt60Ms of [150, 300]) {
+    const s = scenario({ seconds: 7, rt60Ms, changeAtS: 4, changeGainDb: 6 });
+    const out = runAll(make(), s);
+    reconvLouder.push(convergenceMs(s, out, 4));
+    const c0 = convergenceMs(s, out);
+    throughLouder.push(minWindowErle(s, out, farEndOnsetS(s) + c0 / 1000, 7));
+  }
   const dtGain: number[] = [];
   for (const rt60Ms of [150, 300]) {
     const s = scenario({ seconds: 10, rt60Ms, near: [3, 8] });
@@ -345,6 +355,22 @@ for (const [prefix, bytes] of qualityKernels) {
       goal: '>= 15 dB',
       met: worstThroughChange >= 15,
       all: minThroughChange.map((v) => round(v, 1)),
+    },
+    {
+      name: `${prefix}.reconvergenceAfterLouderPath`,
+      median: Math.max(...reconvLouder),
+      unit: 'ms (worst)',
+      goal: '<= 500 ms',
+      met: Math.max(...reconvLouder) <= 500,
+      all: reconvLouder,
+    },
+    {
+      name: `${prefix}.minWindowErleThroughLouderPath`,
+      median: round(Math.min(...throughLouder), 1),
+      unit: 'dB (worst)',
+      goal: '>= 15 dB',
+      met: Math.min(...throughLouder) >= 15,
+      all: throughLouder.map((v) => round(v, 1)),
     },
     {
       name: `${prefix}.doubleTalkSiSdrGain`,

@@ -29,13 +29,26 @@
 //   while its delay and energy profile stay roughly the same: AEC3 likewise falls back to
 //   render power × the filter's |H|² when the linear estimate is unreliable (webrtc
 //   modules/audio_processing/aec3/residual_echo_estimator.cc). Entry into double talk needs
-//   the microphone 3× (4.8 dB) above it in more than half its power, staying in needs 1.5×
+//   the microphone 3× (4.8 dB) above it in more than half its power, staying in needs 1.2×
 //   (hysteresis): a path change raises the microphone over the estimate by about 3 dB at most
 //   at speech onsets, a near-end talker at the echo's level by more. The same comparison per
 //   band (three filter bins, one suppressor bin) lifts the floor cap where the microphone is
 //   5× (7 dB) above the estimate, so near-end harmonics that the broadband test misses keep the
 //   ordinary echo-subtraction gain instead of the floor (per-band rather than broadband
 //   decisions, as AEC3's suppression gain takes them: webrtc aec3/suppression_gain.cc).
+//   A path that gets louder (the laptop moved closer) would look like double talk to both
+//   tests until the filter caught up (seconds, as the Kalman gain shrinks while the error is
+//   large), so both thresholds scale with a path correction c ≥ 1: the regression slope of
+//   the microphone block power on the estimate's block power (covariance over variance,
+//   exponentially smoothed over ~100 ms of far-end activity). Near-end speech is uncorrelated
+//   with the far end, so it leaves the slope unbiased: the same argument as Valin's leak
+//   estimate (2007, cited above), applied to the microphone instead of the residual. The same
+//   c drives faster re-adaptation: the filter then misses about (√c − 1)²·|W|² per bin, so
+//   the Kalman state uncertainty gets the floor P ≥ 4·(√c − 1)²·|W|² (a process noise raised
+//   while the path is known to have changed, instead of the fixed random-walk term alone;
+//   cf. WebRTC AEC3's refined filter gain, which refills its per-bin filter-error estimate
+//   H_error after a detected echo path change and leaks more into it while the filter is
+//   diverged: aec3/refined_filter_update_gain.cc).
 // Bulk delay between reference and microphone is absorbed by the filter length (tailMs).
 import { allocF32, RealFft } from './lib/fft';
 
@@ -68,8 +81,11 @@ const DT_OVER: f32 = 1;
 const DIAG_SMOOTH: f32 = 0.974;
 const WARM_HOPS: i32 = 120; // far-end hops (300 ms) before double talk can be declared
 const MIC_OVER: f32 = 3; // microphone over the power-domain echo estimate, to enter double talk
-const MIC_OVER_HOLD: f32 = 1.5; // … and to stay in it
+const MIC_OVER_HOLD: f32 = 1.2; // … and to stay in it
 const MIC_FRAC: f32 = 0.5;
+const CORR_SMOOTH: f32 = 0.05; // per 5 ms far-end block: ~100 ms
+const CORR_MAX: f32 = 16;
+const PATH_P_GAIN: f32 = 4;
 const BIN_OVER: f32 = 5; // per band: microphone over the estimate that lifts the floor cap
 const FAR_HOLD: i32 = 40; // hops (100 ms) the far end counts as active after it stops
 const PATH_SMOOTH_DT: f32 = 0.998;
@@ -117,6 +133,11 @@ let yinc: usize = 0;
 let dr: usize = 0;
 let di: usize = 0;
 let blockNear: bool = false;
+let corrD: f32 = 0;
+let corrY: f32 = 0;
+let corrDY: f32 = 0;
+let corrYY: f32 = 0;
+let corr: f32 = 1;
 let nearBin: usize = 0;
 // Suppressor state.
 let stime: usize = 0;
@@ -264,6 +285,11 @@ export function reset(): void {
   pathX = 0;
   nearHold = 0;
   blockNear = false;
+  corrD = 0;
+  corrY = 0;
+  corrDY = 0;
+  corrYY = 0;
+  corr = 1;
   farHold = 0;
   warm = 0;
   cap = 1;
@@ -356,28 +382,46 @@ function processBlock(d: usize, x: usize, out: usize): void {
   memory.copy(time + (<usize>(N - B) << 2), d, bytesB);
   rfft.forward(time, dr, di);
   {
-    const over: f32 = (nearHold > 0 ? MIC_OVER_HOLD : MIC_OVER) * (<f32>B / <f32>N);
-    let ex: f32 = 0;
-    let tot: f32 = 0;
-    for (let f = 0; f < H; f++) {
-      const a = ldf(dr, f);
-      const b = ldf(di, f);
-      const p = a * a + b * b;
-      ex += Mathf.max(p - over * ldf(yinc, f), 0);
-      tot += p;
+    // Bin powers of the microphone block into dr (padding lanes stay zero: the FFT writes H
+    // bins, allocF32 zeroes), with the block sums.
+    let vtd = f32x4.splat(0);
+    let vty = f32x4.splat(0);
+    for (let o: usize = 0; o < bytesHP; o += 16) {
+      const a = v128.load(dr + o);
+      const b = v128.load(di + o);
+      const p = f32x4.add(f32x4.mul(a, a), f32x4.mul(b, b));
+      v128.store(dr + o, p);
+      vtd = f32x4.add(vtd, p);
+      vty = f32x4.add(vty, v128.load(yinc + o));
     }
-    blockNear = ex > MIC_FRAC * tot;
-    const bo: f32 = BIN_OVER * (<f32>B / <f32>N);
-    for (let f = 0; f < S; f++) {
-      let pd: f32 = 0;
-      let py: f32 = 0;
-      const j1 = min(H - 1, 2 * f + 1);
-      for (let j = max(0, 2 * f - 1); j <= j1; j++) {
-        const a = ldf(dr, j);
-        const b = ldf(di, j);
-        pd += a * a + b * b;
-        py += ldf(yinc, j);
-      }
+    const td = hsum(vtd);
+    if (sxx > <f32>B * 1e-8) {
+      const ty = hsum(vty) * (<f32>B / <f32>N);
+      const cs = CORR_SMOOTH;
+      corrD = (1 - cs) * corrD + cs * td;
+      corrY = (1 - cs) * corrY + cs * ty;
+      corrDY = (1 - cs) * corrDY + cs * (td - corrD) * (ty - corrY);
+      corrYY = (1 - cs) * corrYY + cs * (ty - corrY) * (ty - corrY);
+      corr = Mathf.min(Mathf.max(corrDY / (corrYY + 1e-30), 1), CORR_MAX);
+    }
+    const over = f32x4.splat(
+      corr * (nearHold > 0 ? MIC_OVER_HOLD : MIC_OVER) * (<f32>B / <f32>N),
+    );
+    const zero = f32x4.splat(0);
+    let vex = f32x4.splat(0);
+    for (let o: usize = 0; o < bytesHP; o += 16) {
+      const p = v128.load(dr + o);
+      vex = f32x4.add(vex, f32x4.max(f32x4.sub(p, f32x4.mul(over, v128.load(yinc + o))), zero));
+    }
+    blockNear = hsum(vex) > MIC_FRAC * td;
+    // Per band f: filter bins 2f − 1 … 2f + 1 (bin 0 alone has no left neighbour; bin H, the
+    // right neighbour of the last band, is a zero padding lane).
+    const bo: f32 = corr * BIN_OVER * (<f32>B / <f32>N);
+    stf(nearBin, 0, ldf(dr, 0) + ldf(dr, 1) > bo * (ldf(yinc, 0) + ldf(yinc, 1)) ? 1 : 0);
+    for (let f = 1; f < S; f++) {
+      const j = 2 * f;
+      const pd = ldf(dr, j - 1) + ldf(dr, j) + ldf(dr, j + 1);
+      const py = ldf(yinc, j - 1) + ldf(yinc, j) + ldf(yinc, j + 1);
       stf(nearBin, f, pd > bo * py ? 1 : 0);
     }
   }
@@ -436,6 +480,8 @@ function processBlock(d: usize, x: usize, out: usize): void {
     const va2c = f32x4.splat(1 - A2);
     const vbn = f32x4.splat(<f32>B / <f32>N);
     const one = f32x4.splat(1);
+    const sq = Mathf.sqrt(corr) - 1;
+    const vpq = f32x4.splat(PATH_P_GAIN * sq * sq);
     for (let k = 0; k < K; k++) {
       const px = xrL + <usize>((head + k) % K) * stride;
       const py = xiL + <usize>((head + k) % K) * stride;
@@ -457,11 +503,12 @@ function processBlock(d: usize, x: usize, out: usize): void {
         v128.store(pwi + o, ni);
         const xx = f32x4.add(f32x4.mul(a, a), f32x4.mul(b, b));
         const shrink = f32x4.sub(one, f32x4.mul(f32x4.mul(vbn, g), xx));
+        const ww = f32x4.add(f32x4.mul(nr, nr), f32x4.mul(ni, ni));
         v128.store(
           ppk + o,
-          f32x4.add(
-            f32x4.mul(f32x4.mul(va2, p), shrink),
-            f32x4.mul(va2c, f32x4.add(f32x4.mul(nr, nr), f32x4.mul(ni, ni))),
+          f32x4.max(
+            f32x4.add(f32x4.mul(f32x4.mul(va2, p), shrink), f32x4.mul(va2c, ww)),
+            f32x4.mul(vpq, ww),
           ),
         );
       }

@@ -41,9 +41,12 @@ const DT_OVER = 1;
 const DIAG_SMOOTH = 0.974;
 const WARM_HOPS = 120;
 const MIC_OVER = 3;
-const MIC_OVER_HOLD = 1.5;
+const MIC_OVER_HOLD = 1.2;
 const MIC_FRAC = 0.5;
 const BIN_OVER = 5;
+const CORR_SMOOTH = 0.05;
+const CORR_MAX = 16;
+const PATH_P_GAIN = 4;
 const FAR_HOLD = 40;
 const PATH_SMOOTH_DT = 0.998;
 
@@ -119,6 +122,11 @@ export class ReferenceEchoCanceller {
   private pathX = 0;
   private nearHold = 0;
   private blockNear = false;
+  private corrD = 0;
+  private corrY = 0;
+  private corrDY = 0;
+  private corrYY = 0;
+  private corr = 1;
   private readonly nearBin: Float32Array;
   private cap = 1;
   private farHold = 0;
@@ -184,6 +192,8 @@ export class ReferenceEchoCanceller {
     this.pathY = this.pathX = 0;
     this.nearHold = 0;
     this.blockNear = false;
+    this.corrD = this.corrY = this.corrDY = this.corrYY = 0;
+    this.corr = 1;
     this.cap = 1;
     this.farHold = 0;
     this.warm = 0;
@@ -244,7 +254,24 @@ export class ReferenceEchoCanceller {
     time.set(d, N - B);
     this.fft.forward(time, this.dr, this.di);
     {
-      const over = (this.nearHold > 0 ? MIC_OVER_HOLD : MIC_OVER) * (B / N);
+      // Path correction c ≥ 1: regression slope of microphone block power on the estimate's
+      // block power over far-end blocks (see assembly/aec.ts).
+      if (sxx > B * 1e-8) {
+        let td = 0;
+        let ty = 0;
+        for (let f = 0; f < H; f++) {
+          td += this.dr[f]! ** 2 + this.di[f]! ** 2;
+          ty += yinc[f]!;
+        }
+        ty *= B / N;
+        const cs = CORR_SMOOTH;
+        this.corrD = (1 - cs) * this.corrD + cs * td;
+        this.corrY = (1 - cs) * this.corrY + cs * ty;
+        this.corrDY = (1 - cs) * this.corrDY + cs * (td - this.corrD) * (ty - this.corrY);
+        this.corrYY = (1 - cs) * this.corrYY + cs * (ty - this.corrY) ** 2;
+        this.corr = Math.min(Math.max(this.corrDY / (this.corrYY + 1e-30), 1), CORR_MAX);
+      }
+      const over = this.corr * (this.nearHold > 0 ? MIC_OVER_HOLD : MIC_OVER) * (B / N);
       let ex = 0;
       let tot = 0;
       for (let f = 0; f < H; f++) {
@@ -262,7 +289,7 @@ export class ReferenceEchoCanceller {
           pd += this.dr[j]! ** 2 + this.di[j]! ** 2;
           py += yinc[j]!;
         }
-        this.nearBin[f] = pd > BIN_OVER * (B / N) * py ? 1 : 0;
+        this.nearBin[f] = pd > this.corr * BIN_OVER * (B / N) * py ? 1 : 0;
       }
     }
     this.fft.inverse(yr, yi, time);
@@ -302,6 +329,8 @@ export class ReferenceEchoCanceller {
         }
       }
       const nb = N / B;
+      // State-uncertainty floor from the path correction (see assembly/aec.ts).
+      const pq = PATH_P_GAIN * (Math.sqrt(this.corr) - 1) ** 2;
       for (let f = 0; f < H; f++) sp[f] = 1 / (sp[f]! + nb * psi[f]! + 1e-30);
       for (let k = 0; k < K; k++) {
         const xo = ((this.head + k) % K) * H;
@@ -318,8 +347,10 @@ export class ReferenceEchoCanceller {
           const ni = wi[wo + f]! + a * gi - b * gr;
           wr[wo + f] = nr;
           wi[wo + f] = ni;
-          pk[wo + f] =
-            A2 * p * (1 - (B / N) * g * (a * a + b * b)) + (1 - A2) * (nr * nr + ni * ni);
+          pk[wo + f] = Math.max(
+            A2 * p * (1 - (B / N) * g * (a * a + b * b)) + (1 - A2) * (nr * nr + ni * ni),
+            pq * (nr * nr + ni * ni),
+          );
         }
       }
       // Gradient constraint on one partition per block, rotating (speexdsp mdf.c).
