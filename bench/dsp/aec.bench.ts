@@ -234,6 +234,20 @@ for (const size of FFT_SIZES) {
     };
     const base = timeUs(step, { batches: 41, batchSize: FRAMES, warmupCalls: 4 * FRAMES });
     const baseCpu = cpuUs(step);
+    // The same comparison with batches interleaved (bench/lib/paired.ts), robust to load.
+    let q = 0;
+    const current = (): void => {
+      const o = q * FRAME;
+      aec.micView.set(mic.subarray(o, o + FRAME));
+      aec.refView.set(ref.subarray(o, o + FRAME));
+      aec.process();
+      q = (q + 1) % FRAMES;
+    };
+    const [pc, pb] = pairedUs([current, step], {
+      batches: 41,
+      batchSize: FRAMES,
+      warmupCalls: 2 * FRAMES,
+    });
     rows.push({
       name: `aec.baseline-mdf480.tail${TAIL_MS}ms`,
       median: base.medianUs,
@@ -242,6 +256,8 @@ for (const size of FFT_SIZES) {
       cpuMedianUs: round(baseCpu),
       newOverBaseline: round(simd.medianUs / base.medianUs, 2),
       newOverBaselineCpu: round(simdCpu / baseCpu, 2),
+      pairedNewOverBaseline: round(1 / pb!.ratioToFirst, 3),
+      pairedNewOverBaselineCpu: round(pc!.cpuUs / pb!.cpuUs, 3),
     });
   }
 }
