@@ -99,6 +99,8 @@ async function runRaw(
 }
 
 interface ConcordRun {
+  /** WebSocket path: the delay by stage (see `runConcord`). */
+  split?: Record<string, number | undefined>;
   /** With `stall`: what 200 ms main-thread stalls did (after the main recording). */
   stall?: StallResult;
   toCaptured: LatencySummary;
@@ -241,6 +243,10 @@ async function runConcord(
       b.page,
       'stats',
     );
+    const sa = await harness<{
+      rttMs: number;
+      sender?: { encodeUsMean: number; packetMs: number };
+    }>(a.page, 'stats');
     const sentEnvelope = await tapEnvelope(a.page, 'capture');
     const heardEnvelope = await tapEnvelope(b.page, 'output');
     const ta = await harness<VoiceTake>(a.page, 'take');
@@ -271,6 +277,26 @@ async function runConcord(
         playbackRingFramesMax: ring[ring.length - 1],
       },
     };
+    // Where the delay goes (issue 12's per-stage split), p50s and the stats of the same run:
+    // capture = graph input → captured frame on A's main thread (10 ms frame fill, the chain's
+    // algorithmic delay, the frame ring); transit = captured frame → pushed into B's playback
+    // (encode, network and relay, jitter buffer, decode); playout = pushed → B's graph output
+    // (playback ring and render quanta, from the aligned row).
+    // The chain's algorithmic delay as CaptureChain.delaySamples states it (echo canceller 120
+    // samples, RNNoise 480; AGC and VAD none), in ms: a figure the dsp tests measure, shown here
+    // for scale.
+    const chainMs = (stages.aec ? 2.5 : 0) + (stages.ns ? 10 : 0);
+    if (path === 'websocket')
+      run.split = {
+        captureMs: run.toCaptured.p50Ms,
+        ofWhichChainAlgorithmicMs: chainMs,
+        transitMs: run.toInput.p50Ms - run.toCaptured.p50Ms,
+        ofWhichEncodeMs: round((sa.sender?.encodeUsMean ?? Number.NaN) / 1000, 2),
+        ofWhichNetworkMs: round(sa.rttMs / 2, 1),
+        ofWhichJitterBufferMs: round(Number(p['jitterBufferDelayMs']), 1),
+        playoutMs: run.aligned.p50Ms - run.toInput.p50Ms,
+        packetMs: sa.sender?.packetMs,
+      };
     if (stall) run.stall = await stallPhase(a.page, b.page);
     note(`concord.${label}.sentBursts`, sent.length);
     for (const [k, v] of Object.entries(run)) note(`concord.${label}.${k}`, v);
@@ -372,6 +398,25 @@ test('graph-to-graph latency: Concord WebSocket and WebRTC paths (chain on/off) 
         correlationMin: rawOn.aligned.correlationMin,
         where: `${rawWhere}; sent track with echoCancellation, noiseSuppression, autoGainControl on (the tap hears an unprocessed track of the same microphone)`,
       }),
+      ...(
+        [
+          ['concord.ws.fullChain.split', full.split],
+          ['concord.ws.chainOff.split', off.split],
+        ] as const
+      ).flatMap(([name, split]) =>
+        split
+          ? [
+              {
+                name,
+                median: split['captureMs'] ?? Number.NaN,
+                unit: 'ms (capture share)',
+                ...split,
+                where:
+                  'capture: graph input -> captured frame; transit: -> pushed into playback (encode, network, jitter buffer, decode); playout: -> graph output',
+              },
+            ]
+          : [],
+      ),
       row('concord.ws.fullChain.toPlaybackOutput', full.toOutput, { where: output }),
       row('concord.ws.fullChain.toPlaybackInput', full.toInput, { where: input }),
       row('concord.ws.fullChain.toCapturedFrame', full.toCaptured, { where: captured }),
