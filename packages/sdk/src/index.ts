@@ -22,6 +22,11 @@ export { RemotePlayback } from './media/RemotePlayback.js';
 export { getAudioDiagnostics, type AudioDiagnostics } from './media/diagnostics.js';
 export { defaultAssetsUrl, loadAudioAssets, type AudioAssets } from './media/AudioAssets.js';
 export { Participant, type VoiceState } from './room/Participant.js';
+export {
+  SpeakingHangover,
+  DEFAULT_SPEAKING_HANGOVER_MS,
+  type HangoverTimers,
+} from './room/SpeakingHangover.js';
 export type { WebSocketConstructor, WebSocketLike } from './connection/socket.js';
 export {
   ConnectionError,

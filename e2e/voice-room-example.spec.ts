@@ -1,0 +1,194 @@
+// The voice-room example page as a newcomer uses it: user ids separate from display names,
+// one speaking period per sentence, round trip shown at once, the chart reset on a new call,
+// each member's media path shown and chosen before joining, and a clear message when another
+// session with the same user id takes this tab's place.
+import { chromium, expect, test, type Browser, type Page } from '@playwright/test';
+import { note } from './support/note.js';
+import { quantize16, speechBursts, writeWav } from './support/wav.js';
+import { scaleTo } from '@concord/testing';
+
+async function joinAs(
+  page: Page,
+  name: string,
+  room: string,
+  media: 'auto' | 'webrtc' | 'websocket' = 'auto',
+): Promise<string> {
+  if (page.url() === 'about:blank') await page.goto('/');
+  await page.getByLabel('Your name').fill(name);
+  await page.getByLabel('Room', { exact: true }).fill(room);
+  await page.getByLabel('Voice path').selectOption(media);
+  await page.getByRole('button', { name: 'Join' }).click();
+  await expect(page.locator('#status')).toHaveText('ready');
+  await expect(page.locator('#room-view')).toBeVisible();
+  return page.evaluate(
+    () => (globalThis as unknown as { concordExample: { userId: string } }).concordExample.userId,
+  );
+}
+
+const chartPoints = (page: Page) =>
+  page.evaluate(
+    () =>
+      (globalThis as unknown as { concordExample: { chartPoints: number } }).concordExample
+        .chartPoints,
+  );
+
+const member = (page: Page, userId: string) =>
+  page.locator(`#participants li[data-user-id="${userId}"]`);
+
+test('"Sam", "sam" and a second tab of Sam are three participants, never a takeover', async ({
+  browser,
+}) => {
+  const room = `names-${Date.now()}`;
+  const ctx = await browser.newContext();
+  const sam1 = await ctx.newPage();
+  const sam2 = await ctx.newPage(); // a second tab of the same person (same storage)
+  const other = await (await browser.newContext()).newPage();
+  const ids = [
+    await joinAs(sam1, 'Sam', room),
+    await joinAs(sam2, 'Sam', room),
+    await joinAs(other, 'sam', room),
+  ];
+  expect(new Set(ids).size).toBe(3);
+  for (const page of [sam1, sam2, other]) {
+    await expect(page.locator('#participants li')).toHaveCount(3);
+    await expect(page.locator('#status')).toHaveText('ready');
+  }
+  await expect(member(other, ids[0]!)).toContainText('Sam');
+  await expect(member(other, ids[1]!)).toContainText('Sam');
+  await expect(member(sam1, ids[2]!)).toContainText('sam');
+
+  // A duplicated tab starts with a copy of its opener's sessionStorage: it picks a new id.
+  const dup = await ctx.newPage();
+  await dup.addInitScript((id) => sessionStorage.setItem('concord:userId', id), ids[0]!);
+  await dup.goto('/');
+  await expect(dup.locator('#user-id')).not.toHaveText(ids[0]!);
+  await expect(dup.locator('#user-id')).toHaveText(/^u-[0-9a-f]{8}$/);
+  await ctx.close();
+  await other.context().close();
+});
+
+test('another session with the same user id: the replaced tab says so and disconnects', async ({
+  browser,
+}) => {
+  const room = `replaced-${Date.now()}`;
+  const page = await (await browser.newContext()).newPage();
+  const id = await joinAs(page, 'Ann', room);
+  // The same user id on another device: a raw SDK client with a dev token for that id.
+  const intruder = await (await browser.newContext()).newPage();
+  await intruder.goto('/');
+  await intruder.evaluate(
+    async ([userId, name]) => {
+      const { VoiceClient } = await import('/sdk/concord.browser.js' as string);
+      const c = new VoiceClient({
+        url: `ws://${location.host}/gateway`,
+        token: `dev:${userId}:Ann`,
+      });
+      await c.connect();
+      await c.join(name);
+    },
+    [id, room],
+  );
+  await expect(page.locator('#error')).toContainText('same user id');
+  await expect(page.locator('#join-form')).toBeVisible();
+  await expect(page.locator('#status')).toHaveText('closed');
+  await page.context().close();
+  await intruder.context().close();
+});
+
+test('round trip shown at once, "–" never plotted, chart reset on a new call, path shown', async ({
+  browser,
+}) => {
+  const room = `stats-${Date.now()}`;
+  const page = await (await browser.newContext()).newPage();
+  await page.goto('/');
+  const t0 = Date.now();
+  const userId = await joinAs(page, 'Rita', room, 'websocket');
+  // The config's heartbeat interval is 5 s: a first heartbeat at a random point of it would
+  // often miss this 2 s bound.
+  await expect(page.locator('#rtt')).toHaveText(/^\d+\.\d ms$/, { timeout: 2_000 });
+  note('voiceRoom.rttShownAfterJoinClickMs', Date.now() - t0);
+  await expect(member(page, userId)).toHaveAttribute('data-media-path', 'websocket');
+  await expect(member(page, userId).locator('.path')).toHaveText('WebSocket');
+  await expect(page.locator('#local-path')).toHaveText('WebSocket');
+  await expect.poll(() => chartPoints(page)).toBeGreaterThanOrEqual(3);
+  await page.getByRole('button', { name: 'Leave' }).click();
+  await expect(page.locator('#join-form')).toBeVisible();
+  // A new call starts with an empty chart and no old numbers.
+  await expect(page.locator('#stat-bitrate')).toHaveText('–');
+  await joinAs(page, 'Rita', room, 'websocket');
+  expect(await chartPoints(page)).toBeLessThanOrEqual(2);
+  await page.screenshot({ path: 'test-results/voice-room-joined.png', fullPage: true });
+  await page.context().close();
+});
+
+test('one spoken sentence is one speaking period on the listener’s page', async () => {
+  test.setTimeout(60_000);
+  // Two sentences with 1.5 s pauses, looped by the fake microphone; each sentence has a 450 ms
+  // pause in its middle (a breath between clauses): longer than the capture VAD's own 300 ms
+  // hangover, so without the SDK's speaking hangover each sentence would be two periods.
+  const layout = speechBursts(2, 1500, 2);
+  const pause = Math.round(0.45 * 44_100);
+  const samples = new Float32Array(layout.samples.length + pause * layout.bursts.length);
+  let from = 0;
+  let to = 0;
+  for (const [start, end] of layout.bursts) {
+    const mid = Math.round((start + end) / 2);
+    samples.set(layout.samples.subarray(from, mid), to);
+    to += mid - from + pause;
+    from = mid;
+  }
+  samples.set(layout.samples.subarray(from), to);
+  const wav = writeWav('voice-room-sentences', quantize16(scaleTo(samples, -22)));
+  const loopMs = (samples.length / 44_100) * 1000;
+  const use = test.info().project.use;
+  const base = use.launchOptions ?? {};
+  const speakerBrowser: Browser = await chromium.launch({
+    ...base,
+    args: [...(base.args ?? []), `--use-file-for-fake-audio-capture=${wav}`],
+  });
+  const listenerBrowser: Browser = await chromium.launch(base);
+  try {
+    const room = `speaking-${Date.now()}`;
+    const speaker = await speakerBrowser.newPage({ baseURL: use.baseURL! });
+    const listener = await listenerBrowser.newPage({ baseURL: use.baseURL! });
+    const speakerId = await joinAs(speaker, 'Speaker', room, 'websocket');
+    await joinAs(listener, 'Listener', room, 'websocket');
+    await expect(member(listener, speakerId)).toBeVisible();
+    // Record the speaker's speaking periods as the listener's room reports them.
+    await listener.evaluate((id) => {
+      const w = globalThis as unknown as {
+        concordExample: {
+          room: { on(e: string, f: (p: { userId: string }, s: boolean) => void): void };
+        };
+        periods: Array<[boolean, number]>;
+      };
+      w.periods = [];
+      w.concordExample.room.on('speakingChanged', (p, s) => {
+        if (p.userId === id) w.periods.push([s, performance.now()]);
+      });
+    }, speakerId);
+    const windowMs = Math.ceil(2 * loopMs);
+    await listener.waitForTimeout(windowMs);
+    const events = await listener.evaluate(
+      () => (globalThis as unknown as { periods: Array<[boolean, number]> }).periods,
+    );
+    const starts = events.filter(([s]) => s).length;
+    const sentences = (2 * windowMs) / loopMs; // two sentences per loop
+    const durations: number[] = [];
+    for (let i = 1; i < events.length; i++)
+      if (events[i - 1]![0] && !events[i]![0]) durations.push(events[i]![1] - events[i - 1]![1]);
+    note('voiceRoom.speaking', {
+      windowMs,
+      sentences,
+      starts,
+      durationsMs: durations.map(Math.round),
+    });
+    expect(starts).toBeGreaterThanOrEqual(Math.floor(sentences) - 1);
+    expect(starts).toBeLessThanOrEqual(Math.ceil(sentences) + 1);
+    // Every period is a sentence long (the shortest sentence here lasts well over a second).
+    for (const d of durations) expect(d).toBeGreaterThan(800);
+  } finally {
+    await speakerBrowser.close();
+    await listenerBrowser.close();
+  }
+});
