@@ -3,6 +3,7 @@
 import type { CloseCode as WireCloseCode, FrameCodec } from '@concord/protocol';
 import { VoiceClient, type Room, type VoiceClientOptions } from '@concord/sdk';
 import { VoiceClient as BrowserVoiceClient } from '@concord/sdk/browser';
+import { ParticipantRecorder, PcmSource, readWavFile } from '@concord/sdk/node';
 import { mintToken, type GatewayConfig } from '@concord/gateway';
 import { chromiumLaunchOptions, whiteNoise } from '@concord/testing';
 import { SAMPLE_RATE_HZ, type CaptureChain } from '@concord/wasm-dsp';
@@ -18,6 +19,9 @@ export const port: GatewayConfig['port'] = 8080;
 export const args: string[] | undefined = chromiumLaunchOptions().args;
 export const noise: Float32Array = whiteNoise(960, 1);
 export const rate: number = SAMPLE_RATE_HZ;
+export const source: PcmSource = new PcmSource();
+export const recorder: ParticipantRecorder = new ParticipantRecorder({ maxSeconds: 60 });
+export const voice: Promise<Float32Array> = readWavFile('hello.wav');
 export type Chain = CaptureChain;
 export type Engine = CaptureEngine;
 export type Codec = FrameCodec;
