@@ -2,7 +2,10 @@
 // one speaking period per sentence, round trip shown at once, the chart reset on a new call,
 // each member's media path shown and chosen before joining, and a clear message when another
 // session with the same user id takes this tab's place.
+import { spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
 import { chromium, expect, test, type Browser, type Page } from '@playwright/test';
+import { startGateway } from '../packages/gateway/test/harness.js';
 import { note } from './support/note.js';
 import { quantize16, speechBursts, writeWav } from './support/wav.js';
 import { scaleTo } from '@concord/testing';
@@ -190,5 +193,39 @@ test('one spoken sentence is one speaking period on the listener’s page', asyn
   } finally {
     await speakerBrowser.close();
     await listenerBrowser.close();
+  }
+});
+
+test('with a token server and no dev tokens, the page joins with a token from it', async ({
+  browser,
+}) => {
+  const secret = 'e2e-token-server-secret-'.padEnd(48, 'x');
+  const gw = await startGateway(
+    ['--static', '/sdk/=packages/sdk/dist', '--static', '/=examples/voice-room'],
+    { CONCORD_SECRET: secret },
+  );
+  const origin = `http://127.0.0.1:${gw.port}`;
+  const tokens = spawn(process.execPath, ['examples/token-server/server.mjs'], {
+    env: { ...process.env, CONCORD_SECRET: secret, PORT: '0', ALLOWED_ORIGINS: origin },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  try {
+    const tokenUrl = await new Promise<string>((resolve, reject) => {
+      tokens.once('exit', (code) => reject(new Error(`token server exited with ${code}`)));
+      createInterface({ input: tokens.stdout! }).on('line', (line) => {
+        const m = /token server: (http:\/\/[^/]+)\/token/.exec(line);
+        if (m) resolve(m[1]!);
+      });
+    });
+    const page = await (await browser.newContext({ baseURL: origin })).newPage();
+    // Without dev auth the gateway has no /dev/token: the page must use the token server.
+    expect((await page.request.get('/dev/token?name=x')).status()).toBe(404);
+    await page.goto(`/?tokenServer=${encodeURIComponent(tokenUrl)}`);
+    const userId = await joinAs(page, 'Tess', 'lobby');
+    await expect(member(page, userId)).toContainText('Tess');
+    await page.context().close();
+  } finally {
+    tokens.kill();
+    await gw.stop();
   }
 });
