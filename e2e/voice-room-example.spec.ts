@@ -44,6 +44,8 @@ test('"Sam", "sam" and a second tab of Sam are three participants, never a takeo
   const room = `names-${Date.now()}`;
   const ctx = await browser.newContext();
   const sam1 = await ctx.newPage();
+  await sam1.goto('/');
+  await sam1.screenshot({ path: 'test-results/voice-room-join.png', fullPage: true });
   const sam2 = await ctx.newPage(); // a second tab of the same person (same storage)
   const other = await (await browser.newContext()).newPage();
   const ids = [
@@ -113,6 +115,11 @@ test('round trip shown at once, "–" never plotted, chart reset on a new call, 
   await expect(member(page, userId)).toHaveAttribute('data-media-path', 'websocket');
   await expect(member(page, userId).locator('.path')).toHaveText('WebSocket');
   await expect(page.locator('#local-path')).toHaveText('WebSocket');
+  // The output-device picker lists the speakers and applies a choice without an error.
+  const outputs = page.getByLabel('Output device');
+  await expect(outputs.locator('option')).not.toHaveCount(0);
+  await outputs.selectOption({ index: 0 });
+  await expect(page.locator('#error')).toBeHidden();
   await expect.poll(() => chartPoints(page)).toBeGreaterThanOrEqual(3);
   await page.getByRole('button', { name: 'Leave' }).click();
   await expect(page.locator('#join-form')).toBeVisible();
@@ -228,4 +235,77 @@ test('with a token server and no dev tokens, the page joins with a token from it
     tokens.kill();
     await gw.stop();
   }
+});
+
+test('autoplay blocked: the page shows "click to enable audio", and a click starts the audio', async ({
+  browser,
+}) => {
+  // Headless Chromium does not enforce the autoplay policy (an AudioContext created without a
+  // gesture runs even with --autoplay-policy=document-user-activation-required), so the page
+  // gets the policy emulated: contexts start suspended and resume() waits for a trusted
+  // pointer gesture, as in a desktop browser. The join is submitted by script (no gesture).
+  const ctx = await browser.newContext();
+  await ctx.addInitScript(() => {
+    const Real = AudioContext;
+    let gesture = false;
+    addEventListener('pointerdown', (e) => e.isTrusted && (gesture = true), true);
+    const resume = Real.prototype.resume;
+    Real.prototype.resume = function (this: AudioContext) {
+      return gesture ? resume.call(this) : new Promise<void>(() => undefined);
+    };
+    globalThis.AudioContext = class extends Real {
+      constructor(options?: AudioContextOptions) {
+        super(options);
+        if (!gesture) void this.suspend();
+      }
+    };
+  });
+  const page = await ctx.newPage();
+  await page.goto('/');
+  await page.evaluate((room) => {
+    (document.getElementById('name') as HTMLInputElement).value = 'Ada';
+    (document.getElementById('room') as HTMLInputElement).value = room;
+    (document.getElementById('join-form') as HTMLFormElement).requestSubmit();
+  }, `autoplay-${Date.now()}`);
+  await expect(page.locator('#status')).toHaveText('ready');
+  const button = page.getByRole('button', { name: /Click to enable audio/ });
+  await expect(button).toBeVisible();
+  await page.screenshot({ path: 'test-results/voice-room-autoplay.png', fullPage: true });
+  await button.click();
+  await expect(button).toBeHidden();
+  // The microphone that waited for the audio starts too.
+  await expect(page.getByRole('button', { name: 'Stop microphone' })).toBeVisible();
+  const state = () =>
+    page.evaluate(
+      () =>
+        (
+          globalThis as unknown as {
+            concordExample: { client: { audio: { running(): { context: AudioContext } } } };
+          }
+        ).concordExample.client.audio.running().context.state,
+    );
+  expect(await state()).toBe('running');
+  await ctx.close();
+});
+
+test('each member’s media path is shown, and the path chosen before joining is used', async ({
+  browser,
+}) => {
+  test.setTimeout(60_000);
+  const room = `paths-${Date.now()}`;
+  const alice = await (await browser.newContext()).newPage();
+  const bob = await (await browser.newContext()).newPage();
+  const aliceId = await joinAs(alice, 'Alice', room, 'webrtc');
+  const bobId = await joinAs(bob, 'Bob', room, 'websocket');
+  // Alice's voice moves to WebRTC once ICE connects (the e2e gateway runs the SFU).
+  await expect(member(alice, aliceId)).toHaveAttribute('data-media-path', 'webrtc', {
+    timeout: 15_000,
+  });
+  await expect(alice.locator('#local-path')).toHaveText('WebRTC');
+  await expect(member(bob, aliceId).locator('.path')).toHaveText('WebRTC');
+  await expect(member(alice, bobId).locator('.path')).toHaveText('WebSocket');
+  await expect(bob.locator('#local-path')).toHaveText('WebSocket');
+  await alice.screenshot({ path: 'test-results/voice-room-paths.png', fullPage: true });
+  await alice.context().close();
+  await bob.context().close();
 });

@@ -313,6 +313,8 @@ function wireAudio() {
   client.audio.on('running', () => {
     $('enable-audio').hidden = true;
     void applyOutputDevice();
+    // A microphone that could not start while audio was blocked starts now.
+    if (micWanted) void startMicrophone();
   });
 }
 
@@ -320,7 +322,11 @@ $('enable-audio').addEventListener('click', () =>
   client?.audio.resume().catch((err) => showError(err.message)),
 );
 
+// Whether the person wants the microphone on (Join turns it on, the button toggles it).
+let micWanted = false;
+
 async function startMicrophone() {
+  micWanted = true;
   const audio = client?.localAudio;
   if (!audio || audio.state.status !== 'stopped') return;
   try {
@@ -348,6 +354,7 @@ $('mic').addEventListener('click', async () => {
   const audio = client?.localAudio;
   if (!audio) return;
   if (audio.state.status === 'live') {
+    micWanted = false;
     audio.stop();
     updateMicButton();
   } else await startMicrophone();
