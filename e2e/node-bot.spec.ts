@@ -5,19 +5,12 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { expect, test } from '@playwright/test';
+import { expect, test } from '@concord/testing/playwright';
 import { detectOnsets, fitSines, medianIntervalMs, toneBursts } from '@concord/testing';
 import { readWavFile, writeWavFile } from '@concord/sdk/node';
 import { note } from './support/note.js';
-import {
-  burstWav,
-  harness,
-  joinVoice,
-  launchVoicePage,
-  PERIOD_MS,
-  STAGES_TONES,
-} from './support/voice.js';
-import { close, expectHears, FREQ_A, FREQ_B, record, type Event } from './support/webrtc.js';
+import { burstWav, PERIOD_MS, STAGES_TONES } from './support/voice.js';
+import { FREQ_A, FREQ_B } from './support/webrtc.js';
 
 const RATE_HZ = 48_000;
 
@@ -37,7 +30,10 @@ function bursts(x: Float32Array, probeHz: number[]) {
     }));
 }
 
-test('a page hears the Node bot and sees it speak; the bot records the page', async () => {
+test('a page hears the Node bot and sees it speak; the bot records the page', async ({
+  voicePages,
+  baseURL,
+}) => {
   test.setTimeout(60_000);
   const dir = mkdtempSync(join(tmpdir(), 'concord-bot-e2e-'));
   // 20 s of 100 ms bursts at 1 kHz every 500 ms, at 48 kHz: the bot's voice.
@@ -50,47 +46,53 @@ test('a page hears the Node bot and sees it speak; the bot records the page', as
     sampleRateHz: RATE_HZ,
   });
   const botWav = writeWavFile(join(dir, 'bot-voice.wav'), samples);
-  const page = await launchVoicePage(burstWav('bot-page-1500', FREQ_B));
   const room = `bot-${Date.now()}`;
-  const base = new URL(test.info().project.use.baseURL!);
+  const base = new URL(baseURL!);
+  const page = await voicePages.open({
+    wavPath: burstWav('bot-page-1500', FREQ_B),
+    url: '/e2e/audio.html',
+    join: {
+      sdkUrl: '/sdk/concord.browser.js',
+      gatewayUrl: `ws://${base.host}/gateway`,
+      token: 'dev:listener',
+      room,
+      microphone: STAGES_TONES,
+    },
+  });
+  // The bot's speaking periods as the page's room reports them.
+  await page.evaluate(() => {
+    const w = window as unknown as {
+      concordRoom: { on(e: string, f: (p: { userId: string }, s: boolean) => void): void };
+      botSpeaking: boolean[];
+    };
+    w.botSpeaking = [];
+    w.concordRoom.on('speakingChanged', (p, s) => p.userId === 'the-bot' && w.botSpeaking.push(s));
+  });
   let botLog = '';
-  let bot: ReturnType<typeof spawn> | undefined;
+  const bot = spawn(
+    process.execPath,
+    [
+      'examples/node-bot/bot.mjs',
+      ...['--url', `ws://${base.host}/gateway`, '--room', room, '--user', 'the-bot'],
+      ...['--name', 'Bot', '--wav', botWav, '--record', join(dir, 'rec'), '--duration', '12'],
+    ],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  bot.stdout.on('data', (d: Buffer) => (botLog += d.toString()));
+  bot.stderr.on('data', (d: Buffer) => (botLog += d.toString()));
+  const exited = new Promise<number | null>((r) => bot.once('exit', r));
   try {
-    const listener = await joinVoice(page, 'listener', room, STAGES_TONES, {
-      media: { path: 'websocket' },
-      tapOutput: true,
-      recordOutput: true,
-    });
-    bot = spawn(
-      process.execPath,
-      [
-        'examples/node-bot/bot.mjs',
-        ...['--url', `ws://${base.host}/gateway`, '--room', room, '--user', 'the-bot'],
-        ...['--name', 'Bot', '--wav', botWav, '--record', join(dir, 'rec'), '--duration', '12'],
-      ],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
+    await expect(page).toHearTone(FREQ_A, { minLevelDbfs: -20, maxLevelDbfs: -6 });
+    // Its own voice does not come back.
+    await expect(page).not.toHearTone(FREQ_B, { timeoutMs: 0 });
+    const speaking = await page.evaluate(
+      () => (window as unknown as { botSpeaking: boolean[] }).botSpeaking,
     );
-    bot.stdout!.on('data', (d: Buffer) => (botLog += d.toString()));
-    bot.stderr!.on('data', (d: Buffer) => (botLog += d.toString()));
-    const exited = new Promise<number | null>((r) => bot!.once('exit', r));
-    await expect
-      .poll(() => harness<string[]>(page.page, 'remoteUserIds'), { timeout: 10_000 })
-      .toContain('the-bot');
-
-    const take = await record(page.page, 5);
-    note('nodeBot.pageHearsBot', expectHears(take, FREQ_A, FREQ_B, 'the page'));
-    const events = await harness<Array<Event & { userId?: string; speaking?: boolean }>>(
-      page.page,
-      'eventLog',
-    );
-    const botSpeaking = events.filter(
-      (e) => e.type === 'speakingChanged' && e.userId === 'the-bot',
-    );
-    expect(botSpeaking.some((e) => e.speaking)).toBe(true);
-    note('nodeBot.botSpeakingEvents', botSpeaking.length);
+    note('nodeBot.botSpeakingEvents', speaking.length);
+    expect(speaking).toContain(true);
 
     expect(await exited, botLog).toBe(0);
-    const wav = join(dir, 'rec', `${listener.userId}.wav`);
+    const wav = join(dir, 'rec', 'listener.wav');
     expect(existsSync(wav), botLog).toBe(true);
     const recorded = await readWavFile(wav);
     const found = bursts(recorded, [FREQ_B, FREQ_A]).filter((b) => b.amplitudes[0]! > 0.02);
@@ -106,7 +108,6 @@ test('a page hears the Node bot and sees it speak; the bot records the page', as
     for (const b of found) expect(b.amplitudes[1]!).toBeLessThan(0.1 * b.amplitudes[0]!);
     expect(botLog).toContain('joined');
   } finally {
-    bot?.kill();
-    await close(page);
+    bot.kill();
   }
 });

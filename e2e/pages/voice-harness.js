@@ -156,9 +156,6 @@ const v = {
     );
     await client.connect();
     v.room = await client.join(room);
-    v.room.on('speakingChanged', (p, speaking) =>
-      v.events.push({ type: 'speakingChanged', userId: p.userId, speaking, t: Date.now() }),
-    );
     await client.localAudio.start({ stages, browserFallback: false });
     const { context, playback } = client.audio.running();
     // Playback input: every frame the receiver pushes.
