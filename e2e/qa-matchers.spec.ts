@@ -60,6 +60,18 @@ test('a page hears a tone, hears another within a bound, and hears nothing when 
     levelDbfs: +tone.levelDbfs.toFixed(1),
     hz: +tone.frequencyHz.toFixed(2),
   });
+  note(
+    'qa.mediaPaths',
+    await bob.evaluate(() =>
+      [
+        ...(
+          window as unknown as {
+            concordRoom: { participants: Map<string, { userId: string; mediaPath: string }> };
+          }
+        ).concordRoom.participants.values(),
+      ].map((p) => `${p.userId}:${p.mediaPath}`),
+    ),
+  );
   note('qa.aliceToBobLatencyMs', {
     p50: latency.p50Ms,
     p95: latency.p95Ms,
