@@ -18,7 +18,12 @@ export default defineConfig({
     },
   },
   test: {
-    include: ['packages/*/src/**/*.test.ts', 'packages/*/test/**/*.test.ts', 'bench/**/*.test.ts'],
+    include: [
+      'packages/*/src/**/*.test.ts',
+      'packages/*/test/**/*.test.ts',
+      'bench/**/*.test.ts',
+      'examples/**/*.test.mjs',
+    ],
     // WebRTC tests run in a loopback-only network namespace: vitest.netns.config.ts.
     exclude: [...configDefaults.exclude, '**/*.netns.test.ts'],
     testTimeout: 30_000,

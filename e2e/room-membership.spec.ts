@@ -1,13 +1,17 @@
 import { expect, test, type Page } from '@playwright/test';
 
-async function joinAs(page: Page, name: string, room: string): Promise<void> {
+/** Joins through the example's form; returns the tab's user id (separate from the name). */
+async function joinAs(page: Page, name: string, room: string): Promise<string> {
   await page.goto('/');
   await page.getByLabel('Your name').fill(name);
-  await page.getByLabel('Room').fill(room);
+  await page.getByLabel('Room', { exact: true }).fill(room);
   await page.getByRole('button', { name: 'Join' }).click();
   await expect(page.locator('#status')).toHaveText('ready');
   await expect(page.locator('#join-form')).toBeHidden();
   await expect(page.locator('#room-view')).toBeVisible();
+  return page.evaluate(
+    () => (globalThis as unknown as { concordExample: { userId: string } }).concordExample.userId,
+  );
 }
 
 const participant = (page: Page, userId: string) =>
@@ -20,13 +24,13 @@ test('two pages join one room, see each other, and see mute changes propagate', 
   const alice = await (await browser.newContext()).newPage();
   const bob = await (await browser.newContext()).newPage();
 
-  await joinAs(alice, 'Alice', room);
+  const aliceId = await joinAs(alice, 'Alice', room);
   // The page is served with COOP/COEP: SharedArrayBuffer will be available for audio.
   expect(await alice.evaluate(() => crossOriginIsolated)).toBe(true);
-  await joinAs(bob, 'Bob', room);
+  const bobId = await joinAs(bob, 'Bob', room);
 
-  await expect(participant(alice, 'bob')).toContainText('Bob');
-  await expect(participant(bob, 'alice')).toContainText('Alice');
+  await expect(participant(alice, bobId)).toContainText('Bob');
+  await expect(participant(bob, aliceId)).toContainText('Alice');
   // The Join click started the microphone, and the stats panel shows the sending bitrate.
   await expect(alice.getByRole('button', { name: 'Stop microphone' })).toBeVisible();
   await expect(alice.locator('#stat-bitrate')).toHaveText(/^\d+ kbps$/);
@@ -34,14 +38,14 @@ test('two pages join one room, see each other, and see mute changes propagate', 
   await expect(alice.locator('#participants li')).toHaveCount(2);
 
   await bob.getByRole('button', { name: 'Mute' }).click();
-  await expect(participant(alice, 'bob')).toHaveAttribute('data-muted', 'true');
-  await expect(participant(alice, 'bob')).toContainText('muted');
+  await expect(participant(alice, bobId)).toHaveAttribute('data-muted', 'true');
+  await expect(participant(alice, bobId)).toContainText('muted');
 
   await bob.getByRole('button', { name: 'Unmute' }).click();
-  await expect(participant(alice, 'bob')).toHaveAttribute('data-muted', 'false');
+  await expect(participant(alice, bobId)).toHaveAttribute('data-muted', 'false');
 
   await bob.getByRole('button', { name: 'Leave' }).click();
-  await expect(participant(alice, 'bob')).toHaveCount(0);
+  await expect(participant(alice, bobId)).toHaveCount(0);
   await alice.context().close();
   await bob.context().close();
 });

@@ -132,6 +132,8 @@ try {
         `ws@^${version('ws')}`,
         `@types/node@^${version('@types/node')}`,
         `playwright-core@${version('playwright-core')}`,
+        // The QA kit's fixtures entry (@concord/testing/playwright) needs its peer.
+        `@playwright/test@${version('@playwright/test')}`,
       ],
       { cwd: app, stdio: 'inherit' },
     );

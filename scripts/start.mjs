@@ -8,6 +8,8 @@
 //   it is ready /docs/ shows a page saying so;
 // - the first time, the mediasoup worker (WebRTC SFU) builds in the background meanwhile
 //   ("[mediasoup]" progress lines); the gateway sees it appear (.mediasoup/worker.json).
+// - with CONCORD_SECRET set, the token server example (examples/token-server) runs too and the
+//   voice room's URL asks it for tokens (`?tokenServer=`) instead of the dev route.
 import { spawn } from 'node:child_process';
 import { createWriteStream, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -81,10 +83,36 @@ createInterface({ input: child.stdout }).on('line', (line) => {
   const shown = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
   baseUrl = `http://${shown.includes(':') ? `[${shown}]` : shown}:${port}`;
   const seconds = ((performance.now() - started) / 1000).toFixed(1);
-  console.log(
-    `\nConcord voice room: ${baseUrl}/   party chat: ${baseUrl}/party-chat/   docs: ${baseUrl}/docs/   (ready in ${seconds} s; Ctrl+C to stop)\n`,
-  );
+  void startTokenServer(baseUrl).then((tokenUrl) => {
+    const page = tokenUrl ? `${baseUrl}/?tokenServer=${tokenUrl}` : `${baseUrl}/`;
+    console.log(
+      `\nConcord voice room: ${page}   party chat: ${baseUrl}/party-chat/   docs: ${baseUrl}/docs/   (ready in ${seconds} s; Ctrl+C to stop)\n`,
+    );
+  });
 });
+
+// With the gateway's secret in the environment, tokens come from the token server example, as
+// an app's backend would mint them. Resolves with its URL (undefined: no secret, or it failed).
+let tokenServer;
+async function startTokenServer(pageOrigin) {
+  const secret = process.env.CONCORD_SECRET;
+  if (!secret) return undefined;
+  try {
+    const { createTokenServer } = await import('../examples/token-server/server.mjs');
+    tokenServer = createTokenServer({ secret, allowedOrigins: [pageOrigin] });
+    const port = Number(process.env.CONCORD_TOKEN_PORT ?? 8090);
+    await new Promise((resolve, reject) => {
+      tokenServer.once('error', reject);
+      tokenServer.listen(port, '127.0.0.1', resolve);
+    });
+    const url = `http://127.0.0.1:${tokenServer.address().port}`;
+    console.log(`[tokens] token server (examples/token-server): ${url}/token`);
+    return url;
+  } catch (err) {
+    console.error(`[tokens] the token server did not start: ${err.message}; using dev tokens`);
+    return undefined;
+  }
+}
 let portInUse;
 createInterface({ input: child.stderr }).on('line', (line) => {
   console.error(line);
@@ -103,6 +131,7 @@ for (const signal of ['SIGINT', 'SIGTERM'])
     child.kill(signal);
     mediasoupBuild?.kill(signal); // an interrupted build resumes next time
     docsBuild?.kill(signal);
+    tokenServer?.close();
   });
 child.on('close', (code) => {
   if (portInUse !== undefined)
@@ -111,5 +140,6 @@ child.on('close', (code) => {
     );
   if (mediasoupBuild && mediasoupBuild.exitCode === null) mediasoupBuild.kill('SIGTERM');
   if (docsBuild && docsBuild.exitCode === null) docsBuild.kill('SIGTERM');
+  tokenServer?.close();
   process.exit(code ?? 0);
 });

@@ -10,6 +10,7 @@ import { createInterface } from 'node:readline';
 import { promisify } from 'node:util';
 import { mintToken } from '@concord/gateway';
 import { VoiceClient } from '@concord/sdk';
+import { ParticipantRecorder, PcmSource } from '@concord/sdk/node';
 import { chromiumLaunchOptions, whiteNoise, writeWavFile } from '@concord/testing';
 import { chromium } from 'playwright-core';
 import WebSocket from 'ws';
@@ -87,7 +88,16 @@ try {
     ['token', '--user', 'node-bot', '--rooms', ROOM, '--ttl', '600'],
     { env: { ...process.env, CONCORD_SECRET: SECRET } },
   );
-  client = new VoiceClient({ url, token: botToken.trim(), WebSocket });
+  // The Node audio helpers (@concord/sdk/node) as a bot uses them.
+  const source = new PcmSource();
+  source.play(new Float32Array(960).fill(0.1));
+  check('@concord/sdk/node PcmSource', source.pull().samples.length === 960);
+  client = new VoiceClient({
+    url,
+    token: botToken.trim(),
+    WebSocket,
+    media: { frameSource: source, playbackSink: new ParticipantRecorder() },
+  });
   await client.connect();
   const room = await client.join(ROOM);
   check('node client joined', room.participants.has('node-bot'), {

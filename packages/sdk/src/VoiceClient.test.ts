@@ -133,6 +133,39 @@ describe('VoiceClient', () => {
       expect(lobby.participants.get('bob')).toMatchObject({ speaking: true, muted: false });
     });
 
+    it('the microphone VAD goes through the hangover: a flickering sentence sends one SPEAKING period', async () => {
+      const { gateway, client, room } = await joinedRoom();
+      const vad = client.localAudio as unknown as {
+        safeEmit(event: 'speakingChanged', speaking: boolean): void;
+      };
+      const local: boolean[] = [];
+      room.on('speakingChanged', (p, on) => p.isLocal && local.push(on));
+      // A sentence with 60 ms and 220 ms VAD dropouts, then a real pause.
+      for (const [on, ms] of [
+        [true, 500],
+        [false, 60],
+        [true, 300],
+        [false, 220],
+        [true, 400],
+      ] as const) {
+        vad.safeEmit('speakingChanged', on);
+        await vi.advanceTimersByTimeAsync(ms);
+      }
+      vad.safeEmit('speakingChanged', false);
+      await vi.advanceTimersByTimeAsync(399);
+      expect(local).toEqual([true]);
+      await vi.advanceTimersByTimeAsync(1);
+      expect(local).toEqual([true, false]);
+      expect(gateway.socket.sentOf(Op.Speaking).map((m) => m.d.speaking)).toEqual([true, false]);
+    });
+
+    it('rejects a speaking hangover outside [0, 5000] ms', () => {
+      const WebSocket = new FakeGateway().WebSocket;
+      expect(
+        () => new VoiceClient({ url: URL, token: 't', WebSocket, speakingHangoverMs: -5 }),
+      ).toThrow(/hangoverMs/);
+    });
+
     it('rejects with RequestError when the server refuses', async () => {
       const { gateway, client } = await connectedClient();
       const joining = client.join('full');

@@ -14,6 +14,7 @@ import { defaultAssetsUrl } from './media/AudioAssets.js';
 import type { AbrDecision } from './send/AdaptiveBitrateController.js';
 import { LocalAudio } from './media/LocalAudio.js';
 import { Room, type RoomAudioHooks } from './room/Room.js';
+import { SpeakingHangover } from './room/SpeakingHangover.js';
 import { MediaSession, type MediaOptions, type MediaStats } from './MediaSession.js';
 import type { MediaPath, MediaPathPolicy } from './transport/MediaPathController.js';
 import { TypedEmitter } from './TypedEmitter.js';
@@ -28,6 +29,12 @@ export interface VoiceClientOptions extends GatewayConnectionOptions {
    * source, playback sink, codec, jitter buffer, ABR).
    */
   media?: MediaPathPolicy | MediaOptions;
+  /**
+   * Silence that ends a speaking period of the local microphone, ms (default 400, range
+   * 0–5000): the VAD's short dropouts inside a sentence do not flicker the speaking indicator
+   * or send extra SPEAKING events. See {@link SpeakingHangover}.
+   */
+  speakingHangoverMs?: number;
 }
 
 /** Events of a {@link VoiceClient}. */
@@ -75,10 +82,22 @@ export class VoiceClient extends TypedEmitter<VoiceClientEvents> {
   private readonly joining = new Map<string, Promise<Room>>();
   private readonly log = getLogger('concord:client');
   private everReady = false;
+  private readonly speakingHangover: SpeakingHangover;
 
-  /** @throws {TypeError} for a bad `url`/`token` or no WebSocket implementation. */
+  /**
+   * @throws {TypeError} for a bad `url`/`token` or no WebSocket implementation.
+   * @throws {RangeError} for a `speakingHangoverMs` outside [0, 5000].
+   */
   constructor(options: VoiceClientOptions) {
     super();
+    // The VAD drives the speaking indicator of every room this client is in, through the
+    // hangover so that one sentence is one speaking period.
+    this.speakingHangover = new SpeakingHangover((speaking) => {
+      for (const room of this.joined.values()) {
+        if (room.state === 'joined' && !(speaking && room.localParticipant.muted))
+          room.setSpeaking(speaking);
+      }
+    }, options.speakingHangoverMs);
     this.connection = new GatewayConnection(options);
     this.audio = new AudioEngine(options.audio);
     this.localAudio = new LocalAudio(this.audio);
@@ -107,13 +126,7 @@ export class VoiceClient extends TypedEmitter<VoiceClientEvents> {
     this.media.on('connectionQualityChanged', (owner, quality) =>
       this.joined.get(owner.room)?.setConnectionQuality(owner.userId, quality),
     );
-    // The VAD drives the speaking indicator of every room this client is in.
-    this.localAudio.on('speakingChanged', (speaking) => {
-      for (const room of this.joined.values()) {
-        if (room.state === 'joined' && !(speaking && room.localParticipant.muted))
-          room.setSpeaking(speaking);
-      }
-    });
+    this.localAudio.on('speakingChanged', (speaking) => this.speakingHangover.update(speaking));
     this.connection.on('stateChange', (prev, next) => this.onStateChange(prev, next));
     this.connection.on('ready', (session, resumed) => this.onReady(session, resumed));
     this.connection.on('heartbeat', (rtt) => this.safeEmit('rtt', rtt));
@@ -258,6 +271,7 @@ export class VoiceClient extends TypedEmitter<VoiceClientEvents> {
 
   /** Leaves every room and closes the connection (idempotent). */
   async disconnect(): Promise<void> {
+    this.speakingHangover.reset();
     this.connection.close();
     this.media.close();
     this.localAudio.stop();

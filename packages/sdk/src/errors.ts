@@ -38,11 +38,15 @@ export class ConnectionError extends ConcordError {
     );
   }
 
-  /** Reconnecting failed `attempts` times in a row. */
+  /**
+   * Connecting failed `attempts` times in a row; `cause` is the last attempt's failure (its
+   * message is appended: `connect ECONNREFUSED 127.0.0.1:8080`, `Unexpected server response: 404`).
+   */
   static unreachable(attempts: number, cause?: unknown): ConnectionError {
+    const why = cause instanceof Error ? `: ${cause.message}` : '';
     return new ConnectionError(
       'CONCORD_ERR_GATEWAY_UNREACHABLE',
-      `gateway unreachable after ${attempts} attempts`,
+      `gateway unreachable after ${attempts} attempt${attempts === 1 ? '' : 's'}${why}`,
       { cause },
     );
   }

@@ -2,7 +2,8 @@
 // audio engine, errors, logging. The media pipeline's parts (gateway connection, sender,
 // receiver, jitter buffer, bitrate controller, transports) are exported for tests, bots and the
 // QA kit from the `@concord/sdk/internals` subpath (./internals.ts); they may change between
-// minor versions.
+// minor versions. Node audio helpers (PCM/WAV source, per-participant recorder) are in
+// `@concord/sdk/node` (./node.ts), kept out of the browser bundle.
 export { VoiceClient, type VoiceClientEvents, type VoiceClientOptions } from './VoiceClient.js';
 export { Room, type RoomAudioHooks, type RoomEvents, type RoomState } from './room/Room.js';
 export {
@@ -32,6 +33,20 @@ export {
   type ProximityOptions,
   type ResolvedProximity,
 } from './media/spatialScene.js';
+export {
+  SpeakingHangover,
+  DEFAULT_SPEAKING_HANGOVER_MS,
+  type HangoverTimers,
+} from './room/SpeakingHangover.js';
+// Frame facts a bot's own frame source needs (`CapturedFrame.meta.flags`).
+export {
+  CAPTURE_FRAME_SAMPLES,
+  FRAME_FLAG_MUTED,
+  FRAME_FLAG_SPEAKING,
+  FRAME_SAMPLES,
+} from '@concord/audio-worklet';
+export type { FrameSource } from './send/VoiceSender.js';
+export type { PlaybackSink } from './receive/VoiceReceiver.js';
 export type { WebSocketConstructor, WebSocketLike } from './connection/socket.js';
 export {
   ConnectionError,

@@ -28,3 +28,14 @@ export {
   type UdpImpairmentProxyOptions,
   type UdpImpairmentStats,
 } from './udpImpairment.js';
+export {
+  judgeLatency,
+  judgeSilence,
+  judgeTone,
+  type LatencyJudgement,
+  type LatencyOptions,
+  type Recording,
+  type SilenceJudgement,
+  type ToneJudgement,
+  type ToneOptions,
+} from './hearing.js';

@@ -376,6 +376,70 @@ describe('GatewayConnection', () => {
       expect(gateway.sockets).toHaveLength(3);
     });
 
+    it('the first connect() gives up after 3 attempts with the last attempt’s cause attached', async () => {
+      const { gateway, connection } = setup();
+      const ready = connection.connect();
+      let error: unknown;
+      ready.catch((e: unknown) => (error = e));
+      const refused = new Error('connect ECONNREFUSED 127.0.0.1:1');
+      for (let i = 0; i < 3; i++) {
+        // What `ws` does: an error event with the system error, then the close.
+        gateway.socket.onerror?.({ error: refused, message: refused.message });
+        gateway.socket.serverClose(1006);
+        await vi.advanceTimersByTimeAsync(2_000); // backoff ≤ 500 × 2^attempt × 0.5
+      }
+      expect(gateway.sockets).toHaveLength(3);
+      expect(error).toBeInstanceOf(ConnectionError);
+      expect(error).toMatchObject({ code: 'CONCORD_ERR_GATEWAY_UNREACHABLE', cause: refused });
+      expect((error as Error).message).toBe(
+        'gateway unreachable after 3 attempts: connect ECONNREFUSED 127.0.0.1:1',
+      );
+    });
+
+    it('a socket that never opens fails its attempt after socketOpenTimeoutMs', async () => {
+      const { gateway, connection } = setup({ socketOpenTimeoutMs: 2_000, connectAttempts: 1 });
+      let error: Error | undefined;
+      connection.connect().catch((e: Error) => (error = e));
+      await vi.advanceTimersByTimeAsync(1_999);
+      expect(connection.state.status).toBe('connecting');
+      await vi.advanceTimersByTimeAsync(1);
+      expect(error?.message).toMatch(/after 1 attempt: no answer from .* within 2000 ms/);
+      expect(gateway.sockets).toHaveLength(1);
+      expect(gateway.socket.readyState).not.toBe(1);
+    });
+
+    it('a close without an error event (browsers) still says what may have happened', async () => {
+      const { gateway, connection } = setup({ connectAttempts: 1 });
+      let error: Error | undefined;
+      connection.connect().catch((e: Error) => (error = e));
+      gateway.socket.serverClose(1006);
+      await vi.advanceTimersByTimeAsync(0);
+      expect(error?.message).toMatch(
+        /after 1 attempt: the WebSocket to .* closed \(1006\) before it opened: connection refused, wrong URL or a refused upgrade/,
+      );
+    });
+
+    it('once connected, reconnects keep trying reconnect.maxAttempts (10) times', async () => {
+      // Sockets that never open would also fail by timeout: only the closes count here.
+      const { gateway, connection } = await connected({
+        socketOpenTimeoutMs: 1e9,
+        connectTimeoutMs: 1e9,
+      });
+      const before = gateway.sockets.length;
+      // The drop from ready, then 9 failed reconnect attempts: still trying.
+      for (let i = 0; i < 10; i++) {
+        gateway.socket.serverClose(1006);
+        await vi.advanceTimersByTimeAsync(30_000);
+      }
+      expect(connection.state.status).toBe('connecting');
+      gateway.socket.serverClose(1006); // the 10th attempt fails
+      await vi.advanceTimersByTimeAsync(0);
+      expect(connection.state.status).toBe('closed');
+      expect(gateway.sockets.length - before).toBe(10);
+      const closed = connection.state as { error?: Error };
+      expect(closed.error?.message).toMatch(/^gateway unreachable after 10 attempts: /);
+    });
+
     it('a successful READY resets the failure count', async () => {
       const { gateway, connection } = await connected({ reconnect: { maxAttempts: 2 } });
       for (let i = 0; i < 3; i++) {

@@ -91,8 +91,22 @@ export interface GatewayConnectionOptions {
   token: string | (() => string | Promise<string>);
   /** WebSocket implementation: the global one by default; inject `ws` in Node < 22. */
   WebSocket?: WebSocketConstructor;
-  /** Reconnect backoff and attempt cap (default 10 consecutive failures). */
+  /**
+   * Reconnect backoff and attempt cap (default 10 consecutive failures once connected; the
+   * first `connect()` gives up after `connectAttempts`).
+   */
   reconnect?: BackoffOptions & { maxAttempts?: number };
+  /**
+   * Attempts of the first `connect()` before it rejects as unreachable (default: 3, or
+   * `reconnect.maxAttempts` when that is set). With the default backoff a gateway that refuses
+   * fails `connect()` in about 1.5 s, one that does not answer in about 3 × `socketOpenTimeoutMs`.
+   */
+  connectAttempts?: number;
+  /**
+   * Time for a new socket to open (TCP and the WebSocket upgrade), ms (default 5,000): a host
+   * that does not answer fails the attempt then instead of at `connectTimeoutMs`.
+   */
+  socketOpenTimeoutMs?: number;
   /** Time from opening a socket to READY/RESUMED before the attempt counts as failed, ms. */
   connectTimeoutMs?: number;
   /** Time a request waits for its reply, ms (default 10,000). */
@@ -154,6 +168,10 @@ export class GatewayConnection extends TypedEmitter<GatewayConnectionEvents> {
   /** Keeps control messages within the gateway's announced rate limit. */
   private readonly pacer = new ControlPacer(() => this._state.status === 'ready');
   private failures = 0;
+  /** Why the current attempt failed, when known (the socket's error, a timeout, the token). */
+  private attemptCause: Error | undefined;
+  private everReady = false;
+  private openTimer: ReturnType<typeof setTimeout> | undefined;
   private connectTimer: ReturnType<typeof setTimeout> | undefined;
 
   /**
@@ -372,6 +390,8 @@ export class GatewayConnection extends TypedEmitter<GatewayConnectionEvents> {
     if (next.status === 'ready' || next.status === 'closed' || next.status === 'reconnecting') {
       if (this.connectTimer !== undefined) clearTimeout(this.connectTimer);
       this.connectTimer = undefined;
+      clearTimeout(this.openTimer);
+      this.openTimer = undefined;
     }
     if (next.status === 'closed') {
       this.pacer.clear();
@@ -398,7 +418,16 @@ export class GatewayConnection extends TypedEmitter<GatewayConnectionEvents> {
     socket.binaryType = 'arraybuffer';
     socket.onmessage = (ev) => this.onFrame(socket, ev.data);
     socket.onclose = (ev) => this.onSocketClose(socket, ev.code, ev.reason);
-    socket.onerror = () => undefined; // a close event always follows; it carries the decision
+    // A close event always follows an error and carries the decision; the error only says why
+    // (Node's `ws`: ECONNREFUSED, "Unexpected server response: 404"; browsers say nothing).
+    this.attemptCause = undefined;
+    socket.onerror = (ev) => {
+      if (this.current(socket)) this.attemptCause ??= socketErrorCause(ev);
+    };
+    socket.onopen = () => {
+      clearTimeout(this.openTimer);
+      this.openTimer = undefined;
+    };
     this.batcher = new FrameBatcher(
       this.sendCodec,
       (frame) => {
@@ -410,9 +439,21 @@ export class GatewayConnection extends TypedEmitter<GatewayConnectionEvents> {
       },
     );
     this.setState({ status: 'connecting', socket, attempt });
+    const openTimeoutMs = this.options.socketOpenTimeoutMs ?? 5_000;
+    clearTimeout(this.openTimer);
+    this.openTimer = setTimeout(() => {
+      this.openTimer = undefined;
+      if (!this.current(socket) || socket.readyState === WS_OPEN) return;
+      this.log.warn('socket did not open in time', { openTimeoutMs });
+      this.attemptCause ??= new Error(
+        `no answer from ${this.options.url} within ${openTimeoutMs} ms (host down or filtered?)`,
+      );
+      this.onSocketClose(socket, CLOSE_KEEP_SESSION, 'open timeout');
+    }, openTimeoutMs);
     const timeoutMs = this.options.connectTimeoutMs ?? 15_000;
     this.connectTimer = setTimeout(() => {
       this.log.warn('connect attempt timed out', { timeoutMs });
+      this.attemptCause ??= ConnectionError.timeout('waiting for READY', timeoutMs);
       this.onSocketClose(socket, CLOSE_KEEP_SESSION, 'connect timeout');
     }, timeoutMs);
   }
@@ -437,19 +478,35 @@ export class GatewayConnection extends TypedEmitter<GatewayConnectionEvents> {
       this.setState({ status: 'closed', error: ConnectionError.rejected(code, reason) });
       return;
     }
+    clearTimeout(this.openTimer);
+    this.openTimer = undefined;
     if (s.status !== 'ready') this.failures++;
     // Consecutive failures drive the backoff, also when the socket opened but failed before
     // READY/RESUMED (e.g. closed while identifying): otherwise the delay never grows.
     const attempt = this.failures;
-    const maxAttempts = this.options.reconnect?.maxAttempts ?? 10;
+    const maxAttempts = this.everReady
+      ? (this.options.reconnect?.maxAttempts ?? 10)
+      : (this.options.connectAttempts ?? this.options.reconnect?.maxAttempts ?? 3);
+    const cause =
+      this.attemptCause ??
+      new Error(
+        s.status === 'connecting'
+          ? `the WebSocket to ${this.options.url} closed (${code}) before it opened: connection refused, wrong URL or a refused upgrade (browsers do not say which)`
+          : `the gateway closed the connection (${code}${reason ? `: ${reason}` : ''}) before READY`,
+      );
+    this.attemptCause = undefined;
     if (this.failures >= maxAttempts) {
-      this.setState({ status: 'closed', error: ConnectionError.unreachable(this.failures) });
+      this.setState({
+        status: 'closed',
+        error: ConnectionError.unreachable(this.failures, cause),
+      });
       return;
     }
     const delayMs = backoffDelayMs(attempt, this.options.reconnect, this.random);
     this.log.info('reconnecting', {
       code,
       reason,
+      cause: cause.message,
       attempt,
       delayMs,
       resume: this.session !== undefined,
@@ -539,6 +596,7 @@ export class GatewayConnection extends TypedEmitter<GatewayConnectionEvents> {
           seq: 0,
         };
         this.failures = 0;
+        this.everReady = true;
         // A new session: the server's budget is full, and nothing queued for the old one stands.
         this.pacer.clear();
         this.pacer.reset();
@@ -727,6 +785,11 @@ export class GatewayConnection extends TypedEmitter<GatewayConnectionEvents> {
   // socket would: retry with backoff, up to maxAttempts.
   private tokenFailed(socket: WebSocketLike, err: unknown): void {
     this.log.warn('token function failed', { err });
+    if (this.current(socket))
+      this.attemptCause = new Error(
+        `the token function failed: ${err instanceof Error ? err.message : String(err)}`,
+        { cause: err },
+      );
     this.onSocketClose(socket, CLOSE_KEEP_SESSION, 'token function failed');
   }
 
@@ -790,4 +853,16 @@ export class GatewayConnection extends TypedEmitter<GatewayConnectionEvents> {
 function isLoopbackHostname(host: string): boolean {
   const h = host.replace(/^\[|\]$/g, '').toLowerCase();
   return h === 'localhost' || h.endsWith('.localhost') || h.startsWith('127.') || h === '::1';
+}
+
+/**
+ * What a WebSocket `error` event says about the failure: `ws` passes an ErrorEvent whose `error`
+ * has the system error (ECONNREFUSED, ENOTFOUND) or the refused upgrade's HTTP status; browsers
+ * pass a bare Event (undefined here: the close that follows explains).
+ */
+function socketErrorCause(ev: unknown): Error | undefined {
+  const e = ev as { error?: unknown; message?: unknown } | null;
+  if (e?.error instanceof Error) return e.error;
+  if (typeof e?.message === 'string' && e.message.length > 0) return new Error(e.message);
+  return undefined;
 }
