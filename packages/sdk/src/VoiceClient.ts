@@ -30,7 +30,7 @@ export interface VoiceClientOptions extends GatewayConnectionOptions {
    */
   media?: MediaPathPolicy | MediaOptions;
   /**
-   * Silence that ends a speaking period of the local microphone, ms (default 400, range
+   * Silence that ends a speaking period of the local microphone, ms (default 600, range
    * 0–5000): the VAD's short dropouts inside a sentence do not flicker the speaking indicator
    * or send extra SPEAKING events. See {@link SpeakingHangover}.
    */

@@ -1,10 +1,12 @@
 /**
  * Default speaking hangover, ms. Speech has short pauses inside a sentence (stops, breaths):
- * Concord's VAD dropped out for 17–228 ms inside single sentences (measured for issue 14), so
- * 400 ms keeps a sentence one speaking period while a real pause still ends it quickly. The
+ * Concord's VAD dropped out for 17–228 ms inside single sentences (measured for issue 14), and
+ * up to 440–490 ms at a 450 ms breath in Chromium with 10 ms capture frames, more while another
+ * participant's voice plays (the chain ignores what may be echo), so 600 ms keeps a sentence
+ * one speaking period while a real pause still ends it within a second. The
  * same idea as the hangover of ITU-T G.729 Annex B's VAD and WebRTC's `vad/vad_core.c`.
  */
-export const DEFAULT_SPEAKING_HANGOVER_MS = 400;
+export const DEFAULT_SPEAKING_HANGOVER_MS = 600;
 
 /** Longest hangover accepted, ms. */
 export const MAX_SPEAKING_HANGOVER_MS = 5_000;
@@ -38,7 +40,7 @@ export class SpeakingHangover {
 
   /**
    * @param onChange Called with `true` when a speaking period starts, `false` when it ends.
-   * @param hangoverMs Silence that ends a period, ms (default 400; 0 ends it at once).
+   * @param hangoverMs Silence that ends a period, ms (default 600; 0 ends it at once).
    * @throws {RangeError} for a hangover outside [0, 5000] ms.
    */
   constructor(
