@@ -95,7 +95,12 @@ export class VoiceClient {
   duplicates = 0;
   /** Seq gaps seen (a dispatch whose seq is not the next). */
   gaps = 0;
+  /** Resumes that completed after a RECONNECT or a lost socket: ms from the cue to RESUMED. */
+  readonly migrations: number[] = [];
+  /** Where to resume after a RECONNECT or a lost socket (unset: stay down). */
+  follow: (() => string) | undefined;
   private seq = 0;
+  private migrating = false;
   private sending: ReturnType<typeof setInterval> | undefined;
   private sessionId = '';
   private resumeSecret = '';
@@ -135,8 +140,12 @@ export class VoiceClient {
     return performance.now() - started;
   }
 
+  /** performance.now() at which each frame was sent, by frame number (seq before wrapping). */
+  readonly sentAt: number[] = [];
+
   /** Sends a 20 ms frame now (seq increments). */
   sendFrame(): void {
+    this.sentAt.push(performance.now());
     const seq = this.seq++ & 0xffff;
     const frame = encodeMediaFrame(
       { ssrc: this.ssrc, seq, timestamp: (seq * 960) >>> 0, flags: MediaFlags.Speech, level: 20 },
@@ -173,13 +182,47 @@ export class VoiceClient {
     return this.arrivals.filter((a) => a.ssrc === ssrc);
   }
 
-  /** Largest gap between consecutive arrivals from `ssrc` within [fromMs, toMs], ms. */
-  largestGap(ssrc: number, fromMs = 0, toMs = Infinity): number {
-    const times = this.from(ssrc)
-      .map((a) => a.at)
-      .filter((t) => t >= fromMs && t <= toMs);
+  /**
+   * Largest time without a frame from `ssrc` within [fromMs, toMs] (performance.now() ms), the
+   * window's edges included: a stream that stopped shows as a gap up to `toMs`.
+   */
+  largestGap(ssrc: number, fromMs: number, toMs: number): number {
+    const times = [
+      fromMs,
+      ...this.from(ssrc)
+        .map((a) => a.at)
+        .filter((t) => t > fromMs && t < toMs),
+      toMs,
+    ];
     let gap = 0;
     for (let i = 1; i < times.length; i++) gap = Math.max(gap, times[i]! - times[i - 1]!);
+    return gap;
+  }
+
+  /**
+   * The longest stretch of `sender`'s audio this client could not play within [fromMs, toMs],
+   * on the sender's clock: between two frames received it is 20 ms per frame number apart plus
+   * how much later the second arrived than the first (path delay growth); frames sent but
+   * never received count 20 ms each. Stalls of the sender's own timer (the test process is
+   * busy) do not count, lost frames and delayed delivery do. ms.
+   */
+  audioGap(sender: VoiceClient, fromMs: number, toMs: number): number {
+    const arrival = new Map<number, number>();
+    for (const a of this.from(sender.ssrc)) if (!arrival.has(a.seq)) arrival.set(a.seq, a.at);
+    let gap = 0;
+    let prev: { n: number; delay: number } | undefined;
+    let last = -1;
+    sender.sentAt.forEach((sentAt, n) => {
+      if (sentAt < fromMs || sentAt > toMs) return;
+      last = n;
+      const at = arrival.get(n & 0xffff);
+      if (at === undefined) return;
+      const delay = at - sentAt;
+      if (prev) gap = Math.max(gap, 20 * (n - prev.n) + Math.max(0, delay - prev.delay));
+      prev = { n, delay };
+    });
+    if (prev && last > prev.n) gap = Math.max(gap, 20 * (last - prev.n + 1));
+    if (!prev && last >= 0) gap = toMs - fromMs;
     return gap;
   }
 
@@ -193,8 +236,21 @@ export class VoiceClient {
     this.client?.cut();
   }
 
+  // A RECONNECT, or the socket lost: resume at the node `follow` names (once per cue).
+  private migrate(c: RawClient): void {
+    if (c !== this.client || this.migrating || this.follow === undefined) return;
+    this.migrating = true;
+    const cue = performance.now();
+    const target = this.follow();
+    this.resumeAt(target)
+      .then(() => this.migrations.push(performance.now() - cue))
+      .catch(() => undefined)
+      .finally(() => (this.migrating = false));
+  }
+
   private attach(c: RawClient): void {
     const ws = c.ws;
+    ws.on('close', () => this.migrate(c));
     ws.on('message', (data: Buffer) => {
       if (c !== this.client) return;
       const at = performance.now();
@@ -204,6 +260,7 @@ export class VoiceClient {
         return;
       }
       for (const m of c.codec.decodeServerFrame(new Uint8Array(data)) as ServerMessage[]) {
+        if (m.op === Op.Reconnect) this.migrate(c);
         if (m.op !== Op.Dispatch) continue;
         const last = this.lastSeq;
         if (m.seq <= last) {

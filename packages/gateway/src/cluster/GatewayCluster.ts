@@ -52,6 +52,8 @@ export class GatewayCluster {
   /** Peers whose link failed: left out of placement until this time (ms) or they come back. */
   private readonly suspects = new Map<string, number>();
   private placementNodes: string[] = [];
+  private readonly seen = new Map<string, { info: NodeInfo; at: number }>();
+  private placementTimer: ReturnType<typeof setInterval> | undefined;
   private draining = false;
   private closed = false;
   private readonly options: GatewayClusterOptions;
@@ -120,12 +122,17 @@ export class GatewayCluster {
       logger,
     );
     this.registry.on('changed', () => this.placementChanged());
-    // A suspect that registered again (restarted) or left for good needs no suspicion.
+    // A suspect that registered again (restarted) needs no suspicion. (A node that left ages
+    // out of placement by TTL: see recomputePlacement.)
     this.registry.on('joined', (info) => this.suspects.delete(info.id));
-    this.registry.on('left', (id) => this.suspects.delete(id));
     await this.registry.start();
     this.placementChanged();
     this.reaper = startReaper(this.store, this.registry, { sweepMs: beat, logger });
+    // Nodes age out of placement by TTL, not only on registry changes.
+    this.placementTimer = setInterval(() => {
+      if (this.recomputePlacement()) this.afterPlacementChange();
+    }, beat);
+    this.placementTimer.unref();
   }
 
   /**
@@ -155,6 +162,7 @@ export class GatewayCluster {
     if (this.closed) return;
     this.closed = true;
     this.reaper?.stop();
+    clearInterval(this.placementTimer);
     this.links?.close();
     await this.registry?.close().catch(() => undefined);
     await this.bus.close();
@@ -191,21 +199,38 @@ export class GatewayCluster {
 
   private placementChanged(): void {
     this.recomputePlacement();
+    this.afterPlacementChange();
+  }
+
+  private afterPlacementChange(): void {
+    this.links?.connect(this.placementNodes);
     this.onPlacementChange?.();
   }
 
-  private recomputePlacement(): void {
+  // Placement is over the nodes seen in the registry within the last node TTL (not draining,
+  // not suspect). A node that vanished from the list without its TTL running out (Redis lost
+  // its data and it has not beaten again yet) stays in place, so a Redis restart moves no
+  // room; a dead node leaves at once when its link fails (suspect), or after the TTL.
+  private recomputePlacement(): boolean {
     const now = Date.now();
+    for (const n of this.registry?.nodes ?? []) this.seen.set(n.id, { info: n, at: now });
     const nodes: string[] = [];
-    for (const n of this.registry?.nodes ?? []) {
-      if (n.id === this.nodeId ? this.draining : n.draining) continue;
-      const until = this.suspects.get(n.id);
+    for (const [id, { info, at }] of this.seen) {
+      if (now - at > this.options.nodeTtlMs) {
+        this.seen.delete(id);
+        continue;
+      }
+      if (id === this.nodeId ? this.draining : info.draining) continue;
+      const until = this.suspects.get(id);
       if (until !== undefined) {
         if (until > now) continue;
-        this.suspects.delete(n.id);
+        this.suspects.delete(id);
       }
-      nodes.push(n.id);
+      nodes.push(id);
     }
+    nodes.sort();
+    const changed = nodes.join() !== this.placementNodes.join();
     this.placementNodes = nodes;
+    return changed;
   }
 }

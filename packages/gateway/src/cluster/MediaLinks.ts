@@ -89,6 +89,7 @@ export class MediaLinks {
   private readonly roomPrefixes = new Map<string, Buffer>();
   private readonly wss = new WebSocketServer({ noServer: true, perMessageDeflate: false });
   private closed = false;
+  private draining = false;
 
   constructor(
     private readonly host: MediaLinkHost,
@@ -111,6 +112,20 @@ export class MediaLinks {
     return this.upstream.get(room);
   }
 
+  /**
+   * Keeps a link open to each of `peers` (the live nodes rooms may be placed on) and closes idle
+   * links to others: re-homing a room is then one subscribe message on a link that is already
+   * up, not a TCP and WebSocket handshake (it matters for the drain's audio gap).
+   */
+  connect(peers: readonly string[]): void {
+    if (this.closed || this.draining) return;
+    const wanted = new Set(peers);
+    wanted.delete(this.host.nodeId);
+    for (const id of wanted) if (!this.out.has(id)) this.openOut(id);
+    for (const link of [...this.out.values()])
+      if (!wanted.has(link.nodeId) && link.rooms.size === 0) this.closeOut(link);
+  }
+
   /** Re-evaluates where `room`'s media goes (after a join, a leave or a placement change). */
   refresh(room: string): void {
     if (this.closed) return;
@@ -124,7 +139,6 @@ export class MediaLinks {
       if (link) {
         link.rooms.delete(room);
         if (link.open) link.ws.send(this.control(KIND_UNSUBSCRIBE, room));
-        if (link.rooms.size === 0) this.closeOut(link);
       }
     }
     if (want === undefined) return;
@@ -163,6 +177,7 @@ export class MediaLinks {
     const auth = req.headers[AUTH_HEADER];
     if (
       this.closed ||
+      this.draining ||
       typeof nodeId !== 'string' ||
       typeof auth !== 'string' ||
       !equal(auth, this.authFor(nodeId))
@@ -178,6 +193,7 @@ export class MediaLinks {
    * stops accepting new ones.
    */
   drainInbound(): void {
+    this.draining = true;
     for (const l of [...this.inbound]) l.ws.close(LINK_CLOSE_DRAINING, 'draining');
   }
 
@@ -228,7 +244,10 @@ export class MediaLinks {
       this.out.delete(nodeId);
       const rooms = [...link.rooms];
       for (const room of rooms) this.upstream.delete(room);
-      if (this.closed || link.rooms.size === 0) return;
+      if (this.closed) return;
+      // A draining peer tells us (re-home now); a lost link with rooms on it makes the peer
+      // suspect (a dead node is noticed here long before its registry entry expires).
+      if (code !== LINK_CLOSE_DRAINING && rooms.length === 0) return;
       this.stats.linksLost++;
       this.host.peerLost(nodeId, code === LINK_CLOSE_DRAINING ? 'draining' : `closed ${code}`);
       for (const room of rooms) this.refresh(room);
