@@ -697,6 +697,21 @@ export class Gateway implements GatewayContext {
       res.writeHead(status, { 'Content-Type': 'application/json', ...ISOLATION_HEADERS });
       res.end(JSON.stringify(body));
     };
+    if (url.pathname === '/test/placement' && this.cluster) {
+      // Cluster tests: GET ?room= answers this node's home for the room; PUT ?hide=a,b hides
+      // nodes from this node's placement (a partition), DELETE heals it.
+      const method = req.method ?? 'GET';
+      if (method !== 'GET' && req.headers[TEST_HEADER] !== '1')
+        return reply(403, { error: 'the x-concord-test: 1 header is required' });
+      if (method === 'PUT')
+        this.cluster.setPartitionForTest((url.searchParams.get('hide') ?? '').split(','));
+      else if (method === 'DELETE') this.cluster.setPartitionForTest([]);
+      const room = url.searchParams.get('room');
+      return reply(200, {
+        node: this.cluster.nodeId,
+        ...(room !== null ? { home: this.cluster.homeOf(room) ?? null } : {}),
+      });
+    }
     if (url.pathname !== '/test/impairment') return reply(404, { error: 'not found' });
     const method = req.method ?? 'GET';
     if (method !== 'PUT' && method !== 'DELETE')

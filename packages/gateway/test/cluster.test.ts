@@ -3,6 +3,7 @@
 // events go through Redis sharded pub/sub.
 import { Op, type DispatchMessage } from '@concord/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { homeNode, rankNodes } from '../src/cluster/placement.js';
 import { httpGet, metricValue } from './harness.js';
 import { startCluster, VoiceClient, type TestCluster } from './clusterHarness.js';
 
@@ -116,6 +117,69 @@ describe('gateway cluster: two nodes, one room', () => {
     const { body } = await httpGet(n1, '/metrics');
     expect(metricValue(body, 'concord_cluster_migrations_total')).toBeGreaterThanOrEqual(1);
     expect(d.client.received.some((m) => m.op === Op.Resumed)).toBe(true);
+  });
+});
+
+describe('gateway cluster: a healed partition', () => {
+  let cluster: TestCluster;
+  const clients: VoiceClient[] = [];
+
+  beforeAll(async () => {
+    cluster = await startCluster(3, ['--enable-test-impairment']);
+  });
+
+  afterAll(async () => {
+    for (const c of clients) c.close();
+    await cluster.destroy();
+  });
+
+  it('two nodes that both think they are a room’s home converge to one home; nobody hears a member twice', async () => {
+    const [n0, n1, n2] = cluster.nodes as [
+      TestCluster['nodes'][0],
+      TestCluster['nodes'][0],
+      TestCluster['nodes'][0],
+    ];
+    // A room ranked n1 > n0 > n2: n0, cut off from n1, takes it as its own.
+    let room = '';
+    for (let i = 0; !room; i++) {
+      const r = `split${i}`;
+      if (rankNodes(r, ['n0', 'n1', 'n2']).join() === 'n1,n0,n2') room = r;
+    }
+    const placement = async (gw: TestCluster['nodes'][0], method = 'GET', query = '') => {
+      const res = await fetch(`http://127.0.0.1:${gw.port}/test/placement?room=${room}${query}`, {
+        method,
+        headers: { 'x-concord-test': '1' },
+      });
+      return ((await res.json()) as { home: string }).home;
+    };
+    expect(await placement(n0, 'PUT', '&hide=n1')).toBe('n0');
+    expect(await placement(n1)).toBe('n1');
+    expect(await placement(n2)).toBe('n1');
+    const a = new VoiceClient('alice');
+    const b = new VoiceClient('bob');
+    const c = new VoiceClient('carol');
+    clients.push(a, b, c);
+    await a.start(n0.url, room);
+    await b.start(n1.url, room);
+    await c.start(n2.url, room);
+    for (const x of [a, b, c]) x.startTalking();
+    await settle(600);
+    const healedAt = performance.now();
+    expect(await placement(n0, 'DELETE')).toBe('n1');
+    await settle(800);
+    for (const x of [a, b, c]) x.stopTalking();
+    await settle(200);
+    expect(await placement(n0)).toBe(homeNode(room, ['n0', 'n1', 'n2']));
+    for (const listener of [a, b, c])
+      for (const sender of [a, b, c]) {
+        if (listener === sender) continue;
+        const seqs = listener.from(sender.ssrc).map((x) => x.seq);
+        // Nobody heard a frame twice, before or after the heal.
+        expect(seqs.length, `${listener.user} ← ${sender.user}`).toBe(new Set(seqs).size);
+        // After the heal everyone hears everyone.
+        const after = listener.from(sender.ssrc).filter((x) => x.at > healedAt + 300);
+        expect(after.length, `${listener.user} ← ${sender.user}`).toBeGreaterThan(15);
+      }
   });
 });
 

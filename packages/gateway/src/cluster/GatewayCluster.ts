@@ -52,6 +52,7 @@ export class GatewayCluster {
   /** Peers whose link failed: left out of placement until this time (ms) or they come back. */
   private readonly suspects = new Map<string, number>();
   private placementNodes: string[] = [];
+  private hidden = new Set<string>();
   private readonly seen = new Map<string, { info: NodeInfo; at: number }>();
   private placementTimer: ReturnType<typeof setInterval> | undefined;
   private draining = false;
@@ -170,6 +171,15 @@ export class GatewayCluster {
     await this.redis.quit().catch(() => this.redis.disconnect());
   }
 
+  /**
+   * Test-only: leaves `nodeIds` out of this node's placement, as if a network partition hid
+   * them (an empty list heals it). Used to test that two homes converge.
+   */
+  setPartitionForTest(nodeIds: readonly string[]): void {
+    this.hidden = new Set(nodeIds);
+    this.placementChanged();
+  }
+
   /** Re-evaluates the media links of `rooms` after placement changed. */
   onPlacementChange: (() => void) | undefined;
 
@@ -220,7 +230,7 @@ export class GatewayCluster {
         this.seen.delete(id);
         continue;
       }
-      if (id === this.nodeId ? this.draining : info.draining) continue;
+      if (id === this.nodeId ? this.draining : info.draining || this.hidden.has(id)) continue;
       const until = this.suspects.get(id);
       if (until !== undefined) {
         if (until > now) continue;
