@@ -58,7 +58,14 @@ let stopping = false;
 
 /** Spawns a child whose output lines get a `[name]` prefix; resolves on the first line matching `ready`. */
 function start(name, command, args, ready, options = {}) {
-  const child = spawn(command, args, { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], ...options });
+  // A process group of its own: Ctrl+C reaches this script only, which stops the children in
+  // order (nodes drain while Redis and the balancer still run).
+  const child = spawn(command, args, {
+    cwd: root,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+    ...options,
+  });
   children.push({ name, child });
   return new Promise((resolve, reject) => {
     let done = false;
@@ -95,6 +102,9 @@ async function stop(code) {
   rmSync(dir, { recursive: true, force: true });
   process.exit(code);
 }
+process.on('exit', () => {
+  for (const { child } of children) if (child.exitCode === null) child.kill('SIGKILL');
+});
 process.on('SIGINT', () => void stop(0));
 process.on('SIGTERM', () => void stop(0));
 
@@ -155,7 +165,8 @@ try {
     cfg,
     [
       'global',
-      '  maxconn 20000',
+      // Two sockets per connection must fit the machine's 20,000 open files per process.
+      '  maxconn 9000',
       'defaults',
       '  mode http',
       '  timeout connect 2s',
@@ -176,7 +187,9 @@ try {
       '',
     ].join('\n'),
   );
-  await start('haproxy', 'haproxy', ['-db', '-f', cfg], /./, {});
+  // HAProxy prints nothing when all is well: ready once it answers through to a node.
+  start('haproxy', 'haproxy', ['-db', '-f', cfg], /(?!)/).catch(() => undefined);
+  const haproxy = children.at(-1).child;
   // HAProxy prints nothing when all is well: wait until it answers.
   const deadline = Date.now() + 10_000;
   for (;;) {
@@ -186,8 +199,18 @@ try {
     } catch {
       // not listening yet
     }
+    if (haproxy.exitCode !== null) throw new Error('HAProxy exited: see its lines above');
     if (Date.now() > deadline) throw new Error(`HAProxy did not answer on port ${lbPort}`);
     await new Promise((r) => setTimeout(r, 100));
+  }
+  // Every node sees every other (registry polls every second) before we say it is ready.
+  for (const n of nodes) {
+    for (;;) {
+      const health = await (await fetch(`http://127.0.0.1:${n.port}/healthz`)).json();
+      if (health.nodes === nodeCount) break;
+      if (Date.now() > deadline + 10_000) throw new Error(`${n.id} does not see every node`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
   }
   const lines = [
     '',
