@@ -400,8 +400,14 @@ export class Gateway implements GatewayContext {
       this.sessionsByUser.set(session.userId, new Set([mine, session]));
     else mine.add(session);
     this.metrics.sessions.set(this.sessions.size);
+    // Media flows as soon as RESUMED is sent; the room events it missed follow it (the bus
+    // subscribes and catches up meanwhile: a Redis round trip or three saved per resume).
     for (const { room, member, cursor } of claimed.rooms) {
-      await this.rooms.adoptMembership(session, room, member.ssrc, cursor);
+      this.rooms.adoptMembership(session, room, member.ssrc, cursor).catch((err: unknown) => {
+        this.logger.warn({ err, room, userId: session.userId }, 'room catch-up failed');
+        const c = session.connection;
+        if (c instanceof Connection) c.close(CloseCode.SESSION_TIMED_OUT, 'room catch-up failed');
+      });
       this.media.setVoiceState(session, room, member);
     }
     cluster.migrations++;

@@ -251,13 +251,15 @@ export class RoomService implements MediaRouterHost {
 
   /**
    * Restores a membership of a session taken over from another node (a resume here): its
-   * stream, and its room events after `cursor` (what it missed is appended to its replay).
+   * stream at once, and its room events after `cursor` (what it missed is dispatched first,
+   * then what follows, in order). The returned promise settles once the bus has registered the
+   * recipient; the resume need not wait for it (events queue per recipient, in order).
    */
-  async adoptMembership(session: Session, room: string, ssrc: number, cursor: RoomCursor) {
+  adoptMembership(session: Session, room: string, ssrc: number, cursor: RoomCursor): Promise<void> {
     session.rooms.add(room);
     this.relay.add(session, room, ssrc);
     this.addLocal(session, room);
-    await this.bus.addRecipient?.(room, session, cursor);
+    return this.bus.addRecipient?.(room, session, cursor) ?? Promise.resolve();
   }
 
   /**
