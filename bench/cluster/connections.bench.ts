@@ -23,7 +23,9 @@ const N = Math.max(1_000, Number(process.env['CLUSTER_CONNECTIONS'] ?? 100_000))
 const G = Math.max(2, Number(process.env['CLUSTER_NODES'] ?? 6));
 const PER_WORKER = 15_000;
 const HEARTBEAT_MS = 15_000;
-const SUITE_TIMEOUT_MS = 600_000;
+/** How long the workers may take to open their connections, s (CLUSTER_OPEN_TIMEOUT_S). */
+const OPEN_TIMEOUT_MS = 1000 * Number(process.env['CLUSTER_OPEN_TIMEOUT_S'] ?? 240);
+const SUITE_TIMEOUT_MS = 360_000 + 2 * OPEN_TIMEOUT_MS;
 
 type Msg =
   | { type: 'started' }
@@ -80,13 +82,13 @@ async function openAll(workers: Worker<Msg>[], urls: string[], total: number, ta
         (_, k) => SOURCE_ADDRESSES[(k + i) % SOURCE_ADDRESSES.length]!,
       ),
       concurrency: 48,
-      timeoutMs: 240_000,
+      timeoutMs: OPEN_TIMEOUT_MS,
     }),
   );
   let ready = 0;
   let failed = 0;
   for (const w of workers) {
-    const r = await w.next<Extract<Msg, { type: 'opened' }>>('opened', 300_000);
+    const r = await w.next<Extract<Msg, { type: 'opened' }>>('opened', OPEN_TIMEOUT_MS + 60_000);
     ready += r.ready;
     failed += r.failed;
   }
