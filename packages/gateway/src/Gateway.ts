@@ -140,6 +140,7 @@ export class Gateway implements GatewayContext {
       this.media,
     );
     this.media.host = this.rooms;
+    this.rooms.onEventLatency = (ms) => this.metrics.eventLatency.observe(Math.max(0, ms) / 1000);
     if (this.cluster) this.wireCluster(this.cluster);
     this.addresses = new ClientAddress(this.config.trustedProxies);
     this.guard = new UpgradeGuard(this.config, this.metrics);

@@ -51,6 +51,11 @@ export function pageParticipants(list: readonly Participant[], maxItems: number)
 export class RoomService implements MediaRouterHost {
   /** This node's sessions per room (local delivery with an in-memory bus, room counts). */
   private readonly local = new Map<string, Set<Session>>();
+  /**
+   * Told, for each room event this node delivers, how long after its publish (on any node) it
+   * got here, in ms (wall clocks: across machines their skew counts too).
+   */
+  onEventLatency: ((ms: number) => void) | undefined;
   /** Told when a room gains its first or loses its last member on this node (cluster links). */
   onLocalRoomChange: ((room: string, present: boolean) => void) | undefined;
 
@@ -69,6 +74,7 @@ export class RoomService implements MediaRouterHost {
   ) {
     const busDelivers = bus.addRecipient !== undefined;
     bus.subscribe((event) => {
+      if (event.sentAtMs !== undefined) this.onEventLatency?.(Date.now() - event.sentAtMs);
       if (event.replacedSessionId !== undefined) this.replacedElsewhere(event);
       if (!busDelivers) this.deliver(event);
     });
@@ -312,6 +318,7 @@ export class RoomService implements MediaRouterHost {
   }
 
   private publish(event: RoomEvent): void {
+    event.sentAtMs = Date.now();
     this.bus.publish(event);
   }
 

@@ -96,6 +96,16 @@ export class GatewayMetrics {
     buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25],
     registers: [this.registry],
   });
+  /**
+   * Time from a room event's publish (on any node) to its delivery on this node, seconds: in a
+   * cluster, the trip through Redis; p99 for autoscalers.
+   */
+  readonly eventLatency = new Histogram({
+    name: 'concord_room_event_latency_seconds',
+    help: 'Time from a room event being published (any node) to its delivery on this node',
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+    registers: [this.registry],
+  });
   /** Resume attempts by outcome (`resumed`, `invalid`). */
   readonly resumes = new Counter({
     name: 'concord_resumes_total',

@@ -85,6 +85,9 @@ describe('gateway cluster: two nodes, one room', () => {
     const { body } = await httpGet(n1, '/metrics');
     expect(metricValue(body, 'concord_cluster_nodes')).toBe(2);
     expect(metricValue(body, 'concord_cluster_rooms')).toBe(1);
+    // Every room event n1 processed has its publish-to-delivery time: bob's and carol's joins
+    // and the 60 voice states (alice joined before n1 followed the room).
+    expect(metricValue(body, 'concord_room_event_latency_seconds_count')).toBe(62);
     // One link each way, kept open between live nodes.
     expect(metricValue(body, 'concord_cluster_media_links')).toBe(2);
   });

@@ -13,6 +13,8 @@ export interface RoomEvent<K extends EventName = EventName> {
    * this session removes it from the room locally (it may be another node than the joiner's).
    */
   replacedSessionId?: string;
+  /** Wall-clock time of the publish, ms since the epoch (event latency across nodes). */
+  sentAtMs?: number;
 }
 
 /** Who receives a room's events on a node (a `Session` fits as it is). */
