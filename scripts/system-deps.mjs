@@ -1,6 +1,7 @@
 // System packages the tests need, from Debian: Chromium for the e2e suite, espeak-ng and sox
 // for speech test signals, redis-server for the cluster tests (they start their own server on
-// a fresh port; the Debian service is never used). Installed when missing and running as root;
+// a fresh port; the Debian service is never used), haproxy for `npm run start:cluster` (the
+// load balancer in front of the nodes; started by the script, never as a service). Installed when missing and running as root;
 // otherwise the exact command to run is printed and the caller stops.
 import { execFileSync, spawnSync } from 'node:child_process';
 
@@ -10,6 +11,7 @@ export const SYSTEM_PACKAGES = {
   'espeak-ng': 'espeak-ng',
   sox: 'sox',
   'redis-server': 'redis-server',
+  haproxy: 'haproxy',
 };
 
 function has(binary) {

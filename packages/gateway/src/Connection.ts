@@ -566,7 +566,15 @@ export class Connection implements SessionSink {
   private async resume(m: ResumeMessage): Promise<void> {
     const grant = await this.ctx.authenticate(m.d.token);
     if (this.closing) return;
-    const session = this.ctx.sessions.get(m.d.sessionId);
+    // Cluster: a session held (or left) by another node moves here with its replay buffer.
+    const session =
+      this.ctx.sessions.get(m.d.sessionId) ??
+      (await this.ctx.claimSession?.(m.d.sessionId, grant, m.d.resumeSecret));
+    if (this.closing) {
+      // Claimed for a socket that closed meanwhile: resumable here for the window.
+      if (session && !session.connection) this.ctx.scheduleExpiry(session);
+      return;
+    }
     const owned =
       session !== undefined &&
       session.userId === grant.userId &&

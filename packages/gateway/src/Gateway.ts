@@ -13,6 +13,8 @@ import {
   type TokenGrant,
 } from './auth/tokens.js';
 import { isLoopbackHost, resolveConfig, wsMaxPayload, type GatewayConfig } from './config.js';
+import { GatewayCluster } from './cluster/GatewayCluster.js';
+import { LINK_PATH } from './cluster/MediaLinks.js';
 import { Connection } from './Connection.js';
 import { GatewayError } from './errors.js';
 import type { GatewayContext } from './GatewayContext.js';
@@ -65,6 +67,13 @@ export class Gateway implements GatewayContext {
   private readonly sessionsByUser = new Map<string, Session | Set<Session>>();
   private readonly store: StateStore;
   private readonly bus: RoomBus;
+  /** The cluster layer with `--redis` (undefined: one process, in-memory state). */
+  readonly cluster: GatewayCluster | undefined;
+  /**
+   * Called when an admin asks for a drain (`POST /admin/drain`); the CLI drains and exits.
+   * Unset: the gateway closes itself.
+   */
+  onDrainRequest: (() => void) | undefined;
   private readonly http: Server;
   private readonly wss: WebSocketServer;
   private readonly connections = new Set<Connection>();
@@ -90,12 +99,24 @@ export class Gateway implements GatewayContext {
     this.config = resolveConfig(config);
     this.logger = deps.logger ?? createLogger(this.config.logLevel);
     this.metrics = deps.metrics ?? new GatewayMetrics();
-    this.store = deps.store ?? new MemoryStateStore();
-    this.bus = deps.bus ?? new MemoryRoomBus();
     this.codec = new FrameCodec({
       limits: this.config.limits,
       compressionThresholdBytes: this.config.compressionThresholdBytes,
     });
+    if (this.config.redis !== undefined && deps.store === undefined && deps.bus === undefined) {
+      this.cluster = new GatewayCluster({
+        redisUrl: this.config.redis,
+        ...(this.config.nodeId !== undefined ? { nodeId: this.config.nodeId } : {}),
+        codec: this.codec,
+        secret: this.config.secret!,
+        orphanGraceMs: this.config.resumeWindowMs,
+        nodeTtlMs: this.config.clusterNodeTtlMs,
+        maxMembersPerRoom: this.config.maxParticipantsPerRoom,
+        logger: this.logger.child({ component: 'cluster' }),
+      });
+    }
+    this.store = deps.store ?? this.cluster?.store ?? new MemoryStateStore();
+    this.bus = deps.bus ?? this.cluster?.bus ?? new MemoryRoomBus();
     this.clientCodec = new FrameCodec({
       limits: this.config.clientLimits,
       compressionThresholdBytes: 0,
@@ -119,6 +140,8 @@ export class Gateway implements GatewayContext {
       this.media,
     );
     this.media.host = this.rooms;
+    this.rooms.onEventLatency = (ms) => this.metrics.eventLatency.observe(Math.max(0, ms) / 1000);
+    if (this.cluster) this.wireCluster(this.cluster);
     this.addresses = new ClientAddress(this.config.trustedProxies);
     this.guard = new UpgradeGuard(this.config, this.metrics);
     this.statics = new StaticFiles(this.config.staticMounts);
@@ -177,8 +200,27 @@ export class Gateway implements GatewayContext {
         resolve();
       });
     });
+    const bound = this.http.address() as AddressInfo;
+    if (this.cluster) {
+      const host =
+        this.config.advertiseHost ??
+        (bound.address === '0.0.0.0' || bound.address === '::' ? '127.0.0.1' : bound.address);
+      const h = host.includes(':') ? `[${host}]` : host;
+      try {
+        await this.cluster.start(`ws://${h}:${bound.port}${this.config.path}`, {
+          hasLocalMembers: (room) => this.relay.room(room) !== undefined,
+          deliverLocal: (room, frame) => this.relay.deliverFromPeer(room, frame),
+        });
+      } catch (err) {
+        this.http.close();
+        await this.cluster.close();
+        throw err;
+      }
+    }
     this._status = 'listening';
-    if (this.config.webrtc === 'on') await this.startSfu();
+    // Cluster rooms use the WebSocket media path (their SFU is future work: see the README).
+    if (this.cluster) this.logger.info({ node: this.cluster.nodeId }, 'cluster node ready');
+    else if (this.config.webrtc === 'on') await this.startSfu();
     else if (this.config.webrtc === 'auto') this.startSfuWhenReady();
     const { heartbeatIntervalMs, identifyTimeoutMs, maxOutboundAgeMs } = this.config;
     const sweepMs = Math.max(
@@ -210,10 +252,13 @@ export class Gateway implements GatewayContext {
     const wasListening = this._status === 'listening';
     this._status = 'draining';
     this.logger.info({ connections: this.connections.size }, 'draining');
+    // Cluster: rooms move to their next node first, so clients resume into rooms that are
+    // already there. The HTTP server keeps listening until the clients have left (links).
+    if (this.cluster && wasListening) await this.cluster.drain([...this.rooms.localRooms]);
+    for (const c of this.connections) c.drain('server shutting down');
     const httpClosed = wasListening
       ? new Promise<void>((r) => this.http.close(() => r()))
       : Promise.resolve();
-    for (const c of this.connections) c.drain('server shutting down');
     const deadline = Date.now() + this.config.drainTimeoutMs;
     while (this.connections.size > 0 && Date.now() < deadline)
       await new Promise((r) => setTimeout(r, 20));
@@ -222,6 +267,20 @@ export class Gateway implements GatewayContext {
     for (const ws of this.wss.clients) ws.terminate();
     this.http.closeAllConnections();
     await httpClosed;
+    // Cluster: sessions not resumed elsewhere yet stay in Redis; once this node's registry
+    // entry is gone other nodes orphan them (resumable for the resume window), then reap them.
+    if (this.cluster) {
+      for (const s of [...this.sessions.values()]) {
+        s.ended = true;
+        if (s.expiryTimer) clearTimeout(s.expiryTimer);
+      }
+      this.sessions.clear();
+      this.wss.close();
+      await this.cluster.close();
+      this._status = 'closed';
+      this.logger.info('gateway closed');
+      return;
+    }
     // No ghosts: with a shared store other nodes would otherwise keep showing these members.
     for (const s of [...this.sessions.values()]) {
       try {
@@ -316,6 +375,51 @@ export class Gateway implements GatewayContext {
     }
   }
 
+  async claimSession(
+    sessionId: string,
+    grant: TokenGrant,
+    resumeSecret: string,
+  ): Promise<Session | undefined> {
+    const cluster = this.cluster;
+    if (!cluster) return undefined;
+    // The secret first: knowing a session id must not be enough to move a session here.
+    const wanted = Buffer.from(this.resumeSecretOf(sessionId));
+    const given = Buffer.from(resumeSecret);
+    if (wanted.length !== given.length || !timingSafeEqual(wanted, given)) return undefined;
+    const claimed = await cluster.store.claimSession(sessionId, {
+      maxEvents: this.config.replayMaxEvents,
+      maxBytes: this.config.replayMaxBytes,
+    });
+    if (!claimed || claimed.record.userId !== grant.userId) return undefined;
+    const existing = this.sessions.get(sessionId);
+    if (existing) return existing; // a concurrent resume got here first
+    const session = new Session(claimed.record, claimed.replay, this.codec, claimed.lastSeq);
+    this.sessions.set(session.id, session);
+    const mine = this.sessionsByUser.get(session.userId);
+    if (mine === undefined) this.sessionsByUser.set(session.userId, session);
+    else if (mine instanceof Session)
+      this.sessionsByUser.set(session.userId, new Set([mine, session]));
+    else mine.add(session);
+    this.metrics.sessions.set(this.sessions.size);
+    // Media flows as soon as RESUMED is sent; the room events it missed follow it (the bus
+    // subscribes and catches up meanwhile: a Redis round trip or three saved per resume).
+    for (const { room, member, cursor } of claimed.rooms) {
+      this.rooms.adoptMembership(session, room, member.ssrc, cursor).catch((err: unknown) => {
+        this.logger.warn({ err, room, userId: session.userId }, 'room catch-up failed');
+        const c = session.connection;
+        if (c instanceof Connection) c.close(CloseCode.SESSION_TIMED_OUT, 'room catch-up failed');
+      });
+      this.media.setVoiceState(session, room, member);
+    }
+    cluster.migrations++;
+    this.metrics.clusterMigrations.inc();
+    this.logger.info(
+      { userId: session.userId, from: claimed.previousNode, rooms: claimed.rooms.length },
+      'session taken over from another node',
+    );
+    return session;
+  }
+
   scheduleExpiry(session: Session): void {
     if (session.expiryTimer) clearTimeout(session.expiryTimer);
     session.expiryTimer = setTimeout(() => {
@@ -405,6 +509,44 @@ export class Gateway implements GatewayContext {
     attempt();
   }
 
+  private wireCluster(cluster: GatewayCluster): void {
+    this.relay.peerSink = (room, frame) => cluster.links?.fromLocal(room, frame);
+    this.rooms.onLocalRoomChange = (room) => cluster.links?.refresh(room);
+    cluster.onPlacementChange = () => {
+      for (const room of this.rooms.localRooms) cluster.links?.refresh(room);
+    };
+    // Another node resumed the session (or this node was declared dead and it was reaped):
+    // forget it here without leaving its rooms; its connection, if any, may resume.
+    cluster.store.on('sessionLost', (sessionId, reason) => {
+      const session = this.sessions.get(sessionId);
+      if (!session) return;
+      session.ended = true;
+      if (session.expiryTimer) clearTimeout(session.expiryTimer);
+      const c = session.connection;
+      if (c instanceof Connection) c.close(CloseCode.SESSION_REPLACED, `session ${reason}`);
+      this.rooms.dropLocal(session);
+      cluster.store.dropLocal(sessionId);
+      this.forget(session);
+      this.logger.info({ userId: session.userId, reason }, 'session lost to the cluster');
+    });
+    cluster.store.on('membershipLost', (sessionId, room) => {
+      const session = this.sessions.get(sessionId);
+      if (!session) return;
+      this.rooms.dropLocal(session, room);
+      this.rooms.send(session, 'ROOM_LEFT', { req: 0, room, reason: 'replaced' });
+    });
+    cluster.store.on('rebuilt', (summary) =>
+      this.logger.info({ ...summary }, 'cluster state rebuilt after Redis lost its data'),
+    );
+    this.metrics.watchCluster(() => ({
+      rooms: this.rooms.localRoomCount,
+      nodes: cluster.nodes.length,
+      upstreamRooms: cluster.links?.upstreamRooms ?? 0,
+      links: cluster.links?.linkCount ?? 0,
+      redisUp: cluster.redisReady ? 1 : 0,
+    }));
+  }
+
   private forget(session: Session): void {
     this.sessions.delete(session.id);
     const mine = this.sessionsByUser.get(session.userId);
@@ -428,6 +570,10 @@ export class Gateway implements GatewayContext {
   private onUpgrade(req: IncomingMessage, socket: Socket, head: Buffer): void {
     socket.on('error', destroySocket);
     const path = new URL(req.url ?? '/', 'http://x').pathname;
+    if (path === LINK_PATH && this.cluster?.links && this._status !== 'closed') {
+      this.cluster.links.handleUpgrade(req, socket, head);
+      return;
+    }
     if (path !== this.config.path || this._status !== 'listening') {
       refuse(socket, 404, 'Not Found');
       return;
@@ -493,22 +639,45 @@ export class Gateway implements GatewayContext {
     }
     const url = new URL(req.url ?? '/', 'http://x');
     if (url.pathname === '/healthz') {
-      const ok = this._status === 'listening';
+      // Readiness for a load balancer: listening, not draining, and (cluster) Redis reachable.
+      const cluster = this.cluster;
+      const ok = this._status === 'listening' && (cluster === undefined || cluster.redisReady);
       res.writeHead(ok ? 200 : 503, { 'Content-Type': 'application/json', ...ISOLATION_HEADERS });
       res.end(
         JSON.stringify({
           status: this._status,
           connections: this.connections.size,
           sessions: this.sessions.size,
+          ...(cluster
+            ? {
+                node: cluster.nodeId,
+                redis: cluster.redisReady ? 'up' : 'down',
+                nodes: cluster.nodes.length,
+                rooms: this.rooms.localRoomCount,
+              }
+            : {}),
         }),
       );
       return;
     }
-    if (url.pathname === '/metrics') {
+    if (url.pathname === '/metrics' || url.pathname === '/admin/drain') {
       const { metricsToken } = this.config;
       if (metricsToken !== undefined && !bearerMatches(req.headers.authorization, metricsToken)) {
         res.writeHead(401, { 'Content-Type': 'text/plain', 'WWW-Authenticate': 'Bearer' });
         res.end('metrics need the bearer token');
+        return;
+      }
+      if (url.pathname === '/admin/drain') {
+        if (req.method !== 'POST') {
+          res.writeHead(405, { 'Content-Type': 'text/plain', Allow: 'POST' });
+          res.end('POST /admin/drain drains this node');
+          return;
+        }
+        res.writeHead(202, { 'Content-Type': 'application/json' });
+        res.end(JSON.stringify({ status: 'draining' }));
+        this.logger.info('drain requested over HTTP');
+        if (this.onDrainRequest) this.onDrainRequest();
+        else this.close().catch((err: unknown) => this.logger.error({ err }, 'drain failed'));
         return;
       }
       res.writeHead(200, { 'Content-Type': this.metrics.registry.contentType });
@@ -535,6 +704,21 @@ export class Gateway implements GatewayContext {
       res.writeHead(status, { 'Content-Type': 'application/json', ...ISOLATION_HEADERS });
       res.end(JSON.stringify(body));
     };
+    if (url.pathname === '/test/placement' && this.cluster) {
+      // Cluster tests: GET ?room= answers this node's home for the room; PUT ?hide=a,b hides
+      // nodes from this node's placement (a partition), DELETE heals it.
+      const method = req.method ?? 'GET';
+      if (method !== 'GET' && req.headers[TEST_HEADER] !== '1')
+        return reply(403, { error: 'the x-concord-test: 1 header is required' });
+      if (method === 'PUT')
+        this.cluster.setPartitionForTest((url.searchParams.get('hide') ?? '').split(','));
+      else if (method === 'DELETE') this.cluster.setPartitionForTest([]);
+      const room = url.searchParams.get('room');
+      return reply(200, {
+        node: this.cluster.nodeId,
+        ...(room !== null ? { home: this.cluster.homeOf(room) ?? null } : {}),
+      });
+    }
     if (url.pathname !== '/test/impairment') return reply(404, { error: 'not found' });
     const method = req.method ?? 'GET';
     if (method !== 'PUT' && method !== 'DELETE')

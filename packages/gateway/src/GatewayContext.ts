@@ -34,6 +34,16 @@ export interface GatewayContext {
    * READY): knowing the user id and the session id is not enough to take a session over.
    */
   resumeSecretOf(sessionId: string): string;
+  /**
+   * Cluster mode: takes over a session another node held (a resume that arrived here), after
+   * checking its resume secret. Undefined when it cannot (no cluster, unknown session, wrong
+   * user or secret).
+   */
+  claimSession?(
+    sessionId: string,
+    grant: TokenGrant,
+    resumeSecret: string,
+  ): Promise<Session | undefined>;
   /** Creates a session for a verified grant. */
   createSession(grant: TokenGrant): Promise<Session>;
   /** Ends a session: leaves its rooms and forgets it (idempotent). */

@@ -56,13 +56,18 @@ export interface RelayRoom {
  * every media frame, as the very bytes received, to the other members of the sender's room
  * on this node — only the room's loudest `maxSpeakers` streams ({@link SpeakerSelector}),
  * within each stream's frame rate ({@link MediaRateLimiter}), skipping listeners whose socket
- * is backed up. Media is not relayed between gateway nodes: members of one room on different
- * nodes do not hear each other yet (a media path over the RoomBus is future work). Main
- * thread; nothing allocated or logged per frame.
+ * is backed up. In a cluster, selected frames also go to the room's other nodes through
+ * {@link peerSink} (the cluster's media links), and frames from them arrive through
+ * {@link deliverFromPeer}. Main thread; nothing allocated or logged per frame here.
  */
 export class MediaRelay {
   /** Test-only loss/jitter on forwarded frames (see {@link MediaImpairment}); none by default. */
   impairment: MediaImpairment | undefined;
+  /**
+   * Cluster mode: takes every frame selected for forwarding, to send it to the other nodes
+   * with members in the room (the cluster's media links). Unset on a single node.
+   */
+  peerSink: ((room: string, frame: Uint8Array) => void) | undefined;
   private readonly rooms = new Map<string, RelayRoom>();
   private readonly bySsrc = new Map<number, RelayMember>();
 
@@ -221,6 +226,29 @@ export class MediaRelay {
     if (sampled) this.metrics.mediaRelaySeconds.observe((this.now() - started) / 1000);
   }
 
+  /**
+   * Sends a frame that came from another node of the cluster to this node's WebSocket
+   * listeners of `room` (the sender's node already selected it). Main thread, per frame.
+   */
+  deliverFromPeer(room: string, frame: Uint8Array): void {
+    const r = this.rooms.get(room);
+    if (r === undefined) return;
+    const counts = this.metrics.media;
+    let sent = 0;
+    let slow = 0;
+    const members = r.members;
+    for (let i = 0; i < members.length; i++) {
+      const other = members[i]!;
+      if (other.deafened || other.webrtc) continue;
+      const result = other.session.connection?.sendMedia(frame);
+      if (result === 'sent') sent++;
+      else if (result === 'slow') slow++;
+    }
+    counts.framesForwarded += sent;
+    counts.bytesForwarded += sent * frame.length;
+    counts.dropped.slow_consumer += slow;
+  }
+
   // Speaker selection, then the very bytes to every WebSocket listener of the room.
   private forward(member: RelayMember, frame: Uint8Array, now: number): void {
     const counts = this.metrics.media;
@@ -236,6 +264,7 @@ export class MediaRelay {
       frame[11] = frame[11]! | MediaFlags.Resumed;
       member.paused = false;
     }
+    this.peerSink?.(room.name, frame);
     let sent = 0;
     let slow = 0;
     const members = room.members;

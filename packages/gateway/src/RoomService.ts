@@ -10,6 +10,7 @@ import { PARTICIPANT_PAGE_BYTES } from './config.js';
 import type { Logger } from './logger.js';
 import type { MediaRouter, MediaRouterHost } from './MediaRouter.js';
 import type { Session } from './Session.js';
+import { START, type RoomCursor } from './cluster/cursor.js';
 import type { RoomBus, RoomEvent } from './state/RoomBus.js';
 import type { MemberPatch, RoomMember, StateStore } from './state/StateStore.js';
 
@@ -44,11 +45,19 @@ export function pageParticipants(list: readonly Participant[], maxItems: number)
 }
 /**
  * Room membership and voice state: applies requests to the {@link StateStore} and fans the
- * resulting events out through the {@link RoomBus} to this node's sessions. Main thread.
+ * resulting events out through the {@link RoomBus} to this node's sessions (delivered by the
+ * bus itself when it keeps recipients, as the cluster's Redis bus does). Main thread.
  */
 export class RoomService implements MediaRouterHost {
-  /** This node's sessions per room, for local delivery. */
+  /** This node's sessions per room (local delivery with an in-memory bus, room counts). */
   private readonly local = new Map<string, Set<Session>>();
+  /**
+   * Told, for each room event this node delivers, how long after its publish (on any node) it
+   * got here, in ms (wall clocks: across machines their skew counts too).
+   */
+  onEventLatency: ((ms: number) => void) | undefined;
+  /** Told when a room gains its first or loses its last member on this node (cluster links). */
+  onLocalRoomChange: ((room: string, present: boolean) => void) | undefined;
 
   constructor(
     private readonly store: StateStore,
@@ -63,7 +72,17 @@ export class RoomService implements MediaRouterHost {
     private readonly logger: Logger,
     private readonly relay: MediaRouter,
   ) {
-    bus.subscribe((event) => this.deliver(event));
+    const busDelivers = bus.addRecipient !== undefined;
+    bus.subscribe((event) => {
+      if (event.sentAtMs !== undefined) this.onEventLatency?.(Date.now() - event.sentAtMs);
+      if (event.replacedSessionId !== undefined) this.replacedElsewhere(event);
+      if (!busDelivers) this.deliver(event);
+    });
+  }
+
+  /** Rooms with members on this node. */
+  get localRooms(): IterableIterator<string> {
+    return this.local.keys();
   }
 
   /**
@@ -117,31 +136,32 @@ export class RoomService implements MediaRouterHost {
       throw err;
     }
     const { members, replaced } = added;
+    if (added.member !== undefined && added.member.ssrc !== member.ssrc) {
+      // A cluster store keeps ssrcs unique per room across nodes: it may have chosen another.
+      this.relay.remove(session, room);
+      member.ssrc = added.member.ssrc;
+      this.relay.add(session, room, member.ssrc);
+    }
     if (replaced) {
       // The same user joined from another session (a new tab, a crashed client): the newer one wins.
       const old = this.sessionById(replaced.sessionId);
-      if (old) {
-        old.rooms.delete(room);
-        old.speakingIn.delete(room);
-        this.relay.remove(old, room);
-        this.local.get(room)?.delete(old);
-        this.send(old, 'ROOM_LEFT', { req: 0, room, reason: 'replaced' });
-      }
+      if (old) this.removeReplaced(old, room);
       this.publish({
         room,
         t: 'PARTICIPANT_LEFT',
         d: { room, userId: replaced.userId },
         excludeSessionId: session.id,
+        replacedSessionId: replaced.sessionId,
       });
     }
-    let set = this.local.get(room);
-    if (!set) this.local.set(room, (set = new Set()));
-    set.add(session);
+    this.addLocal(session, room);
     // A large room's list goes out in pages; ROOM_JOINED carries the last one and completes it.
     const pages = pageParticipants(members.map(toParticipant), this.limits.limits.maxArrayLength);
     for (let i = 0; i < pages.length - 1; i++)
       this.send(session, 'ROOM_PARTICIPANTS', { room, participants: pages[i]! });
     this.send(session, 'ROOM_JOINED', { req, room, participants: pages[pages.length - 1]! });
+    // Events after the join's position follow ROOM_JOINED, once each, in the room's order.
+    await this.bus.addRecipient?.(room, session, added.cursor ?? START);
     this.publish({
       room,
       t: 'PARTICIPANT_JOINED',
@@ -162,9 +182,7 @@ export class RoomService implements MediaRouterHost {
     if (!session.rooms.delete(room)) return 'NOT_IN_ROOM';
     session.speakingIn.delete(room);
     this.relay.remove(session, room);
-    const set = this.local.get(room);
-    set?.delete(session);
-    if (set?.size === 0) this.local.delete(room);
+    this.removeLocal(session, room);
     const removed = await this.store.removeMember(room, session.id);
     if (req > 0 || reason !== 'session ended')
       this.send(session, 'ROOM_LEFT', { req, room, reason });
@@ -237,12 +255,70 @@ export class RoomService implements MediaRouterHost {
     for (const room of [...session.rooms]) await this.leave(session, 0, room, 'session ended');
   }
 
+  /**
+   * Restores a membership of a session taken over from another node (a resume here): its
+   * stream at once, and its room events after `cursor` (what it missed is dispatched first,
+   * then what follows, in order). The returned promise settles once the bus has registered the
+   * recipient; the resume need not wait for it (events queue per recipient, in order).
+   */
+  adoptMembership(session: Session, room: string, ssrc: number, cursor: RoomCursor): Promise<void> {
+    session.rooms.add(room);
+    this.relay.add(session, room, ssrc);
+    this.addLocal(session, room);
+    return this.bus.addRecipient?.(room, session, cursor) ?? Promise.resolve();
+  }
+
+  /**
+   * Forgets `session` on this node without touching the store (it moved to another node, or
+   * a rebuild could not restore a membership): stream, delivery and local room entries.
+   */
+  dropLocal(session: Session, room?: string): void {
+    for (const r of room === undefined ? [...session.rooms] : [room]) {
+      if (!session.rooms.delete(r)) continue;
+      session.speakingIn.delete(r);
+      this.relay.remove(session, r);
+      this.removeLocal(session, r);
+    }
+  }
+
   /** Sends one event to one session. */
   send<K extends EventName>(session: Session, t: K, d: DispatchEvents[K]): void {
     session.dispatch(this.codec.encodeEvent(t, d), t);
   }
 
+  private addLocal(session: Session, room: string): void {
+    let set = this.local.get(room);
+    if (!set) {
+      this.local.set(room, (set = new Set()));
+      this.onLocalRoomChange?.(room, true);
+    }
+    set.add(session);
+  }
+
+  private removeLocal(session: Session, room: string): void {
+    this.bus.removeRecipient?.(room, session.id);
+    const set = this.local.get(room);
+    if (!set?.delete(session) || set.size > 0) return;
+    this.local.delete(room);
+    this.onLocalRoomChange?.(room, false);
+  }
+
+  private removeReplaced(old: Session, room: string): void {
+    if (!old.rooms.delete(room)) return;
+    old.speakingIn.delete(room);
+    this.relay.remove(old, room);
+    this.removeLocal(old, room);
+    this.send(old, 'ROOM_LEFT', { req: 0, room, reason: 'replaced' });
+  }
+
+  // A member replaced by a join on another node may be held here.
+  private replacedElsewhere(event: RoomEvent): void {
+    const old = this.sessionById(event.replacedSessionId!);
+    if (old) this.removeReplaced(old, event.room);
+  }
+
   private publish(event: RoomEvent): void {
+    event.sentAtMs = Date.now();
     this.bus.publish(event);
   }
 

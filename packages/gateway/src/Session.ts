@@ -76,11 +76,18 @@ export class Session {
   controlBucket: TokenBucket | undefined;
   speakingBucket: TokenBucket | undefined;
   reportBucket: TokenBucket | undefined;
+  /**
+   * @param lastSeq seq of the session's last dispatch so far (a session taken over from
+   *   another node continues its numbering; 0 for a new one).
+   */
   constructor(
     readonly record: SessionRecord,
     private readonly replay: ReplayBuffer<EncodedEvent>,
     private readonly codec: FrameCodec,
-  ) {}
+    lastSeq = 0,
+  ) {
+    this.seq = lastSeq;
+  }
 
   /** Session id. */
   get id(): string {

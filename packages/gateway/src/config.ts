@@ -167,6 +167,20 @@ export interface GatewayConfig {
    * open to whoever reaches the port.
    */
   metricsToken: string | undefined;
+  /**
+   * Redis URL (`redis://host:port`): this node joins a cluster sharing state, room events and
+   * placement through Redis. Unset: one process, in-memory state (the embedded default).
+   */
+  redis: string | undefined;
+  /** This node's id in the cluster (default: random per process). */
+  nodeId: string | undefined;
+  /**
+   * Host other nodes use to reach this one (media links) and that the registry publishes
+   * (default: `host`, or 127.0.0.1 when listening on every interface).
+   */
+  advertiseHost: string | undefined;
+  /** A cluster node without a heartbeat this long is dead, in ms (heartbeats every fifth). */
+  clusterNodeTtlMs: number;
   /** pino log level. */
   logLevel: string;
 }
@@ -227,6 +241,10 @@ export const DEFAULT_CONFIG: Readonly<GatewayConfig> = Object.freeze({
   staticMounts: [],
   enableTestImpairment: false,
   metricsToken: undefined,
+  redis: undefined,
+  nodeId: undefined,
+  advertiseHost: undefined,
+  clusterNodeTtlMs: 5_000,
   logLevel: 'info',
 });
 
@@ -256,6 +274,7 @@ const POSITIVE: ReadonlyArray<keyof GatewayConfig> = [
   'httpHeadersTimeoutMs',
   'httpRequestTimeoutMs',
   'httpKeepAliveTimeoutMs',
+  'clusterNodeTtlMs',
 ];
 const NON_NEGATIVE: ReadonlyArray<keyof GatewayConfig> = [
   'port',
@@ -316,6 +335,24 @@ export function resolveConfig(overrides: Partial<GatewayConfig> = {}): GatewayCo
   }
   if (config.secret !== undefined && new TextEncoder().encode(config.secret).length < 32) {
     throw GatewayError.config('the token secret must be at least 32 bytes');
+  }
+  if (config.redis !== undefined) {
+    if (!/^rediss?:\/\//.test(config.redis))
+      throw GatewayError.config(`redis must be a redis:// or rediss:// URL, got "${config.redis}"`);
+    if (config.secret === undefined)
+      throw GatewayError.config(
+        '--redis needs the token secret (--secret / CONCORD_SECRET): every node of a cluster shares it',
+      );
+    if (config.clusterNodeTtlMs < 100)
+      throw GatewayError.config(`clusterNodeTtlMs must be >= 100, got ${config.clusterNodeTtlMs}`);
+    if (config.nodeId !== undefined && (config.nodeId === '' || /[\s{}:]/.test(config.nodeId)))
+      throw GatewayError.config(
+        `nodeId must be non-empty without spaces, braces or colons, got "${config.nodeId}"`,
+      );
+    if (config.webrtc === 'on')
+      throw GatewayError.config(
+        '--webrtc on is not available with --redis yet: cluster rooms use the WebSocket media path',
+      );
   }
   if (!['auto', 'on', 'off'].includes(config.webrtc))
     throw GatewayError.config(`webrtc must be auto, on or off, got ${String(config.webrtc)}`);

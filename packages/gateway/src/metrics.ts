@@ -96,6 +96,16 @@ export class GatewayMetrics {
     buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25],
     registers: [this.registry],
   });
+  /**
+   * Time from a room event's publish (on any node) to its delivery on this node, seconds: in a
+   * cluster, the trip through Redis; p99 for autoscalers.
+   */
+  readonly eventLatency = new Histogram({
+    name: 'concord_room_event_latency_seconds',
+    help: 'Time from a room event being published (any node) to its delivery on this node',
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+    registers: [this.registry],
+  });
   /** Resume attempts by outcome (`resumed`, `invalid`). */
   readonly resumes = new Counter({
     name: 'concord_resumes_total',
@@ -190,6 +200,12 @@ export class GatewayMetrics {
    * Per-frame media counts, bumped as plain numbers on the relay's hot path and folded into
    * the Prometheus counters above whenever they are read (scrape or `get()`).
    */
+  /** Sessions this node took over from another node (resumes after a drain or failover). */
+  readonly clusterMigrations = new Counter({
+    name: 'concord_cluster_migrations_total',
+    help: 'Sessions taken over from another cluster node',
+    registers: [this.registry],
+  });
   readonly media = new MediaCounters();
   private readonly inByType = new Map<string, Counter.Internal>();
   private readonly outByType = new Map<string, Counter.Internal>();
@@ -202,6 +218,39 @@ export class GatewayMetrics {
    * Exports the SFU's own counters (worker restarts, rooms rebuilt, bridge frames, selection
    * changes) as gauges read at scrape time.
    */
+  /**
+   * Reports the cluster layer's gauges at each scrape: rooms with members here, live nodes,
+   * rooms whose media goes up to another home, open media links, Redis reachability.
+   */
+  watchCluster(
+    read: () => {
+      rooms: number;
+      nodes: number;
+      upstreamRooms: number;
+      links: number;
+      redisUp: number;
+    },
+  ): void {
+    const gauge = (name: string, help: string, pick: (v: ReturnType<typeof read>) => number) =>
+      new Gauge({
+        name,
+        help,
+        registers: [this.registry],
+        collect() {
+          this.set(pick(read()));
+        },
+      });
+    gauge('concord_cluster_rooms', 'Rooms with members on this node', (v) => v.rooms);
+    gauge('concord_cluster_nodes', 'Live cluster nodes (this one included)', (v) => v.nodes);
+    gauge(
+      'concord_cluster_upstream_rooms',
+      "Rooms whose media goes to another node (the room's home)",
+      (v) => v.upstreamRooms,
+    );
+    gauge('concord_cluster_media_links', 'Open node-to-node media links', (v) => v.links);
+    gauge('concord_cluster_redis_up', 'Whether Redis answers (1) or not (0)', (v) => v.redisUp);
+  }
+
   observeSfu(sfu: Sfu): void {
     const counters: Array<[keyof Sfu['counters'], string, string]> = [
       [

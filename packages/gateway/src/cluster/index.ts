@@ -47,3 +47,11 @@ export {
   type RoomOwnershipEvents,
   type RoomOwnershipOptions,
 } from './RoomOwnership.js';
+export { GatewayCluster, type GatewayClusterOptions } from './GatewayCluster.js';
+export {
+  LINK_CLOSE_DRAINING,
+  LINK_PATH,
+  MediaLinks,
+  type MediaLinkHost,
+  type MediaLinkStats,
+} from './MediaLinks.js';

@@ -1,4 +1,5 @@
-import type { DispatchEvents, EventName } from '@concord/protocol';
+import type { DispatchEvents, EncodedEvent, EventName } from '@concord/protocol';
+import type { RoomCursor } from '../cluster/cursor.js';
 
 /** One room event as it travels between gateway nodes. */
 export interface RoomEvent<K extends EventName = EventName> {
@@ -7,6 +8,21 @@ export interface RoomEvent<K extends EventName = EventName> {
   d: DispatchEvents[K];
   /** Session that must not receive this event (usually its cause). */
   excludeSessionId?: string;
+  /**
+   * PARTICIPANT_LEFT of a member replaced by a newer session of its user: the node holding
+   * this session removes it from the room locally (it may be another node than the joiner's).
+   */
+  replacedSessionId?: string;
+  /** Wall-clock time of the publish, ms since the epoch (event latency across nodes). */
+  sentAtMs?: number;
+}
+
+/** Who receives a room's events on a node (a `Session` fits as it is). */
+export interface RoomEventRecipient {
+  /** Session id (compared with `excludeSessionId`). */
+  readonly id: string;
+  /** Takes one event, encoded once for every recipient on the node. */
+  dispatch(event: EncodedEvent, type: string): void;
 }
 
 /**
@@ -19,6 +35,14 @@ export interface RoomBus {
   publish(event: RoomEvent): void;
   /** Registers this node's handler. */
   subscribe(handler: (event: RoomEvent) => void): void;
+  /**
+   * Delivers `room`'s events after `after` to `recipient`, once each and in order (a cluster
+   * bus), until {@link removeRecipient}. Without it the gateway delivers what `subscribe`
+   * hands it to its own sessions.
+   */
+  addRecipient?(room: string, recipient: RoomEventRecipient, after: RoomCursor): Promise<void>;
+  /** Stops delivering `room` to recipient `id`. */
+  removeRecipient?(room: string, id: string): void;
   /** Stops delivery (idempotent). */
   close(): Promise<void>;
 }

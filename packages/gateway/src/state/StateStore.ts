@@ -1,4 +1,5 @@
 import type { EncodedEvent, Participant } from '@concord/protocol';
+import type { RoomCursor } from '../cluster/cursor.js';
 import type { ReplayBuffer, ReplayLimits } from './ReplayBuffer.js';
 
 /** A participant of a room together with the session that holds the membership. */
@@ -16,6 +17,18 @@ export interface SessionRecord {
   allowedRooms: string[];
   /** Token expiry, seconds since the epoch. */
   expiresAt: number;
+}
+
+/** What {@link StateStore.addMember} returns. */
+export interface AddMemberResult {
+  /** The room's members after the join, in join order. */
+  members: RoomMember[];
+  /** The same user's earlier membership, removed by this join. */
+  replaced?: RoomMember;
+  /** The member as stored (a cluster store may have given it another ssrc). */
+  member?: RoomMember;
+  /** The room's event position at the join (cluster stores). */
+  cursor?: RoomCursor;
 }
 
 /** Voice-state fields a member may change. */
@@ -36,12 +49,12 @@ export interface StateStore {
 
   /**
    * Adds `member` to `room`. When the same user is already in the room through another
-   * session, that membership is removed and returned as `replaced`.
+   * session, that membership is removed and returned as `replaced`. A shared store may store
+   * another ssrc than the one asked for (unique per room across nodes): it returns the member
+   * as stored, and the room's event position at the join (`cursor`: the joiner's room events
+   * start after it).
    */
-  addMember(
-    room: string,
-    member: RoomMember,
-  ): Promise<{ members: RoomMember[]; replaced?: RoomMember }>;
+  addMember(room: string, member: RoomMember): Promise<AddMemberResult>;
   /** Removes a session's membership; returns it when it existed. */
   removeMember(room: string, sessionId: string): Promise<RoomMember | undefined>;
   /** Changes a member's voice state; returns the updated member when it exists. */
