@@ -11,6 +11,7 @@ import {
   URL,
 } from './room/roomFixture.test-util.js';
 import { VoiceClient } from './VoiceClient.js';
+import { DEFAULT_SPEAKING_HANGOVER_MS } from './room/SpeakingHangover.js';
 
 beforeEach(() => {
   vi.useFakeTimers();
@@ -152,7 +153,7 @@ describe('VoiceClient', () => {
         await vi.advanceTimersByTimeAsync(ms);
       }
       vad.safeEmit('speakingChanged', false);
-      await vi.advanceTimersByTimeAsync(399);
+      await vi.advanceTimersByTimeAsync(DEFAULT_SPEAKING_HANGOVER_MS - 1);
       expect(local).toEqual([true]);
       await vi.advanceTimersByTimeAsync(1);
       expect(local).toEqual([true, false]);
