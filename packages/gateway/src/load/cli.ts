@@ -4,7 +4,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { parseArgs } from 'node:util';
 import { LOAD_USAGE, LoadOptionsError, parseLoadOptions, type LoadOptions } from './options.js';
-import type { WorkerStats } from './worker.js';
+import { newCounters, type WorkerStats } from './stats.js';
 
 type WorkerMessage =
   | { type: 'started' }
@@ -32,17 +32,7 @@ function percentile(sorted: readonly number[], p: number): number | null {
 }
 
 function sum(all: WorkerStats[]): Omit<WorkerStats, 'rtts'> {
-  const out = {
-    started: 0,
-    ready: 0,
-    failed: 0,
-    dropped: 0,
-    churns: 0,
-    joined: 0,
-    framesSent: 0,
-    framesReceived: 0,
-    events: 0,
-  };
+  const out = newCounters();
   for (const s of all) for (const k of Object.keys(out) as Array<keyof typeof out>) out[k] += s[k];
   return out;
 }

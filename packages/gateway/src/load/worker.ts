@@ -12,23 +12,7 @@ import {
 import WebSocket from 'ws';
 import { mintToken } from '../auth/tokens.js';
 import type { LoadOptions } from './options.js';
-
-/** Counters one worker reports. */
-export interface WorkerStats {
-  started: number;
-  ready: number;
-  failed: number;
-  /** Sockets that closed while the bot wanted to stay. */
-  dropped: number;
-  /** Churning bots that left and came back as a new session. */
-  churns: number;
-  joined: number;
-  framesSent: number;
-  framesReceived: number;
-  events: number;
-  /** Heartbeat round trips, ms (at most 20,000 kept, evenly sampled). */
-  rtts: number[];
-}
+import { newCounters, type WorkerStats } from './stats.js';
 
 interface StartCommand {
   cmd: 'start';
@@ -40,18 +24,7 @@ interface StartCommand {
 }
 
 const codec = new FrameCodec({ compressionThresholdBytes: 0 });
-const stats: WorkerStats = {
-  started: 0,
-  ready: 0,
-  failed: 0,
-  dropped: 0,
-  churns: 0,
-  joined: 0,
-  framesSent: 0,
-  framesReceived: 0,
-  events: 0,
-  rtts: [],
-};
+const stats: WorkerStats = { ...newCounters(), rtts: [] };
 let rttSeen = 0;
 const MAX_RTTS = 20_000;
 let stopping = false;
