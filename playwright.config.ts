@@ -7,6 +7,9 @@ const PORT = Number(process.env.CONCORD_E2E_PORT ?? 8787);
 
 export default defineConfig({
   testDir: 'e2e',
+  // The latency benchmark measures and asserts almost nothing, and takes ~3 minutes: it runs
+  // from `npm run bench media/latency` (which sets CONCORD_BENCH=1), not in `npm test`.
+  testIgnore: process.env.CONCORD_BENCH === '1' ? [] : ['**/latency.spec.ts'],
   workers: 1,
   fullyParallel: false,
   forbidOnly: true,

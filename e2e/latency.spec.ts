@@ -4,7 +4,8 @@
 // (AEC, RNNoise, AGC, VAD) and off, and for raw Chromium-to-Chromium WebRTC with browser
 // processing off and on (echoCancellation, noiseSuppression, autoGainControl: what a LiveKit user
 // hears). Publishes bench/results/media-latency.json. Measured, not asserted: the spec fails only
-// when bursts were not detected. Runs in a loopback-only network namespace (WebRTC).
+// when bursts were not detected. Runs in a loopback-only network namespace (WebRTC), and only
+// with CONCORD_BENCH=1 (playwright.config.ts): it is a benchmark, not part of `npm test`.
 //
 // Signal: a spoken syllable every 500 ms (support/voice.ts `syllableWav`; tones would be removed
 // by RNNoise), the same WAV for both paths. Clock: Date.now() in every page (one system clock).

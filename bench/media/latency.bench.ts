@@ -16,7 +16,12 @@ const root = fileURLToPath(new URL('../..', import.meta.url));
 const run = spawnSync(
   'node',
   ['scripts/netns.mjs', 'npx', 'playwright', 'test', 'e2e/latency.spec.ts', '--reporter=line'],
-  { cwd: root, stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8' },
+  {
+    cwd: root,
+    stdio: ['ignore', 'pipe', 'inherit'],
+    encoding: 'utf8',
+    env: { ...process.env, CONCORD_BENCH: '1' },
+  },
 );
 if (run.status !== 0) {
   process.stdout.write(run.stdout ?? '');
