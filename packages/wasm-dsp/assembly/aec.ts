@@ -11,8 +11,7 @@
 //   near-end speech or noise (double talk). P starts at a level set from the first far-end
 //   block (so the start is as fast at −30 dB as at +10 dB echo) and is refilled by the
 //   random-walk term (1 − A²)·|W|². One partition per block gets the gradient constraint,
-//   rotating (speexdsp mdf.c), which keeps the cost at six FFTs per block (the sixth is
-//   the microphone block's spectrum for the near-end test below).
+//   rotating (speexdsp mdf.c), which keeps the cost at five FFTs per block.
 // - Residual echo suppressor on 120-sample hops (240-sample periodic sqrt-Hann windows,
 //   zero-padded 256-point FFTs), so its overlap-add adds only 120 samples (2.5 ms) of delay, the
 //   canceller's whole latency (the filter's blocks divide the frame, so it adds none). Per-bin
@@ -22,33 +21,8 @@
 //   While the far end talks alone (and for 100 ms after, the echo's reverberation) every bin is
 //   capped at the floor (the old WebRTC AEC's non-linear processor does the same). Near-end
 //   speech is declared only when both the residual exceeds the echo estimate and the microphone
-//   holds more than the far end can explain; the second test keeps a misaligned filter (echo
-//   path change) from looking like double talk. "What the far end can explain" is the filter's
-//   power-domain echo estimate Σ_k |W_k|²·|X_k|² per bin (each partition's delay and gain, but
-//   none of its phases), so it stays right when the path's phases change (a moved laptop)
-//   while its delay and energy profile stay roughly the same: AEC3 likewise falls back to
-//   render power × the filter's |H|² when the linear estimate is unreliable (webrtc
-//   modules/audio_processing/aec3/residual_echo_estimator.cc). Entry into double talk needs
-//   the microphone 3× (4.8 dB) above it in more than half its power, staying in needs 1.2×
-//   (hysteresis): a path change raises the microphone over the estimate by about 3 dB at most
-//   at speech onsets, a near-end talker at the echo's level by more. The same comparison per
-//   band (three filter bins, one suppressor bin) lifts the floor cap where the microphone is
-//   5× (7 dB) above the estimate, so near-end harmonics that the broadband test misses keep the
-//   ordinary echo-subtraction gain instead of the floor (per-band rather than broadband
-//   decisions, as AEC3's suppression gain takes them: webrtc aec3/suppression_gain.cc).
-//   A path that gets louder (the laptop moved closer) would look like double talk to both
-//   tests until the filter caught up (seconds, as the Kalman gain shrinks while the error is
-//   large), so both thresholds scale with a path correction c ≥ 1: the regression slope of
-//   the microphone block power on the estimate's block power (covariance over variance,
-//   exponentially smoothed over ~100 ms of far-end activity). Near-end speech is uncorrelated
-//   with the far end, so it leaves the slope unbiased: the same argument as Valin's leak
-//   estimate (2007, cited above), applied to the microphone instead of the residual. The same
-//   c drives faster re-adaptation: the filter then misses about (√c − 1)²·|W|² per bin, so
-//   the Kalman state uncertainty gets the floor P ≥ 4·(√c − 1)²·|W|² (a process noise raised
-//   while the path is known to have changed, instead of the fixed random-walk term alone;
-//   cf. WebRTC AEC3's refined filter gain, which refills its per-bin filter-error estimate
-//   H_error after a detected echo path change and leaks more into it while the filter is
-//   diverged: aec3/refined_filter_update_gain.cc).
+//   holds more than the far end can explain (a far-end power × path-gain test); the second
+//   test keeps a misaligned filter (echo path change) from looking like double talk.
 // Bulk delay between reference and microphone is absorbed by the filter length (tailMs).
 import { allocF32, RealFft } from './lib/fft';
 
@@ -80,13 +54,8 @@ const CAP_SMOOTH: f32 = 0.84;
 const DT_OVER: f32 = 1;
 const DIAG_SMOOTH: f32 = 0.974;
 const WARM_HOPS: i32 = 120; // far-end hops (300 ms) before double talk can be declared
-const MIC_OVER: f32 = 3; // microphone over the power-domain echo estimate, to enter double talk
-const MIC_OVER_HOLD: f32 = 1.2; // … and to stay in it
+const MIC_OVER: f32 = 2;
 const MIC_FRAC: f32 = 0.5;
-const CORR_SMOOTH: f32 = 0.05; // per 5 ms far-end block: ~100 ms
-const CORR_MAX: f32 = 16;
-const PATH_P_GAIN: f32 = 4;
-const BIN_OVER: f32 = 5; // per band: microphone over the estimate that lifts the floor cap
 const FAR_HOLD: i32 = 40; // hops (100 ms) the far end counts as active after it stops
 const PATH_SMOOTH_DT: f32 = 0.998;
 
@@ -129,22 +98,13 @@ let sp: usize = 0;
 let psi: usize = 0;
 let yb: usize = 0;
 let eb: usize = 0;
-let yinc: usize = 0;
-let dr: usize = 0;
-let di: usize = 0;
-let blockNear: bool = false;
-let corrD: f32 = 0;
-let corrY: f32 = 0;
-let corrDY: f32 = 0;
-let corrYY: f32 = 0;
-let corr: f32 = 1;
-let nearBin: usize = 0;
 // Suppressor state.
 let stime: usize = 0;
 let win: usize = 0;
 let prevE: usize = 0;
 let prevY: usize = 0;
 let prevX: usize = 0;
+let prevD: usize = 0;
 let ola: usize = 0;
 let ser: usize = 0;
 let sei: usize = 0;
@@ -153,6 +113,7 @@ let sai: usize = 0;
 let rf: usize = 0;
 let yfp: usize = 0;
 let xf: usize = 0;
+let df: usize = 0;
 let eh: usize = 0;
 let yh: usize = 0;
 let echo: usize = 0;
@@ -205,15 +166,12 @@ export function init(partitions: i32, suppress: i32, frame: i32): void {
   psi = allocF32(HP);
   yb = allocF32(B);
   eb = allocF32(B);
-  yinc = allocF32(HP);
-  dr = allocF32(HP);
-  di = allocF32(HP);
-  nearBin = allocF32(S);
   stime = allocF32(NS);
   win = allocF32(2 * R);
   prevE = allocF32(R);
   prevY = allocF32(R);
   prevX = allocF32(R);
+  prevD = allocF32(R);
   ola = allocF32(R);
   ser = allocF32(S + 3);
   sei = allocF32(S + 3);
@@ -222,6 +180,7 @@ export function init(partitions: i32, suppress: i32, frame: i32): void {
   rf = allocF32(S);
   yfp = allocF32(S);
   xf = allocF32(S);
+  df = allocF32(S);
   eh = allocF32(S);
   yh = allocF32(S);
   echo = allocF32(S);
@@ -267,12 +226,12 @@ export function reset(): void {
   memory.fill(prevE, 0, rb);
   memory.fill(prevY, 0, rb);
   memory.fill(prevX, 0, rb);
+  memory.fill(prevD, 0, rb);
   memory.fill(ola, 0, rb);
   const sb = <usize>S << 2;
   memory.fill(eh, 0, sb);
   memory.fill(yh, 0, sb);
   memory.fill(echo, 0, sb);
-  memory.fill(nearBin, 0, sb);
   memory.fill(xf, 0, sb);
   memory.fill(stats, 0, 16);
   for (let i = 0; i < K * HP; i++) stf(pk, i, 1);
@@ -284,12 +243,6 @@ export function reset(): void {
   pathY = 0;
   pathX = 0;
   nearHold = 0;
-  blockNear = false;
-  corrD = 0;
-  corrY = 0;
-  corrDY = 0;
-  corrYY = 0;
-  corr = 1;
   farHold = 0;
   warm = 0;
   cap = 1;
@@ -351,7 +304,6 @@ function processBlock(d: usize, x: usize, out: usize): void {
     let ar = f32x4.splat(0);
     let ai = f32x4.splat(0);
     let as = f32x4.splat(0);
-    let ay = f32x4.splat(0);
     let wo: usize = o;
     for (let run = 0; run < 2; run++) {
       const first = run == 0 ? head : 0;
@@ -364,66 +316,16 @@ function processBlock(d: usize, x: usize, out: usize): void {
         const s = v128.load(wiL + wo);
         ar = f32x4.add(ar, f32x4.sub(f32x4.mul(a, c), f32x4.mul(b, s)));
         ai = f32x4.add(ai, f32x4.add(f32x4.mul(a, s), f32x4.mul(b, c)));
-        const xx = f32x4.add(f32x4.mul(a, a), f32x4.mul(b, b));
-        as = f32x4.add(as, f32x4.mul(v128.load(pkL + wo), xx));
-        ay = f32x4.add(ay, f32x4.mul(f32x4.add(f32x4.mul(c, c), f32x4.mul(s, s)), xx));
+        as = f32x4.add(
+          as,
+          f32x4.mul(v128.load(pkL + wo), f32x4.add(f32x4.mul(a, a), f32x4.mul(b, b))),
+        );
         wo += stride;
       }
     }
     v128.store(yr + o, ar);
     v128.store(yi + o, ai);
     v128.store(sp + o, as);
-    v128.store(yinc + o, ay);
-  }
-  // Near-end test on the microphone block (zero-padded like the error block): the excess over
-  // the power-domain echo estimate, scaled by B/N (the estimate is the power of a full N-point
-  // circular output, the block holds B samples of it).
-  memory.fill(time, 0, <usize>(N - B) << 2);
-  memory.copy(time + (<usize>(N - B) << 2), d, bytesB);
-  rfft.forward(time, dr, di);
-  {
-    // Bin powers of the microphone block into dr (padding lanes stay zero: the FFT writes H
-    // bins, allocF32 zeroes), with the block sums.
-    let vtd = f32x4.splat(0);
-    let vty = f32x4.splat(0);
-    for (let o: usize = 0; o < bytesHP; o += 16) {
-      const a = v128.load(dr + o);
-      const b = v128.load(di + o);
-      const p = f32x4.add(f32x4.mul(a, a), f32x4.mul(b, b));
-      v128.store(dr + o, p);
-      vtd = f32x4.add(vtd, p);
-      vty = f32x4.add(vty, v128.load(yinc + o));
-    }
-    const td = hsum(vtd);
-    if (sxx > <f32>B * 1e-8) {
-      const ty = hsum(vty) * (<f32>B / <f32>N);
-      const cs = CORR_SMOOTH;
-      corrD = (1 - cs) * corrD + cs * td;
-      corrY = (1 - cs) * corrY + cs * ty;
-      corrDY = (1 - cs) * corrDY + cs * (td - corrD) * (ty - corrY);
-      corrYY = (1 - cs) * corrYY + cs * (ty - corrY) * (ty - corrY);
-      corr = Mathf.min(Mathf.max(corrDY / (corrYY + 1e-30), 1), CORR_MAX);
-    }
-    const over = f32x4.splat(
-      corr * (nearHold > 0 ? MIC_OVER_HOLD : MIC_OVER) * (<f32>B / <f32>N),
-    );
-    const zero = f32x4.splat(0);
-    let vex = f32x4.splat(0);
-    for (let o: usize = 0; o < bytesHP; o += 16) {
-      const p = v128.load(dr + o);
-      vex = f32x4.add(vex, f32x4.max(f32x4.sub(p, f32x4.mul(over, v128.load(yinc + o))), zero));
-    }
-    blockNear = hsum(vex) > MIC_FRAC * td;
-    // Per band f: filter bins 2f − 1 … 2f + 1 (bin 0 alone has no left neighbour; bin H, the
-    // right neighbour of the last band, is a zero padding lane).
-    const bo: f32 = corr * BIN_OVER * (<f32>B / <f32>N);
-    stf(nearBin, 0, ldf(dr, 0) + ldf(dr, 1) > bo * (ldf(yinc, 0) + ldf(yinc, 1)) ? 1 : 0);
-    for (let f = 1; f < S; f++) {
-      const j = 2 * f;
-      const pd = ldf(dr, j - 1) + ldf(dr, j) + ldf(dr, j + 1);
-      const py = ldf(yinc, j - 1) + ldf(yinc, j) + ldf(yinc, j + 1);
-      stf(nearBin, f, pd > bo * py ? 1 : 0);
-    }
   }
   rfft.inverse(yr, yi, time);
   const tail = time + (<usize>(N - B) << 2);
@@ -480,8 +382,6 @@ function processBlock(d: usize, x: usize, out: usize): void {
     const va2c = f32x4.splat(1 - A2);
     const vbn = f32x4.splat(<f32>B / <f32>N);
     const one = f32x4.splat(1);
-    const sq = Mathf.sqrt(corr) - 1;
-    const vpq = f32x4.splat(PATH_P_GAIN * sq * sq);
     for (let k = 0; k < K; k++) {
       const px = xrL + <usize>((head + k) % K) * stride;
       const py = xiL + <usize>((head + k) % K) * stride;
@@ -503,12 +403,11 @@ function processBlock(d: usize, x: usize, out: usize): void {
         v128.store(pwi + o, ni);
         const xx = f32x4.add(f32x4.mul(a, a), f32x4.mul(b, b));
         const shrink = f32x4.sub(one, f32x4.mul(f32x4.mul(vbn, g), xx));
-        const ww = f32x4.add(f32x4.mul(nr, nr), f32x4.mul(ni, ni));
         v128.store(
           ppk + o,
-          f32x4.max(
-            f32x4.add(f32x4.mul(f32x4.mul(va2, p), shrink), f32x4.mul(va2c, ww)),
-            f32x4.mul(vpq, ww),
+          f32x4.add(
+            f32x4.mul(f32x4.mul(va2, p), shrink),
+            f32x4.mul(va2c, f32x4.add(f32x4.mul(nr, nr), f32x4.mul(ni, ni))),
           ),
         );
       }
@@ -550,6 +449,13 @@ function suppressHop(d: usize, x: usize, at: usize, out: usize): void {
     const a = ldf(sar, f);
     const b = ldf(sai, f);
     stf(yfp, f, a * a + b * b);
+  }
+  windowed(prevD, d);
+  sf.forward(stime, sar, sai);
+  for (let f = 0; f < S; f++) {
+    const a = ldf(sar, f);
+    const b = ldf(sai, f);
+    stf(df, f, a * a + b * b);
   }
   windowed(prevX, x);
   sf.forward(stime, sar, sai);
@@ -622,7 +528,15 @@ function suppressHop(d: usize, x: usize, at: usize, out: usize): void {
     exSum += Mathf.max(r - RES_OVER * ec, 0);
     tot += r;
   }
-  const near = exSum > NEAR_FRAC * tot && blockNear;
+  const gain: f32 = pathY / (pathX + 1e-30);
+  let exMic: f32 = 0;
+  let totMic: f32 = 0;
+  for (let f = 0; f < S; f++) {
+    const m = ldf(df, f);
+    exMic += Mathf.max(m - MIC_OVER * gain * ldf(xf, f), 0);
+    totMic += m;
+  }
+  const near = exSum > NEAR_FRAC * tot && exMic > MIC_FRAC * totMic;
   nearHold = near && warm >= WARM_HOPS ? NEAR_HOLD : max(0, nearHold - 1);
   farHold = farActive ? FAR_HOLD : max(0, farHold - 1);
   const capTarget: f32 = farHold > 0 && nearHold == 0 ? RES_FLOOR : 1;
@@ -638,8 +552,7 @@ function suppressHop(d: usize, x: usize, at: usize, out: usize): void {
   let swin: f32 = 0;
   for (let f = 0; f < S; f++) {
     const r = ldf(rf, f);
-    const top: f32 = ldf(nearBin, f) > 0 ? 1 : hi;
-    const g = Mathf.min(Mathf.max(1 - (over * ldf(est, f)) / (r + 1e-20), lo), top);
+    const g = Mathf.min(Mathf.max(1 - (over * ldf(est, f)) / (r + 1e-20), lo), hi);
     stf(ser, f, ldf(ser, f) * g);
     stf(sei, f, ldf(sei, f) * g);
     sout += g * g * r;
@@ -656,6 +569,7 @@ function suppressHop(d: usize, x: usize, at: usize, out: usize): void {
   memory.copy(prevE, e, rb);
   memory.copy(prevY, y, rb);
   memory.copy(prevX, x, rb);
+  memory.copy(prevD, d, rb);
 
   // Diagnostics.
   if (farActive) {

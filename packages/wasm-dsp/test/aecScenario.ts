@@ -38,8 +38,6 @@ export interface ScenarioOptions {
   near?: [from: number, to: number];
   /** Abrupt echo-path change (new impulse response) at this time, in s. */
   changeAtS?: number;
-  /** Level of the new echo path re the old one, in dB (default 0: same energy). */
-  changeGainDb?: number;
   /** Extra bulk delay between reference and microphone, in ms. */
   extraDelayMs?: number;
   /**
@@ -63,10 +61,6 @@ export function scenario(o: ScenarioOptions): Scenario {
     o.echoRelDb === undefined ? ECHO_DBFS : activeLevelDbfs(ref) + Math.max(-30, o.echoRelDb);
   const g = 10 ** ((echoDbfs - activeLevelDbfs(echo)) / 20);
   echo = echo.map((v) => v * g);
-  if (o.changeAtS !== undefined && o.changeGainDb !== undefined) {
-    const gc = 10 ** (o.changeGainDb / 20);
-    for (let i = Math.round(o.changeAtS * FS); i < n; i++) echo[i]! *= gc;
-  }
   const noise = scaleTo(pinkNoise(n, 7), echoDbfs - 30);
   const near = new Float32Array(n);
   if (o.near) {

@@ -40,13 +40,8 @@ const CAP_SMOOTH = 0.84;
 const DT_OVER = 1;
 const DIAG_SMOOTH = 0.974;
 const WARM_HOPS = 120;
-const MIC_OVER = 3;
-const MIC_OVER_HOLD = 1.2;
+const MIC_OVER = 2;
 const MIC_FRAC = 0.5;
-const BIN_OVER = 5;
-const CORR_SMOOTH = 0.05;
-const CORR_MAX = 16;
-const PATH_P_GAIN = 4;
 const FAR_HOLD = 40;
 const PATH_SMOOTH_DT = 0.998;
 
@@ -90,9 +85,6 @@ export class ReferenceEchoCanceller {
   private readonly ei: Float32Array;
   private readonly sp: Float32Array;
   private readonly psi: Float32Array;
-  private readonly yinc: Float32Array;
-  private readonly dr: Float32Array;
-  private readonly di: Float32Array;
   private readonly y = new Float32Array(AEC_BLOCK_SAMPLES);
   private readonly e = new Float32Array(AEC_BLOCK_SAMPLES);
   // Suppressor state (2.5 ms hops, 240-sample sqrt-Hann windows in 256-point FFTs).
@@ -101,6 +93,8 @@ export class ReferenceEchoCanceller {
   private readonly prevE = new Float32Array(AEC_SUPPRESSOR_HOP_SAMPLES);
   private readonly prevY = new Float32Array(AEC_SUPPRESSOR_HOP_SAMPLES);
   private readonly prevX = new Float32Array(AEC_SUPPRESSOR_HOP_SAMPLES);
+  private readonly prevD = new Float32Array(AEC_SUPPRESSOR_HOP_SAMPLES);
+  private readonly df: Float32Array;
   private readonly ola = new Float32Array(AEC_SUPPRESSOR_HOP_SAMPLES);
   private readonly ser: Float32Array;
   private readonly sei: Float32Array;
@@ -121,13 +115,6 @@ export class ReferenceEchoCanceller {
   private pathY = 0;
   private pathX = 0;
   private nearHold = 0;
-  private blockNear = false;
-  private corrD = 0;
-  private corrY = 0;
-  private corrDY = 0;
-  private corrYY = 0;
-  private corr = 1;
-  private readonly nearBin: Float32Array;
   private cap = 1;
   private farHold = 0;
   private warm = 0;
@@ -154,9 +141,6 @@ export class ReferenceEchoCanceller {
     this.ei = new Float32Array(b);
     this.sp = new Float32Array(b);
     this.psi = new Float32Array(b);
-    this.yinc = new Float32Array(b);
-    this.dr = new Float32Array(b);
-    this.di = new Float32Array(b);
     const s = this.sbins;
     this.ser = new Float32Array(s);
     this.sei = new Float32Array(s);
@@ -165,11 +149,11 @@ export class ReferenceEchoCanceller {
     this.rf = new Float32Array(s);
     this.yfp = new Float32Array(s);
     this.xf = new Float32Array(s);
+    this.df = new Float32Array(s);
     this.eh = new Float32Array(s);
     this.yh = new Float32Array(s);
     this.echo = new Float32Array(s);
     this.echoDt = new Float32Array(s);
-    this.nearBin = new Float32Array(s);
     // Periodic sqrt-Hann: analysis × synthesis windows at 50 % overlap sum to one.
     const R = AEC_SUPPRESSOR_HOP_SAMPLES;
     for (let i = 0; i < 2 * R; i++)
@@ -180,9 +164,9 @@ export class ReferenceEchoCanceller {
   /** Clears all filter and suppressor state. */
   reset(): void {
     for (const a of [this.xTime, this.xr, this.xi, this.wr, this.wi, this.psi]) a.fill(0);
-    for (const a of [this.prevE, this.prevY, this.prevX, this.ola, this.eh, this.yh]) a.fill(0);
+    for (const a of [this.prevE, this.prevY, this.prevX, this.prevD, this.ola, this.eh, this.yh])
+      a.fill(0);
     this.echo.fill(0);
-    this.nearBin.fill(0);
     this.pk.fill(1);
     this.head = 0;
     this.constrainAt = 0;
@@ -191,9 +175,6 @@ export class ReferenceEchoCanceller {
     this.pyy = 1;
     this.pathY = this.pathX = 0;
     this.nearHold = 0;
-    this.blockNear = false;
-    this.corrD = this.corrY = this.corrDY = this.corrYY = 0;
-    this.corr = 1;
     this.cap = 1;
     this.farHold = 0;
     this.warm = 0;
@@ -218,7 +199,7 @@ export class ReferenceEchoCanceller {
     const N = AEC_FFT_SIZE;
     const H = this.bins;
     const K = this.partitions;
-    const { xr, xi, wr, wi, pk, yr, yi, er, ei, sp, psi, yinc, time, y, e } = this;
+    const { xr, xi, wr, wi, pk, yr, yi, er, ei, sp, psi, time, y, e } = this;
 
     // 1. Far-end spectrum of the last N samples (overlap-save), newest partition at `head`.
     this.xTime.copyWithin(0, B);
@@ -233,7 +214,6 @@ export class ReferenceEchoCanceller {
     yr.fill(0);
     yi.fill(0);
     sp.fill(0);
-    yinc.fill(0);
     for (let k = 0; k < K; k++) {
       const xo = ((this.head + k) % K) * H;
       const wo = k * H;
@@ -245,51 +225,6 @@ export class ReferenceEchoCanceller {
         yr[f]! += a * c - b * s;
         yi[f]! += a * s + b * c;
         sp[f]! += pk[wo + f]! * (a * a + b * b);
-        yinc[f]! += (c * c + s * s) * (a * a + b * b);
-      }
-    }
-    // Near-end test on the microphone block: its excess over the power-domain echo estimate
-    // Σ_k |W_k|²·|X_k|² (scaled by B/N), with hysteresis.
-    time.fill(0, 0, N - B);
-    time.set(d, N - B);
-    this.fft.forward(time, this.dr, this.di);
-    {
-      // Path correction c ≥ 1: regression slope of microphone block power on the estimate's
-      // block power over far-end blocks (see assembly/aec.ts).
-      if (sxx > B * 1e-8) {
-        let td = 0;
-        let ty = 0;
-        for (let f = 0; f < H; f++) {
-          td += this.dr[f]! ** 2 + this.di[f]! ** 2;
-          ty += yinc[f]!;
-        }
-        ty *= B / N;
-        const cs = CORR_SMOOTH;
-        this.corrD = (1 - cs) * this.corrD + cs * td;
-        this.corrY = (1 - cs) * this.corrY + cs * ty;
-        this.corrDY = (1 - cs) * this.corrDY + cs * (td - this.corrD) * (ty - this.corrY);
-        this.corrYY = (1 - cs) * this.corrYY + cs * (ty - this.corrY) ** 2;
-        this.corr = Math.min(Math.max(this.corrDY / (this.corrYY + 1e-30), 1), CORR_MAX);
-      }
-      const over = this.corr * (this.nearHold > 0 ? MIC_OVER_HOLD : MIC_OVER) * (B / N);
-      let ex = 0;
-      let tot = 0;
-      for (let f = 0; f < H; f++) {
-        const p = this.dr[f]! ** 2 + this.di[f]! ** 2;
-        ex += Math.max(p - over * yinc[f]!, 0);
-        tot += p;
-      }
-      this.blockNear = ex > MIC_FRAC * tot;
-      // Per band (three filter bins, one suppressor bin): lift the floor cap where the
-      // microphone is well above the estimate.
-      for (let f = 0; f < this.sbins; f++) {
-        let pd = 0;
-        let py = 0;
-        for (let j = Math.max(0, 2 * f - 1); j <= Math.min(H - 1, 2 * f + 1); j++) {
-          pd += this.dr[j]! ** 2 + this.di[j]! ** 2;
-          py += yinc[j]!;
-        }
-        this.nearBin[f] = pd > this.corr * BIN_OVER * (B / N) * py ? 1 : 0;
       }
     }
     this.fft.inverse(yr, yi, time);
@@ -329,8 +264,6 @@ export class ReferenceEchoCanceller {
         }
       }
       const nb = N / B;
-      // State-uncertainty floor from the path correction (see assembly/aec.ts).
-      const pq = PATH_P_GAIN * (Math.sqrt(this.corr) - 1) ** 2;
       for (let f = 0; f < H; f++) sp[f] = 1 / (sp[f]! + nb * psi[f]! + 1e-30);
       for (let k = 0; k < K; k++) {
         const xo = ((this.head + k) % K) * H;
@@ -347,10 +280,8 @@ export class ReferenceEchoCanceller {
           const ni = wi[wo + f]! + a * gi - b * gr;
           wr[wo + f] = nr;
           wi[wo + f] = ni;
-          pk[wo + f] = Math.max(
-            A2 * p * (1 - (B / N) * g * (a * a + b * b)) + (1 - A2) * (nr * nr + ni * ni),
-            pq * (nr * nr + ni * ni),
-          );
+          pk[wo + f] =
+            A2 * p * (1 - (B / N) * g * (a * a + b * b)) + (1 - A2) * (nr * nr + ni * ni);
         }
       }
       // Gradient constraint on one partition per block, rotating (speexdsp mdf.c).
@@ -387,6 +318,8 @@ export class ReferenceEchoCanceller {
     this.sfft.forward(this.windowed(this.prevE, e), ser, sei);
     this.sfft.forward(this.windowed(this.prevY, y), sar, sai);
     for (let f = 0; f < S; f++) yfp[f] = sar[f]! ** 2 + sai[f]! ** 2;
+    this.sfft.forward(this.windowed(this.prevD, d), sar, sai);
+    for (let f = 0; f < S; f++) this.df[f] = sar[f]! ** 2 + sai[f]! ** 2;
     this.sfft.forward(this.windowed(this.prevX, x), sar, sai);
     let sff = 0;
     let syy = 0;
@@ -443,7 +376,16 @@ export class ReferenceEchoCanceller {
       exSum += Math.max(r - RES_OVER * ec, 0);
       tot += r;
     }
-    const near = exSum > NEAR_FRAC * tot && this.blockNear;
+    const gain = this.pathY / (this.pathX + 1e-30);
+    let exMic = 0;
+    let totMic = 0;
+    for (let f = 0; f < S; f++) {
+      exMic += Math.max(this.df[f]! - MIC_OVER * gain * xf[f]!, 0);
+      totMic += this.df[f]!;
+    }
+    const resNear = exSum > NEAR_FRAC * tot;
+    const micNear = exMic > MIC_FRAC * totMic;
+    const near = resNear && micNear;
 
     this.nearHold = near && this.warm >= WARM_HOPS ? NEAR_HOLD : Math.max(0, this.nearHold - 1);
     this.farHold = farActive ? FAR_HOLD : Math.max(0, this.farHold - 1);
@@ -459,8 +401,7 @@ export class ReferenceEchoCanceller {
     let swin = 0;
     for (let f = 0; f < S; f++) {
       const r = rf[f]!;
-      const top = this.nearBin[f]! > 0 ? 1 : hi;
-      const g = Math.min(Math.max(1 - (over * est[f]!) / (r + 1e-20), lo), top);
+      const g = Math.min(Math.max(1 - (over * est[f]!) / (r + 1e-20), lo), hi);
       ser[f]! *= g;
       sei[f]! *= g;
       sout += g * g * r;
@@ -475,6 +416,7 @@ export class ReferenceEchoCanceller {
     this.prevE.set(e);
     this.prevY.set(y);
     this.prevX.set(x);
+    this.prevD.set(d);
 
     // Diagnostics.
     if (farActive) {
