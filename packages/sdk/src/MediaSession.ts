@@ -54,7 +54,7 @@ export interface MediaOptions {
   webrtcConnectTimeoutMs?: number;
   /** After a fallback, try WebRTC again after this long, ms (default 30,000). */
   webrtcRetryMs?: number;
-  /** Opus packet duration on WebRTC, ms (default 10). */
+  /** Opus packet duration on WebRTC, ms (default 20). */
   webrtcPtimeMs?: 10 | 20;
   /** Captured frames to send. Default: the client's `localAudio` (sends while it is live). */
   frameSource?: FrameSource;

@@ -1,10 +1,10 @@
 /**
  * Default speaking hangover, ms. Speech has short pauses inside a sentence (stops, breaths):
- * Concord's VAD dropped out for 17–228 ms inside single sentences (measured for issue 14), and
- * up to 440–490 ms at a 450 ms breath in Chromium with 10 ms capture frames, more while another
- * participant's voice plays (the chain ignores what may be echo), so 600 ms keeps a sentence
- * one speaking period while a real pause still ends it within a second. The
- * same idea as the hangover of ITU-T G.729 Annex B's VAD and WebRTC's `vad/vad_core.c`.
+ * Concord's VAD dropped out for 17–228 ms inside single sentences (measured for issue 14); in
+ * the voice-room e2e (a 450 ms breath mid-sentence, 10 ms capture frames) 400 ms still split a
+ * sentence in 1 of 3 runs, 600 ms in none of 3. 600 ms keeps a sentence one speaking period
+ * while a real pause still ends it within a second. The same idea as the hangover of ITU-T
+ * G.729 Annex B's VAD and WebRTC's `vad/vad_core.c`.
  */
 export const DEFAULT_SPEAKING_HANGOVER_MS = 600;
 
