@@ -9,7 +9,7 @@
 // Measurements, not tests: no goal is set; the 0 % rows are the same-run codec-only reference.
 // Run: npm run bench media/loss
 import { JitterBuffer, type JitterFrameKind } from '../../packages/sdk/src/receive/JitterBuffer.js';
-import { opusPacketHasLbrr } from '../../packages/sdk/src/receive/opusPacket.js';
+import { opusPacketHasLbrr } from '@concord/protocol';
 import {
   alignedSiSdr,
   bestLag,

@@ -76,9 +76,8 @@ export {
   MediaFlags,
   decodeMediaFrame,
   encodeMediaFrame,
-  mediaFrameSamples,
-  opusPacketSamples,
   readMediaHeader,
   type MediaFrame,
   type MediaFrameFields,
 } from './media.js';
+export { mediaFrameSamples, opusPacketHasLbrr, opusPacketSamples } from './opus.js';

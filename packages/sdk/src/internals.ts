@@ -20,7 +20,7 @@ export {
   type JitterReceiverReport,
   type JitterTimeStretcher,
 } from './receive/JitterBuffer.js';
-export { opusPacketHasLbrr } from './receive/opusPacket.js';
+export { opusPacketHasLbrr } from '@concord/protocol';
 export {
   JITTER_OPERATIONS,
   type JitterOperation,

@@ -1,13 +1,7 @@
 import { MediaFlags, ProtocolError, decodeMediaFrame, encodeMediaFrame } from '@concord/protocol';
 import { describe, expect, it } from 'vitest';
 import { SfuError } from './SfuError.js';
-import {
-  SPEECH_LEVEL_MAX,
-  mediaFrameToRtp,
-  opusPacketHasLbrr,
-  parseRtp,
-  rtpToMediaFrame,
-} from './rtpFrames.js';
+import { SPEECH_LEVEL_MAX, mediaFrameToRtp, parseRtp, rtpToMediaFrame } from './rtpFrames.js';
 
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
 const unhex = (s: string): Uint8Array => new Uint8Array(Buffer.from(s.replace(/\s+/g, ''), 'hex'));
@@ -193,20 +187,5 @@ describe('RTP → Concord media frame', () => {
     const packet = new Uint8Array(12 + 1_276);
     packet.set(unhex('80 64 0001 00000000 00000001'));
     expect(() => rtpToMediaFrame(packet, { ssrc: 1 })).toThrow(/1275/);
-  });
-});
-
-describe('opusPacketHasLbrr', () => {
-  it('reads the LBRR bit of SILK and hybrid packets, never of CELT-only ones', () => {
-    expect(opusPacketHasLbrr(unhex('08 c0'))).toBe(true); // SILK NB 20 ms: VAD bit 7, LBRR bit 6
-    expect(opusPacketHasLbrr(unhex('08 80'))).toBe(false);
-    expect(opusPacketHasLbrr(unhex('18 10'))).toBe(true); // SILK NB 60 ms: 3 VAD bits, LBRR bit 4
-    expect(opusPacketHasLbrr(unhex('18 08'))).toBe(false);
-    expect(opusPacketHasLbrr(unhex('08'))).toBe(false);
-    expect(opusPacketHasLbrr(unhex('78 40'))).toBe(true); // hybrid 20 ms: bit 6
-    expect(opusPacketHasLbrr(unhex('78 80'))).toBe(false);
-    expect(opusPacketHasLbrr(unhex('f8 ff'))).toBe(false); // CELT-only
-    expect(opusPacketHasLbrr(unhex('7a 02 0000 40'))).toBe(false); // code 2: first frame 2 bytes
-    expect(opusPacketHasLbrr(unhex('7a 01 40 00'))).toBe(true);
   });
 });

@@ -1,3 +1,4 @@
+import { opusPacketHasLbrr } from '@concord/protocol';
 import { WasmOpusDecoder, WasmOpusEncoder } from '@concord/wasm-dsp';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { InvalidStateError } from '../errors.js';
@@ -8,7 +9,6 @@ import {
   type JitterFrameKind,
   type JitterPacket,
 } from './JitterBuffer.js';
-import { opusPacketHasLbrr } from './opusPacket.js';
 import {
   FRAME,
   FakeDecoder,

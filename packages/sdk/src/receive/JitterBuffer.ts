@@ -1,3 +1,4 @@
+import { opusPacketHasLbrr } from '@concord/protocol';
 import {
   SAMPLE_RATE_HZ,
   TSM_MIN_OVERLAP_SAMPLES,
@@ -14,7 +15,6 @@ import type {
   JitterPacket,
   JitterTimeStretcher,
 } from './jitterTypes.js';
-import { opusPacketHasLbrr } from './opusPacket.js';
 import { PACKET_RING_CAPACITY, PacketRing } from './PacketRing.js';
 import { Op, OperationCounter, type JitterOperationCounts } from './playoutOperations.js';
 import { ReceptionStatistics, type JitterReceiverReport } from './ReceptionStatistics.js';

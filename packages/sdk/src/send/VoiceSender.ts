@@ -1,4 +1,9 @@
-import { encodeMediaFrame, MAX_AUDIO_LEVEL, MediaFlags } from '@concord/protocol';
+import {
+  encodeMediaFrame,
+  MAX_AUDIO_LEVEL,
+  MediaFlags,
+  opusPacketHasLbrr,
+} from '@concord/protocol';
 import type { OpusEncoderSettings } from '@concord/wasm-dsp';
 import { InvalidStateError } from '../errors.js';
 import { getLogger } from '../logger.js';
@@ -16,7 +21,6 @@ import {
   FRAME_SAMPLES,
   SAMPLE_RATE_HZ,
 } from '@concord/audio-worklet';
-import { opusPacketHasLbrr } from '../receive/opusPacket.js';
 import type { CapturedFrame } from '../media/LocalAudio.js';
 import { TypedEmitter } from '../TypedEmitter.js';
 import type { Transport } from '../transport/Transport.js';

@@ -1,5 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { encodeMediaFrame, mediaFrameSamples, opusPacketSamples } from './media.js';
+import { encodeMediaFrame } from './media.js';
+import { mediaFrameSamples, opusPacketHasLbrr, opusPacketSamples } from './opus.js';
+
+const unhex = (s: string): Uint8Array => new Uint8Array(Buffer.from(s.replace(/\s+/g, ''), 'hex'));
 
 // TOC byte = config << 3 | stereo << 2 | code (RFC 6716 §3.1).
 const toc = (config: number, code: number): number => (config << 3) | code;
@@ -30,5 +33,20 @@ describe('opusPacketSamples', () => {
     expect(mediaFrameSamples(encodeMediaFrame(fields, Uint8Array.of(toc(30, 0), 0)))).toBe(480);
     expect(mediaFrameSamples(encodeMediaFrame(fields, Uint8Array.of(toc(9, 0), 0)))).toBe(960);
     expect(mediaFrameSamples(encodeMediaFrame(fields, new Uint8Array(0)))).toBe(0);
+  });
+});
+
+describe('opusPacketHasLbrr', () => {
+  it('reads the LBRR bit of SILK and hybrid packets, never of CELT-only ones', () => {
+    expect(opusPacketHasLbrr(unhex('08 c0'))).toBe(true); // SILK NB 20 ms: VAD bit 7, LBRR bit 6
+    expect(opusPacketHasLbrr(unhex('08 80'))).toBe(false);
+    expect(opusPacketHasLbrr(unhex('18 10'))).toBe(true); // SILK NB 60 ms: 3 VAD bits, LBRR bit 4
+    expect(opusPacketHasLbrr(unhex('18 08'))).toBe(false);
+    expect(opusPacketHasLbrr(unhex('08'))).toBe(false);
+    expect(opusPacketHasLbrr(unhex('78 40'))).toBe(true); // hybrid 20 ms: bit 6
+    expect(opusPacketHasLbrr(unhex('78 80'))).toBe(false);
+    expect(opusPacketHasLbrr(unhex('f8 ff'))).toBe(false); // CELT-only
+    expect(opusPacketHasLbrr(unhex('7a 02 0000 40'))).toBe(false); // code 2: first frame 2 bytes
+    expect(opusPacketHasLbrr(unhex('7a 01 40 00'))).toBe(true);
   });
 });
